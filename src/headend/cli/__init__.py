@@ -1,0 +1,1 @@
+"""The ``headend`` command."""

@@ -1,0 +1,137 @@
+"""Settings, built once at start-up from ``HEADEND_*`` variables and an optional TOML file.
+
+Nothing reads settings at import time: the CLI builds a ``Settings`` and passes it into the
+factories that need it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+# Keys that look like someone forgot to set one. Refused outside the demo.
+PLACEHOLDER_KEYS = frozenset({"", "changeme", "change-me", "secret", "password", "test", "key"})
+# The key the demo uses: public on purpose, refused unless ``demo`` is on.
+DEMO_SECRET_KEY = "headend-demo-key-not-for-production-use-0123456789"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEADEND_", extra="forbid", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///headend.db",
+        description="SQLAlchemy URL of the store; a SQLite file in the working directory by default.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts meter secrets at rest (32 characters or more).",
+    )
+    demo: bool = Field(default=False, description="Allow the public demo secret key.")
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="The utility's time zone.")
+    log_level: str = Field(default="INFO")
+    log_json: bool = Field(default=False, description="Log JSON lines instead of console text.")
+    clock_sync_threshold_s: float = Field(default=20.0, gt=0)
+    client_system_title: str = Field(
+        default="4845414445000001",
+        description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("HEADEND_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @field_validator("client_system_title")
+    @classmethod
+    def _system_title(cls, value: str) -> str:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError as exc:
+            raise ValueError("client_system_title must be hexadecimal") from exc
+        if len(raw) != 8:
+            raise ValueError("client_system_title must be 8 bytes (16 hex digits)")
+        return value.lower()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def encryption_secret(self) -> str:
+        """The secret key, refusing a missing or placeholder one outside the demo."""
+        key = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+        if self.demo and key in ("", DEMO_SECRET_KEY):
+            return DEMO_SECRET_KEY
+        if key.strip().lower() in PLACEHOLDER_KEYS:
+            raise ConfigError(
+                "HEADEND_SECRET_KEY is not set. It encrypts meter passwords and keys at rest; "
+                "set it to a random string of at least 32 characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        if key == DEMO_SECRET_KEY:
+            raise ConfigError(
+                "HEADEND_SECRET_KEY is the public demo key; it is only accepted with HEADEND_DEMO=1."
+            )
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"HEADEND_SECRET_KEY is {len(key)} characters long; use at least "
+                f"{MIN_SECRET_KEY_LENGTH}."
+            )
+        return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one readable ``ConfigError``."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HEADEND_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the configuration file: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Value types shared by every layer: identifiers, enumerations, OBIS codes, quality flags."""
