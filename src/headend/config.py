@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///headend.db",
-        description="SQLAlchemy URL of the store; a SQLite file in the working directory by default.",
+        description="SQLAlchemy URL of the store; default: a SQLite file in the working directory.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -113,7 +113,7 @@ class Settings(BaseSettings):
             )
         if key == DEMO_SECRET_KEY:
             raise ConfigError(
-                "HEADEND_SECRET_KEY is the public demo key; it is only accepted with HEADEND_DEMO=1."
+                "HEADEND_SECRET_KEY is the public demo key, accepted only with HEADEND_DEMO=1."
             )
         if len(key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(

@@ -1,0 +1,45 @@
+"""``headend db``: bring the store's schema to a revision."""
+
+from __future__ import annotations
+
+import typer
+
+from headend.cli.main import get_settings
+from headend.store import migrations
+
+db_app = typer.Typer(help="Create and migrate the SQL store (Alembic).", no_args_is_help=True)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
+    """Migrate the store to REVISION (default: the latest)."""
+    settings = get_settings(ctx)
+    migrations.upgrade(settings.database_url, revision)
+    current = migrations.current_revision(settings.database_url)
+    typer.echo(f"{_redacted(settings.database_url)} is at revision {current}")
+
+
+@db_app.command("downgrade")
+def downgrade(ctx: typer.Context, revision: str = typer.Argument(..., help="e.g. base")) -> None:
+    """Migrate the store back to REVISION ('base' removes every table)."""
+    settings = get_settings(ctx)
+    migrations.downgrade(settings.database_url, revision)
+    current = migrations.current_revision(settings.database_url)
+    typer.echo(f"{_redacted(settings.database_url)} is at revision {current or 'base'}")
+
+
+@db_app.command("current")
+def current(ctx: typer.Context) -> None:
+    """Print the store's schema revision."""
+    settings = get_settings(ctx)
+    typer.echo(migrations.current_revision(settings.database_url) or "base")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,1 @@
+"""The SQL store: typed SQLAlchemy 2 models, engine factory, repositories (which never commit)."""

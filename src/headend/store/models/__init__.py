@@ -1,0 +1,35 @@
+"""All tables of the store. Importing this package registers every model on ``Base.metadata``."""
+
+from headend.store.models.access import ApiKey
+from headend.store.models.collection import (
+    RawRead,
+    ReadAttempt,
+    ReadJob,
+    ReadJobTransition,
+    ReadPlan,
+)
+from headend.store.models.readings import (
+    Edit,
+    IntervalReading,
+    MeterEvent,
+    RegisterReading,
+    VeeFinding,
+)
+from headend.store.models.registry import Gateway, Meter, MeterSecret
+
+__all__ = [
+    "ApiKey",
+    "Edit",
+    "Gateway",
+    "IntervalReading",
+    "Meter",
+    "MeterEvent",
+    "MeterSecret",
+    "RawRead",
+    "ReadAttempt",
+    "ReadJob",
+    "ReadJobTransition",
+    "ReadPlan",
+    "RegisterReading",
+    "VeeFinding",
+]

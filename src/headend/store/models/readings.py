@@ -1,0 +1,124 @@
+"""Validated data: versioned interval and register readings, VEE findings, edits, events.
+
+Version 0 of a reading is the value as collected; VEE and operators add versions 1, 2, ...;
+nothing is overwritten. The unique keys make re-landing the same reading an upsert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from headend.domain.quality import Quality
+from headend.store.base import Base, utcnow
+from headend.store.models._columns import enum_type
+from headend.store.types import ScaledDecimal, UtcDateTime
+
+
+class IntervalReading(Base):
+    __tablename__ = "interval_readings"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "channel", "interval_end", "version"),
+        Index(None, "meter_id", "interval_end"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    channel: Mapped[str] = mapped_column(String(24))  # OBIS of the captured register
+    interval_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[Decimal | None] = mapped_column(ScaledDecimal())  # kWh in the interval
+    quality: Mapped[Quality] = mapped_column(enum_type(Quality))
+    flags: Mapped[int] = mapped_column(Integer, default=0)  # headend.domain.quality.Flag
+    status: Mapped[int | None] = mapped_column(Integer)  # AMR status byte as read
+    method: Mapped[str | None] = mapped_column(String(8))  # E2, E3, ... for estimates
+    rules: Mapped[str | None] = mapped_column(String(128))  # rule ids, comma-separated
+    raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))
+    created_by: Mapped[str] = mapped_column(String(64))  # "meter", "vee:<ruleset>", a user
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class RegisterReading(Base):
+    __tablename__ = "register_readings"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "obis", "read_at", "version"),
+        Index(None, "meter_id", "obis", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    obis: Mapped[str] = mapped_column(String(24))
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the meter's capture time
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[Decimal | None] = mapped_column(ScaledDecimal())
+    unit: Mapped[str] = mapped_column(String(16))
+    capture_time: Mapped[datetime | None] = mapped_column(UtcDateTime())  # maximum demand
+    quality: Mapped[Quality] = mapped_column(enum_type(Quality))
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+    method: Mapped[str | None] = mapped_column(String(8))
+    rules: Mapped[str | None] = mapped_column(String(128))
+    raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class VeeFinding(Base):
+    __tablename__ = "vee_findings"
+    __table_args__ = (Index(None, "meter_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    channel: Mapped[str | None] = mapped_column(String(24))
+    rule: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    detail: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Edit(Base):
+    """An operator's change to a value or a range: who, when, why; revertible."""
+
+    __tablename__ = "edits"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    value: Mapped[Decimal | None] = mapped_column(ScaledDecimal())
+    reason_code: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(64))
+    edited_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    reverted_by: Mapped[str | None] = mapped_column(String(64))
+    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class MeterEvent(Base):
+    __tablename__ = "meter_events"
+    __table_args__ = (UniqueConstraint("meter_id", "log", "occurred_at", "code"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    log: Mapped[str] = mapped_column(String(24))  # OBIS of the event log
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    code: Mapped[int] = mapped_column(Integer)
+    raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))

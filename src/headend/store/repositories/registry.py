@@ -1,0 +1,123 @@
+"""Statements over gateways, meters and meter secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from headend.store.models import Gateway, Meter, MeterSecret
+
+# Meter columns carried by the registry CSV, in a fixed order (used to compare rows).
+METER_FIELDS: tuple[str, ...] = (
+    "service_point",
+    "customer_ref",
+    "gateway_id",
+    "transport",
+    "client_sap",
+    "server_logical",
+    "server_physical",
+    "auth",
+    "secret_id",
+    "device_profile",
+    "extra_obis",
+    "ct_ratio",
+    "vt_ratio",
+    "install_date",
+    "removal_date",
+    "status",
+    "tags",
+)
+GATEWAY_FIELDS: tuple[str, ...] = (
+    "kind",
+    "host",
+    "port",
+    "device",
+    "baud_rate",
+    "framing",
+    "max_sessions",
+)
+
+
+class RegistryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def gateways(self) -> list[Gateway]:
+        return list(self.session.scalars(select(Gateway).order_by(Gateway.name)))
+
+    def secrets(self) -> list[MeterSecret]:
+        return list(self.session.scalars(select(MeterSecret)))
+
+    def meter_rows(self) -> dict[str, tuple[int, tuple[Any, ...]]]:
+        """Every meter as ``meter_id -> (primary key, values of METER_FIELDS)``."""
+        columns = [getattr(Meter, name) for name in METER_FIELDS]
+        result: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        for row in self.session.execute(select(Meter.meter_id, Meter.id, *columns)):
+            result[row[0]] = (row[1], tuple(row[2:]))
+        return result
+
+    def add_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(Gateway), list(rows))
+
+    def update_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(Gateway), list(rows))
+
+    def add_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(MeterSecret), list(rows))
+
+    def update_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(MeterSecret), list(rows))
+
+    def add_meters(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(Meter), list(rows))
+
+    def update_meters(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(update(Meter), list(rows))
+
+    def iter_meters_for_export(
+        self, batch: int = 5000
+    ) -> Iterator[tuple[Meter, Gateway, str | None]]:
+        stmt = (
+            select(Meter, Gateway, MeterSecret.name)
+            .join(Gateway, Meter.gateway_id == Gateway.id)
+            .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
+            .order_by(Meter.meter_id)
+            .execution_options(yield_per=batch)
+        )
+        for row in self.session.execute(stmt):
+            yield row[0], row[1], row[2]
+
+    def counts(self) -> dict[str, Any]:
+        """Meters by status, by gateway kind and by device profile; gateways in all."""
+        by_status = dict(
+            self.session.execute(select(Meter.status, func.count()).group_by(Meter.status)).all()
+        )
+        by_kind = dict(
+            self.session.execute(
+                select(Gateway.kind, func.count(Meter.id))
+                .join(Meter, Meter.gateway_id == Gateway.id)
+                .group_by(Gateway.kind)
+            ).all()
+        )
+        by_profile = dict(
+            self.session.execute(
+                select(Meter.device_profile, func.count()).group_by(Meter.device_profile)
+            ).all()
+        )
+        gateways = self.session.scalar(select(func.count()).select_from(Gateway)) or 0
+        return {
+            "meters": sum(by_status.values()),
+            "gateways": gateways,
+            "by_status": {str(k): v for k, v in by_status.items()},
+            "by_gateway_kind": {str(k): v for k, v in by_kind.items()},
+            "by_device_profile": by_profile,
+        }
