@@ -106,3 +106,11 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 
 REPO = Path(__file__).resolve().parents[1]
+_DB_FIXTURES = {"store", "database_url", "engine", "fresh_database_url", "cli_env"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches the store, so ``-m db`` selects them for PostgreSQL."""
+    for item in items:
+        if _DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)

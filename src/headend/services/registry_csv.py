@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cache
 from typing import TypeVar
 
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
@@ -196,12 +197,13 @@ class _Row:
             return None
 
 
-def _values(enum_cls: type[StrEnum]) -> list[str]:
-    return [m.value for m in enum_cls]
+@cache
+def _values(enum_cls: type[StrEnum]) -> frozenset[str]:
+    return frozenset(m.value for m in enum_cls)
 
 
 def _options(enum_cls: type[StrEnum]) -> str:
-    return ", ".join(_values(enum_cls))
+    return ", ".join(m.value for m in enum_cls)
 
 
 def check_header(header: list[str] | None) -> list[RowError]:

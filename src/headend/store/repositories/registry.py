@@ -61,7 +61,7 @@ class RegistryRepository:
 
     def add_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Gateway), list(rows))
+            self.session.execute(insert(Gateway.__table__), list(rows))
 
     def update_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -69,7 +69,7 @@ class RegistryRepository:
 
     def add_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(MeterSecret), list(rows))
+            self.session.execute(insert(MeterSecret.__table__), list(rows))
 
     def update_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -77,7 +77,7 @@ class RegistryRepository:
 
     def add_meters(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Meter), list(rows))
+            self.session.execute(insert(Meter.__table__), list(rows))
 
     def update_meters(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`. Both create the virtualenv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+export HEADEND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+.PHONY: demo test test-sqlite test-postgresql lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headend needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: $(BIN)/.installed
+	@mkdir -p $(DEMO_DIR)
+	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend db upgrade
+	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend meters import fixtures/sample_fleet.csv
+	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend meters summary
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test-sqlite: $(BIN)/.installed
+	HEADEND_TEST_DATABASE=sqlite $(BIN)/pytest -q
+
+# Only the tests that touch the store run again on PostgreSQL.
+test-postgresql: $(BIN)/.installed
+	HEADEND_TEST_DATABASE=postgresql $(BIN)/pytest -q -m db
+
+test: lint test-sqlite test-postgresql
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/registry_import.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m headend`` runs the ``headend`` command."""
+
+from headend.cli.main import main
+
+main()
