@@ -12,7 +12,9 @@ HEADEND = [sys.executable, "-m", "headend"]
 SAMPLE = REPO / "fixtures" / "sample_fleet.csv"
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*HEADEND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
@@ -67,7 +69,10 @@ def test_a_bad_registry_file_is_reported_by_line_and_field_and_exits_1(
     bad.write_text("\n".join(rows) + "\n")
     result = _run(["meters", "import", str(bad)], cli_env)
     assert result.returncode == 1
-    assert f"{bad}: line 3, transport: must be one of wrapper, hdlc, got 'carrier-pigeon'" in result.stderr
+    assert (
+        f"{bad}: line 3, transport: must be one of wrapper, hdlc, got 'carrier-pigeon'"
+        in result.stderr
+    )
     assert "nothing was imported" in result.stderr
     summary = json.loads(_run(["meters", "summary", "--json"], cli_env).stdout)
     assert summary["meters"] == 0

@@ -40,7 +40,9 @@ def _snapshot(store: sessionmaker[Session]) -> list[tuple[object, ...]]:
             (m.meter_id, m.gateway_id, m.device_profile, m.ct_ratio, m.status, m.updated_at)
             for m in session.scalars(select(Meter).order_by(Meter.meter_id))
         ]
-        gateways = [(g.name, g.kind, g.port, g.updated_at) for g in session.scalars(select(Gateway))]
+        gateways = [
+            (g.name, g.kind, g.port, g.updated_at) for g in session.scalars(select(Gateway))
+        ]
         secrets = [(s.name, s.ciphertext) for s in session.scalars(select(MeterSecret))]
     return [*meters, *gateways, *secrets]
 

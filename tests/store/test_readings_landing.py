@@ -17,7 +17,9 @@ PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
 
 
 def _meter_pk(store: sessionmaker[Session]) -> int:
-    import_registry(store, REPO / "fixtures" / "sample_fleet.csv", SecretBox(TEST_SECRET_KEY), PROFILES)
+    import_registry(
+        store, REPO / "fixtures" / "sample_fleet.csv", SecretBox(TEST_SECRET_KEY), PROFILES
+    )
     with store() as session:
         return session.scalars(select(Meter.id).order_by(Meter.id)).first() or 0
 

@@ -9,6 +9,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from headend.store.base import table_of
 from headend.store.models import IntervalReading, RegisterReading
 
 _INTERVAL_KEY = ("meter_id", "channel", "interval_end", "version")
@@ -27,9 +28,7 @@ def _insert_ignoring_existing(
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"landing readings on {dialect} is not supported")
     stmt = (
-        module.insert(table)
-        .on_conflict_do_nothing(index_elements=list(key))
-        .returning(table.c.id)
+        module.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
     )
     return len(session.execute(stmt, list(rows)).all())
 
@@ -40,11 +39,11 @@ class ReadingsRepository:
 
     def land_intervals(self, rows: Sequence[dict[str, Any]]) -> int:
         """Land interval readings (normally version 0, as read); existing keys are kept."""
-        table = IntervalReading.__table__
-        assert isinstance(table, Table)
-        return _insert_ignoring_existing(self.session, table, _INTERVAL_KEY, rows)
+        return _insert_ignoring_existing(
+            self.session, table_of(IntervalReading), _INTERVAL_KEY, rows
+        )
 
     def land_registers(self, rows: Sequence[dict[str, Any]]) -> int:
-        table = RegisterReading.__table__
-        assert isinstance(table, Table)
-        return _insert_ignoring_existing(self.session, table, _REGISTER_KEY, rows)
+        return _insert_ignoring_existing(
+            self.session, table_of(RegisterReading), _REGISTER_KEY, rows
+        )

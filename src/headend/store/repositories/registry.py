@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from headend.store.base import table_of
 from headend.store.models import Gateway, Meter, MeterSecret
 
 # Meter columns carried by the registry CSV, in a fixed order (used to compare rows).
@@ -61,7 +62,7 @@ class RegistryRepository:
 
     def add_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Gateway.__table__), list(rows))
+            self.session.execute(insert(table_of(Gateway)), list(rows))
 
     def update_gateways(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -69,7 +70,7 @@ class RegistryRepository:
 
     def add_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(MeterSecret.__table__), list(rows))
+            self.session.execute(insert(table_of(MeterSecret)), list(rows))
 
     def update_secrets(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -77,7 +78,7 @@ class RegistryRepository:
 
     def add_meters(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Meter.__table__), list(rows))
+            self.session.execute(insert(table_of(Meter)), list(rows))
 
     def update_meters(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

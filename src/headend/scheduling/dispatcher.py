@@ -1,0 +1,190 @@
+"""The dispatcher: starts due read jobs within every limit and records how they end.
+
+Limits, all enforced here: a global number of sessions; each gateway's own session limit (a
+serial port or an RS485 bus carries one at a time); never two sessions to one meter; on-demand
+jobs first (they have a lower priority number); a gateway paused by its circuit breaker gets no
+new sessions until the pause ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import structlog
+
+from headend.domain.enums import FailureCategory
+from headend.scheduling.breaker import CircuitBreaker
+from headend.services.jobs import AttemptOutcome, JobService
+from headend.store.repositories.jobs import DueJob
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+ReadRunner = Callable[[DueJob], Awaitable[AttemptOutcome]]
+
+
+@dataclass
+class DispatcherLimits:
+    max_sessions: int = 200
+    poll_interval_s: float = 0.5
+    breaker_threshold: int = 5
+    breaker_pause_s: float = 300.0
+
+
+@dataclass
+class DispatcherStats:
+    started: int = 0
+    finished: int = 0
+    peak_sessions: int = 0
+    peak_by_gateway: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    peak_by_meter: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        jobs: JobService,
+        runner: ReadRunner,
+        limits: DispatcherLimits | None = None,
+    ) -> None:
+        self.jobs = jobs
+        self.runner = runner
+        self.limits = limits or DispatcherLimits()
+        self.breaker = CircuitBreaker(
+            self.limits.breaker_threshold, timedelta(seconds=self.limits.breaker_pause_s)
+        )
+        self.stats = DispatcherStats()
+        self._by_gateway: dict[int, int] = defaultdict(int)
+        self._meters: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        # The store is used from one thread, so the event loop never waits on a write.
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headend-db")
+
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._meters)
+
+    def wake(self) -> None:
+        """New work was queued: look for it now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def recover(self) -> int:
+        count = await self._store(self.jobs.recover)
+        if count:
+            log.warning("requeued jobs found running at start-up", count=count)
+        return count
+
+    async def dispatch_once(self) -> int:
+        """Start every due job the limits allow; return how many were started."""
+        free = self.limits.max_sessions - self.in_flight
+        if free <= 0:
+            return 0
+        due = await self._store(self.jobs.due, free * 4 + 16, set(self._meters))
+        now = self.jobs.clock()
+        started = 0
+        for job in due:
+            if self.in_flight >= self.limits.max_sessions:
+                break
+            if job.meter_pk in self._meters:
+                continue
+            if self._by_gateway[job.gateway_id] >= job.gateway_sessions:
+                continue
+            if not self.breaker.allows(job.gateway_id, now):
+                continue
+            self._claim(job)
+            if not await self._store(self.jobs.start, job):
+                self._release(job)
+                continue
+            task = asyncio.create_task(self._run(job), name=f"read-job-{job.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    def _claim(self, job: DueJob) -> None:
+        self._meters.add(job.meter_pk)
+        self._by_gateway[job.gateway_id] += 1
+        stats = self.stats
+        stats.started += 1
+        stats.peak_sessions = max(stats.peak_sessions, self.in_flight)
+        stats.peak_by_gateway[job.gateway_id] = max(
+            stats.peak_by_gateway[job.gateway_id], self._by_gateway[job.gateway_id]
+        )
+
+    def _release(self, job: DueJob) -> None:
+        self._meters.discard(job.meter_pk)
+        self._by_gateway[job.gateway_id] -= 1
+
+    async def _run(self, job: DueJob) -> None:
+        structlog.contextvars.bind_contextvars(job_id=job.id, meter_id=job.meter_id)
+        try:
+            try:
+                outcome = await self.runner(job)
+            except Exception as exc:  # a bug in a runner must not stop the dispatcher
+                log.exception("read runner raised", error=str(exc))
+                now = self.jobs.clock()
+                outcome = AttemptOutcome(
+                    now, now, False, FailureCategory.CONFIGURATION, f"internal error: {exc!r}"
+                )
+            finished = await self._store(self.jobs.finish, job, outcome)
+            now = self.jobs.clock()
+            if outcome.succeeded:
+                self.breaker.record_success(job.gateway_id)
+            elif finished.counts_against_gateway and self.breaker.record_failure(
+                job.gateway_id, now
+            ):
+                log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
+            self.stats.finished += 1
+        finally:
+            self._release(job)
+            self._wakeup.set()
+            structlog.contextvars.unbind_contextvars("job_id", "meter_id")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until ``stop`` is set, then wait for the sessions under way."""
+        while not stop.is_set():
+            await self.dispatch_once()
+            self._wakeup.clear()
+            waiters = [
+                asyncio.ensure_future(self._wakeup.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
+            await asyncio.wait(
+                waiters, timeout=self.limits.poll_interval_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def run_until_finished(
+        self, job_ids: Sequence[int], timeout_s: float | None = None
+    ) -> bool:
+        """Dispatch until every job in ``job_ids`` ended; False if ``timeout_s`` passed first."""
+        stop = asyncio.Event()
+
+        async def watch() -> bool:
+            while not await self._store(self.jobs.all_finished, job_ids):
+                await asyncio.sleep(self.limits.poll_interval_s)
+            return True
+
+        runner = asyncio.create_task(self.run(stop))
+        try:
+            return await asyncio.wait_for(watch(), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            stop.set()
+            await runner
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)

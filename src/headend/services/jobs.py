@@ -1,0 +1,244 @@
+"""The read-job queue: queueing reads, starting and finishing jobs, recovering after a crash."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.domain.enums import FailureCategory, JobState, ReadKind
+from headend.domain.jobs import RETRY_RULES, TERMINAL, IllegalTransition, JobEvent, retry_at
+from headend.store.repositories.jobs import DueJob, JobRepository
+
+Clock = Callable[[], datetime]
+ON_DEMAND_PRIORITY = 10
+SCHEDULED_PRIORITY = 100
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownMeter(LookupError):
+    def __init__(self, meter_ids: Sequence[str]) -> None:
+        super().__init__(f"no meter with id {', '.join(sorted(meter_ids))} in the registry")
+        self.meter_ids = list(meter_ids)
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one session with a meter came to, as the dispatcher records it."""
+
+    started_at: datetime
+    finished_at: datetime
+    succeeded: bool
+    category: FailureCategory | None = None
+    detail: str | None = None
+    connect_ms: int | None = None
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
+    result: dict[str, Any] = field(default_factory=dict)  # summary of what was read and landed
+
+
+@dataclass(frozen=True)
+class Finished:
+    state: JobState
+    retry_at: datetime | None
+    counts_against_gateway: bool
+
+
+class JobService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock = utcnow,
+        retry_delay_scale: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.clock = clock
+        self.retry_delay_scale = retry_delay_scale
+        self.rng = rng or random.Random()
+
+    # -- queueing ---------------------------------------------------------------------------
+    def queue(
+        self,
+        meter_pks: Sequence[int],
+        kind: ReadKind,
+        *,
+        priority: int = SCHEDULED_PRIORITY,
+        params: dict[str, Any] | None = None,
+        plan_id: int | None = None,
+        window: timedelta | None = timedelta(hours=4),
+        requested_by: str | None = None,
+        skip_if_active: bool = True,
+    ) -> list[int]:
+        """Queue one job per meter; a meter that already has a live job of this kind is skipped
+        (so a plan firing again, or after downtime, does not pile up duplicates)."""
+        now = self.clock()
+        with self.session_factory() as session, session.begin():
+            repo = JobRepository(session)
+            busy = repo.meters_with_active_job(kind, meter_pks) if skip_if_active else set()
+            rows = [
+                {
+                    "meter_id": pk,
+                    "plan_id": plan_id,
+                    "kind": kind,
+                    "params": params or {},
+                    "priority": priority,
+                    "state": JobState.QUEUED,
+                    "due_at": now,
+                    "deadline": now + window if window else None,
+                    "attempts": 0,
+                    "requested_by": requested_by,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for pk in meter_pks
+                if pk not in busy
+            ]
+            return repo.add_jobs(rows)
+
+    def queue_for_meters(
+        self,
+        meter_ids: Sequence[str],
+        kind: ReadKind,
+        **options: Any,
+    ) -> list[int]:
+        with self.session_factory() as session:
+            found = JobRepository(session).meter_pks(meter_ids)
+        missing = [m for m in meter_ids if m not in found]
+        if missing:
+            raise UnknownMeter(missing)
+        return self.queue([found[m] for m in meter_ids], kind, **options)
+
+    def request_read(
+        self,
+        meter_id: str,
+        kind: ReadKind,
+        params: dict[str, Any] | None = None,
+        requested_by: str | None = None,
+    ) -> int:
+        """An on-demand read: runs before scheduled work."""
+        return self.queue_for_meters(
+            [meter_id],
+            kind,
+            priority=ON_DEMAND_PRIORITY,
+            params=params,
+            window=timedelta(minutes=30),
+            requested_by=requested_by or "on-demand",
+            skip_if_active=False,
+        )[0]
+
+    # -- running ----------------------------------------------------------------------------
+    def due(self, limit: int, exclude_meters: set[int]) -> list[DueJob]:
+        with self.session_factory() as session:
+            return JobRepository(session).due_jobs(self.clock(), limit, exclude_meters)
+
+    def start(self, job: DueJob) -> bool:
+        """Mark a due job running; False when another dispatcher got there first."""
+        now = self.clock()
+        with self.session_factory() as session, session.begin():
+            try:
+                return JobRepository(session).transition(
+                    job.id,
+                    JobEvent.START,
+                    now,
+                    f"attempt {job.attempts + 1}",
+                    attempts=job.attempts + 1,
+                )
+            except IllegalTransition:  # started, finished or cancelled elsewhere meanwhile
+                return False
+
+    def finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
+        attempt = job.attempts + 1
+        with self.session_factory() as session, session.begin():
+            repo = JobRepository(session)
+            repo.add_attempt(
+                {
+                    "job_id": job.id,
+                    "number": attempt,
+                    "started_at": outcome.started_at,
+                    "finished_at": outcome.finished_at,
+                    "succeeded": outcome.succeeded,
+                    "failure_category": outcome.category,
+                    "failure_detail": outcome.detail,
+                    "connect_ms": outcome.connect_ms,
+                    "duration_ms": int(
+                        (outcome.finished_at - outcome.started_at).total_seconds() * 1000
+                    ),
+                    "bytes_sent": outcome.bytes_sent,
+                    "bytes_received": outcome.bytes_received,
+                }
+            )
+            now = self.clock()
+            if outcome.succeeded:
+                repo.transition(
+                    job.id,
+                    JobEvent.SUCCEED,
+                    now,
+                    "read succeeded",
+                    failure_category=None,
+                    failure_detail=None,
+                )
+                return Finished(JobState.SUCCEEDED, None, False)
+            category = outcome.category or FailureCategory.DECODE_ERROR
+            when = retry_at(
+                category, attempt, now, job.deadline, self.rng.random(), self.retry_delay_scale
+            )
+            rule = RETRY_RULES[category]
+            if when is None:
+                repo.transition(
+                    job.id,
+                    JobEvent.FAIL,
+                    now,
+                    f"{category}: {outcome.detail or ''}".strip(),
+                    failure_category=category,
+                    failure_detail=outcome.detail,
+                )
+                return Finished(JobState.FAILED, None, rule.counts_against_gateway)
+            repo.transition(
+                job.id,
+                JobEvent.RETRY,
+                now,
+                f"{category}; retry at {when.isoformat()}",
+                failure_category=category,
+                failure_detail=outcome.detail,
+                due_at=when,
+            )
+            return Finished(JobState.RETRY_WAIT, when, rule.counts_against_gateway)
+
+    def recover(self) -> int:
+        """Put jobs left running by a stopped process back in the queue. Returns how many."""
+        now = self.clock()
+        with self.session_factory() as session, session.begin():
+            repo = JobRepository(session)
+            ids = repo.running_job_ids()
+            for job_id in ids:
+                repo.transition(
+                    job_id, JobEvent.REQUEUE, now, "found running at start-up", due_at=now
+                )
+            return len(ids)
+
+    # -- looking ----------------------------------------------------------------------------
+    def all_finished(self, job_ids: Sequence[int]) -> bool:
+        with self.session_factory() as session:
+            counts = JobRepository(session).state_counts(job_ids)
+        return all(state in TERMINAL for state in counts)
+
+    def summary(self, job_ids: Sequence[int]) -> dict[str, Any]:
+        with self.session_factory() as session:
+            repo = JobRepository(session)
+            counts = repo.state_counts(job_ids)
+            failures = repo.failures_by_category(job_ids)
+        return {
+            "attempted": len(job_ids),
+            "succeeded": counts.get(JobState.SUCCEEDED, 0),
+            "failed": counts.get(JobState.FAILED, 0),
+            "unfinished": sum(v for k, v in counts.items() if k not in TERMINAL),
+            "failures_by_category": {str(k): v for k, v in sorted(failures.items())},
+        }

@@ -1,0 +1,220 @@
+"""Statements over read plans, read jobs, their transitions and attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from headend.domain.enums import FailureCategory, JobState, MeterStatus, ReadKind
+from headend.domain.jobs import JobEvent, next_state
+from headend.store.base import table_of
+from headend.store.models import Gateway, Meter, ReadAttempt, ReadJob, ReadJobTransition, ReadPlan
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
+
+
+@dataclass(frozen=True)
+class DueJob:
+    """A job the dispatcher may start, with what it needs to respect the limits."""
+
+    id: int
+    meter_pk: int
+    meter_id: str
+    gateway_id: int
+    gateway_sessions: int
+    kind: ReadKind
+    params: dict[str, Any]
+    priority: int
+    attempts: int
+    deadline: datetime | None
+
+
+class JobRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- plans ------------------------------------------------------------------------------
+    def plan_by_name(self, name: str) -> ReadPlan | None:
+        return self.session.scalars(select(ReadPlan).where(ReadPlan.name == name)).one_or_none()
+
+    def active_plans(self) -> list[ReadPlan]:
+        return list(
+            self.session.scalars(select(ReadPlan).where(ReadPlan.active).order_by(ReadPlan.name))
+        )
+
+    def meters_for_selector(self, selector: dict[str, Any]) -> list[int]:
+        stmt = select(Meter.id).where(Meter.status == MeterStatus.ACTIVE)
+        if "gateway" in selector:
+            stmt = stmt.join(Gateway, Meter.gateway_id == Gateway.id).where(
+                Gateway.name == selector["gateway"]
+            )
+        if "device_profile" in selector:
+            stmt = stmt.where(Meter.device_profile == selector["device_profile"])
+        if "tag" in selector:
+            tag = str(selector["tag"])
+            stmt = stmt.where(
+                or_(
+                    Meter.tags == tag,
+                    Meter.tags.like(f"{tag};%"),
+                    Meter.tags.like(f"%;{tag}"),
+                    Meter.tags.like(f"%;{tag};%"),
+                )
+            )
+        if "meter_ids" in selector:
+            stmt = stmt.where(Meter.meter_id.in_(list(selector["meter_ids"])))
+        return list(self.session.scalars(stmt.order_by(Meter.id)))
+
+    def meter_pks(self, meter_ids: Sequence[str]) -> dict[str, int]:
+        rows = self.session.execute(
+            select(Meter.meter_id, Meter.id).where(Meter.meter_id.in_(list(meter_ids)))
+        )
+        return {meter_id: pk for meter_id, pk in rows}
+
+    # -- jobs -------------------------------------------------------------------------------
+    def meters_with_active_job(self, kind: ReadKind, meter_pks: Sequence[int]) -> set[int]:
+        stmt = select(ReadJob.meter_id).where(
+            ReadJob.kind == kind,
+            ReadJob.state.in_(ACTIVE_STATES),
+            ReadJob.meter_id.in_(list(meter_pks)),
+        )
+        return set(self.session.scalars(stmt))
+
+    def add_jobs(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        ids = list(self.session.scalars(insert(ReadJob).returning(ReadJob.id), list(rows)))
+        self.session.execute(
+            insert(table_of(ReadJobTransition)),
+            [
+                {
+                    "job_id": job_id,
+                    "from_state": None,
+                    "to_state": JobState.QUEUED,
+                    "at": rows[0]["created_at"],
+                    "reason": rows[0].get("requested_by") or "queued",
+                }
+                for job_id in ids
+            ],
+        )
+        return ids
+
+    def due_jobs(self, now: datetime, limit: int, exclude_meters: set[int]) -> list[DueJob]:
+        stmt = (
+            select(
+                ReadJob.id,
+                ReadJob.meter_id,
+                Meter.meter_id,
+                Meter.gateway_id,
+                Gateway.max_sessions,
+                ReadJob.kind,
+                ReadJob.params,
+                ReadJob.priority,
+                ReadJob.attempts,
+                ReadJob.deadline,
+            )
+            .join(Meter, ReadJob.meter_id == Meter.id)
+            .join(Gateway, Meter.gateway_id == Gateway.id)
+            .where(
+                ReadJob.state.in_((JobState.QUEUED, JobState.RETRY_WAIT)),
+                ReadJob.due_at <= now,
+            )
+            .order_by(ReadJob.priority, ReadJob.due_at, ReadJob.id)
+            .limit(limit)
+        )
+        if exclude_meters:
+            stmt = stmt.where(ReadJob.meter_id.not_in(list(exclude_meters)))
+        return [DueJob(*row) for row in self.session.execute(stmt)]
+
+    def transition(
+        self,
+        job_id: int,
+        event: JobEvent,
+        now: datetime,
+        reason: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move a job on ``event`` if it is still in a state that allows it.
+
+        The UPDATE names the states the job may be in, so two dispatchers can never both start
+        one job: the second finds nothing to update and gets False.
+        """
+        current = self.session.scalar(select(ReadJob.state).where(ReadJob.id == job_id))
+        if current is None:
+            return False
+        target = next_state(current, event)
+        result = self.session.execute(
+            update(ReadJob)
+            .where(and_(ReadJob.id == job_id, ReadJob.state == current))
+            .values(state=target, updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self.session.execute(
+            insert(table_of(ReadJobTransition)),
+            [
+                {
+                    "job_id": job_id,
+                    "from_state": current,
+                    "to_state": target,
+                    "at": now,
+                    "reason": reason,
+                }
+            ],
+        )
+        return True
+
+    def running_job_ids(self) -> list[int]:
+        return list(
+            self.session.scalars(select(ReadJob.id).where(ReadJob.state == JobState.RUNNING))
+        )
+
+    def add_attempt(self, values: dict[str, Any]) -> None:
+        self.session.execute(insert(table_of(ReadAttempt)), [values])
+
+    def job(self, job_id: int) -> ReadJob | None:
+        return self.session.get(ReadJob, job_id)
+
+    def attempts(self, job_id: int) -> list[ReadAttempt]:
+        return list(
+            self.session.scalars(
+                select(ReadAttempt).where(ReadAttempt.job_id == job_id).order_by(ReadAttempt.number)
+            )
+        )
+
+    def transitions(self, job_id: int) -> list[ReadJobTransition]:
+        return list(
+            self.session.scalars(
+                select(ReadJobTransition)
+                .where(ReadJobTransition.job_id == job_id)
+                .order_by(ReadJobTransition.id)
+            )
+        )
+
+    def state_counts(self, job_ids: Sequence[int]) -> dict[JobState, int]:
+        rows = self.session.execute(
+            select(ReadJob.state, func.count())
+            .where(ReadJob.id.in_(list(job_ids)))
+            .group_by(ReadJob.state)
+        )
+        return {state: count for state, count in rows}
+
+    def failures_by_category(self, job_ids: Sequence[int]) -> dict[FailureCategory, int]:
+        rows = self.session.execute(
+            select(ReadJob.failure_category, func.count())
+            .where(ReadJob.id.in_(list(job_ids)), ReadJob.state == JobState.FAILED)
+            .group_by(ReadJob.failure_category)
+        )
+        return {category: count for category, count in rows if category is not None}
+
+    def list_jobs(self, state: JobState | None, limit: int) -> list[tuple[ReadJob, str]]:
+        stmt = select(ReadJob, Meter.meter_id).join(Meter, ReadJob.meter_id == Meter.id)
+        if state is not None:
+            stmt = stmt.where(ReadJob.state == state)
+        stmt = stmt.order_by(ReadJob.id.desc()).limit(limit)
+        return [(job, meter_id) for job, meter_id in self.session.execute(stmt)]
