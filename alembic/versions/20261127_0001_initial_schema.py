@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 16:12:09.627830
+Create Date: 2026-11-27 16:21:27.875316
 """
 
 from __future__ import annotations
@@ -419,6 +419,7 @@ def upgrade() -> None:
         sa.Column("interval_end", sa.DateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("value", sa.BigInteger(), nullable=True),
+        sa.Column("cumulative", sa.BigInteger(), nullable=True),
         sa.Column(
             "quality",
             sa.Enum(

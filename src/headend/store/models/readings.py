@@ -41,6 +41,7 @@ class IntervalReading(Base):
     interval_end: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=0)
     value: Mapped[Decimal | None] = mapped_column(ScaledDecimal())  # kWh in the interval
+    cumulative: Mapped[Decimal | None] = mapped_column(ScaledDecimal())  # register at the end
     quality: Mapped[Quality] = mapped_column(enum_type(Quality))
     flags: Mapped[int] = mapped_column(Integer, default=0)  # headend.domain.quality.Flag
     status: Mapped[int | None] = mapped_column(Integer)  # AMR status byte as read

@@ -1,0 +1,330 @@
+"""Landing a meter read in the store: the raw read first, then readings as version 0.
+
+Landing is idempotent: the raw read is keyed by a hash of its content, readings by their
+unique keys, so landing the same read twice stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from headend.domain.enums import ReadKind
+from headend.domain.quality import Flag, Quality
+from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValue
+from headend.store.base import table_of
+from headend.store.models import IntervalReading, MeterEvent, RawRead
+from headend.store.repositories.readings import ReadingsRepository
+
+# Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
+_NORMALISE = {"Wh": ("kWh", 3), "varh": ("kvarh", 3), "W": ("kW", 3), "var": ("kvar", 3)}
+ENERGY_UNITS = frozenset({"Wh", "varh", "kWh", "kvarh"})
+
+
+def normalise(value: Decimal, unit: str | None) -> tuple[Decimal, str]:
+    if unit in _NORMALISE:
+        target, shift = _NORMALISE[unit]
+        return value.scaleb(-shift), target
+    return value, unit or ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def payload_of(read: MeterRead) -> dict[str, Any]:
+    """The read as JSON-ready data: what the meter returned, nothing derived."""
+    clock = read.clock
+    lp = read.load_profile
+    return {
+        "serial_number": read.serial_number,
+        "clock": None
+        if clock is None
+        else {
+            "meter_time": _iso(clock.meter_time),
+            "system_time": _iso(clock.system_time),
+            "status": clock.status.bits,
+            "deviation_min": clock.deviation_min,
+            "offset_assumed": clock.offset_assumed,
+        },
+        "registers": {
+            str(obis): {
+                "value": str(r.value),
+                "unit": r.unit,
+                "scaler": r.scaler,
+                "raw": str(r.raw),
+                "captured_at": _iso(r.captured_at),
+            }
+            for obis, r in read.registers.items()
+        },
+        "data": {str(obis): _plain(d.value) for obis, d in read.data.items()},
+        "unavailable": {str(obis): u.reason for obis, u in read.unavailable.items()},
+        "load_profile": None
+        if lp is None
+        else {
+            "obis": str(lp.obis),
+            "capture_period_s": lp.capture_period_s,
+            "access": lp.access,
+            "columns": [
+                {
+                    "class_id": c.class_id,
+                    "obis": str(c.obis),
+                    "attribute": c.attribute,
+                    "unit": c.unit,
+                    "scaler": c.scaler,
+                }
+                for c in lp.columns
+            ],
+            "rows": [
+                [
+                    _iso(row.interval_end),
+                    row.status,
+                    {str(o): str(v) for o, v in row.values.items()},
+                ]
+                for row in lp.rows
+            ],
+        },
+        "billing": None
+        if read.billing is None
+        else {
+            "obis": str(read.billing.obis),
+            "rows": [
+                [
+                    _iso(row.captured_at),
+                    {str(o): str(v) for o, v in row.values.items()},
+                    {str(o): _iso(t) for o, t in row.times.items()},
+                ]
+                for row in read.billing.rows
+            ],
+        },
+        "events": [[_iso(e.at), str(e.log), e.code] for e in read.events],
+        "clock_sync": None
+        if read.clock_sync is None
+        else {
+            "action": str(read.clock_sync.action),
+            "drift_s": read.clock_sync.before.drift_s,
+            "threshold_s": read.clock_sync.threshold_s,
+            "set_to": _iso(read.clock_sync.set_to),
+            "reason": read.clock_sync.reason,
+        },
+    }
+
+
+def _plain(value: object) -> object:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Landed:
+    raw_read_id: int
+    new_raw: bool
+    registers: int
+    intervals: int
+    events: int
+    last_interval_end: datetime | None
+
+
+def energy_columns(profile: LoadProfile) -> list[Column]:
+    """The cumulative energy columns of a load profile."""
+    return [c for c in profile.columns if c.class_id in (3, 4) and (c.unit or "") in ENERGY_UNITS]
+
+
+def interval_rows(
+    meter_pk: int,
+    profile: LoadProfile,
+    bases: Mapping[str, tuple[datetime, Decimal]],
+    raw_read_id: int,
+) -> list[dict[str, Any]]:
+    """Interval consumption from cumulative registers: each row minus the row before it.
+
+    A row whose predecessor is unknown only serves as the base of the next. A row that follows
+    a gap carries everything since the last row and is flagged LONG; VEE decides what to do.
+    """
+    period = timedelta(seconds=profile.capture_period_s)
+    rows = sorted(profile.rows, key=lambda r: r.interval_end)
+    result: list[dict[str, Any]] = []
+    for column in energy_columns(profile):
+        channel = str(column.obis)
+        previous = bases.get(channel)
+        for row in rows:
+            raw_value = row.values.get(column.obis)
+            if raw_value is None:
+                continue
+            cumulative, _ = normalise(raw_value, column.unit)
+            end = row.interval_end
+            if previous is not None and end <= previous[0]:
+                continue  # already landed, or the base row itself
+            if previous is not None:
+                flags = row.flags
+                if end - previous[0] > period:
+                    flags |= Flag.LONG
+                result.append(
+                    {
+                        "meter_id": meter_pk,
+                        "channel": channel,
+                        "interval_end": end,
+                        "version": 0,
+                        "value": cumulative - previous[1],
+                        "cumulative": cumulative,
+                        "quality": Quality.RAW,
+                        "flags": int(flags),
+                        "status": row.status,
+                        "raw_read_id": raw_read_id,
+                        "created_by": "meter",
+                    }
+                )
+            previous = (end, cumulative)
+    return result
+
+
+def register_rows(
+    meter_pk: int, read: MeterRead, read_at: datetime, raw_read_id: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def add(
+        obis: str, at: datetime, value: Decimal, unit: str | None, capture: datetime | None
+    ) -> None:
+        normalised, norm_unit = normalise(value, unit)
+        rows.append(
+            {
+                "meter_id": meter_pk,
+                "obis": obis,
+                "read_at": at,
+                "version": 0,
+                "value": normalised,
+                "unit": norm_unit,
+                "capture_time": capture,
+                "quality": Quality.RAW,
+                "flags": 0,
+                "raw_read_id": raw_read_id,
+                "created_by": "meter",
+            }
+        )
+
+    register: RegisterValue
+    for obis, register in read.registers.items():
+        add(str(obis), read_at, register.value, register.unit, register.captured_at)
+    if read.billing is not None:
+        units = {str(c.obis): c.unit for c in read.billing.columns}
+        for brow in read.billing.rows:
+            for obis_key, value in brow.values.items():
+                add(
+                    str(obis_key),
+                    brow.captured_at,
+                    value,
+                    units.get(str(obis_key)),
+                    brow.times.get(obis_key),
+                )
+    return rows
+
+
+def stored_bases(session: Session, meter_pk: int) -> dict[str, tuple[datetime, Decimal]]:
+    """Per channel, the latest interval read so far and its register value."""
+    latest = (
+        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
+        .where(
+            IntervalReading.meter_id == meter_pk,
+            IntervalReading.version == 0,
+            IntervalReading.cumulative.is_not(None),
+        )
+        .group_by(IntervalReading.channel)
+        .subquery()
+    )
+    rows = session.execute(
+        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
+        .join(
+            latest,
+            (IntervalReading.channel == latest.c.channel)
+            & (IntervalReading.interval_end == latest.c.end),
+        )
+        .where(IntervalReading.meter_id == meter_pk, IntervalReading.version == 0)
+    )
+    return {
+        channel: (end, cumulative) for channel, end, cumulative in rows if cumulative is not None
+    }
+
+
+def last_interval_end(session: Session, meter_pk: int) -> datetime | None:
+    return session.scalar(
+        select(func.max(IntervalReading.interval_end)).where(
+            IntervalReading.meter_id == meter_pk, IntervalReading.version == 0
+        )
+    )
+
+
+def land(
+    session: Session,
+    meter_pk: int,
+    kind: ReadKind,
+    read: MeterRead,
+    read_at: datetime,
+    job_id: int | None,
+) -> Landed:
+    """Land one read inside the caller's transaction."""
+    payload = payload_of(read)
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    raw_table = table_of(RawRead)
+    inserted = session.execute(
+        dialect.insert(raw_table)
+        .values(
+            meter_id=meter_pk,
+            job_id=job_id,
+            kind=kind,
+            read_at=read_at,
+            meter_time=read.clock.meter_time if read.clock else None,
+            clock_status=read.clock.status.bits if read.clock else None,
+            payload=payload,
+            content_hash=digest,
+        )
+        .on_conflict_do_nothing(index_elements=["meter_id", "kind", "content_hash"])
+        .returning(raw_table.c.id)
+    ).scalar()
+    new_raw = inserted is not None
+    if inserted is None:
+        inserted = session.scalar(
+            select(RawRead.id).where(
+                RawRead.meter_id == meter_pk, RawRead.kind == kind, RawRead.content_hash == digest
+            )
+        )
+    assert inserted is not None
+    repo = ReadingsRepository(session)
+    registers = repo.land_registers(register_rows(meter_pk, read, read_at, inserted))
+    intervals = 0
+    if read.load_profile is not None:
+        bases = stored_bases(session, meter_pk)
+        intervals = repo.land_intervals(interval_rows(meter_pk, read.load_profile, bases, inserted))
+    events = 0
+    if read.events:
+        event_table = table_of(MeterEvent)
+        rows = [
+            {
+                "meter_id": meter_pk,
+                "log": str(e.log),
+                "occurred_at": e.at,
+                "code": e.code,
+                "raw_read_id": inserted,
+            }
+            for e in read.events
+        ]
+        events = len(
+            session.execute(
+                dialect.insert(event_table)
+                .on_conflict_do_nothing(index_elements=["meter_id", "log", "occurred_at", "code"])
+                .returning(event_table.c.id),
+                rows,
+            ).all()
+        )
+    return Landed(
+        inserted, new_raw, registers, intervals, events, last_interval_end(session, meter_pk)
+    )
