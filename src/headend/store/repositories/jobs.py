@@ -47,7 +47,7 @@ class JobRepository:
             self.session.scalars(select(ReadPlan).where(ReadPlan.active).order_by(ReadPlan.name))
         )
 
-    def meters_for_selector(self, selector: dict[str, Any]) -> list[int]:
+    def meter_pks_for(self, selector: dict[str, Any]) -> list[int]:
         stmt = select(Meter.id).where(Meter.status == MeterStatus.ACTIVE)
         if "gateway" in selector:
             stmt = stmt.join(Gateway, Meter.gateway_id == Gateway.id).where(
