@@ -54,15 +54,22 @@ def write_fleet(path: Path, rows: int, seed: int = 1) -> None:
             }
             if i % 8 == 0:
                 kind = "tcp_serial" if bus % 4 == 0 else "tcp"
-                row.update(gateway_kind=kind, gateway_host=f"10.{bus % 250}.{bus // 250 % 250}.1",
-                           gateway_port="4059", gateway_max_sessions="1" if kind == "tcp_serial" else "8")
+                row.update(
+                    gateway_kind=kind,
+                    gateway_host=f"10.{bus % 250}.{bus // 250 % 250}.1",
+                    gateway_port="4059",
+                    gateway_max_sessions="1" if kind == "tcp_serial" else "8",
+                )
             if row["transport"] == "hdlc":
                 row.update(server_physical=str(17 + i % 8), server_logical="1")
             if i % 3 == 1:
                 row.update(auth="lls", lls_password=f"{rng.randrange(10**8):08d}")
             elif i % 3 == 2:
-                row.update(auth="hls_gmac", hls_encryption_key=f"{rng.getrandbits(128):032x}",
-                           hls_authentication_key=f"{rng.getrandbits(128):032x}")
+                row.update(
+                    auth="hls_gmac",
+                    hls_encryption_key=f"{rng.getrandbits(128):032x}",
+                    hls_authentication_key=f"{rng.getrandbits(128):032x}",
+                )
             writer.writerow(row)
 
 
@@ -116,12 +123,16 @@ def main() -> int:
             _drop(url)
     backend = "PostgreSQL" if args.postgresql else "SQLite"
     print(f"registry import, {args.rows:,} rows, {backend}")
-    print(f"{'run':<18}{'wall s':>9}{'cpu s':>9}{'rows/s':>10}{'added':>9}{'unchanged':>11}"
-          f"{'vs 60 s budget':>16}")
+    print(
+        f"{'run':<18}{'wall s':>9}{'cpu s':>9}{'rows/s':>10}{'added':>9}{'unchanged':>11}"
+        f"{'vs 60 s budget':>16}"
+    )
     for label, wall, cpu, summary in figures:
-        print(f"{label:<18}{wall:>9.2f}{cpu:>9.2f}{args.rows / wall:>10,.0f}"
-              f"{summary.meters_added:>9,}{summary.meters_unchanged:>11,}"
-              f"{wall / BUDGET_S:>15.1%}")
+        print(
+            f"{label:<18}{wall:>9.2f}{cpu:>9.2f}{args.rows / wall:>10,.0f}"
+            f"{summary.meters_added:>9,}{summary.meters_unchanged:>11,}"
+            f"{wall / BUDGET_S:>15.1%}"
+        )
     print(f"peak memory {peak_mb:,.0f} MB")
     return 0 if figures[0][1] < BUDGET_S else 1
 

@@ -47,7 +47,7 @@ def test_an_unknown_time_zone_is_refused_with_the_variable_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HEADEND_TIMEZONE", "Mars/Olympus")
-    with pytest.raises(ConfigError, match="HEADEND_TIMEZONE: .*unknown time zone 'Mars/Olympus'"):
+    with pytest.raises(ConfigError, match=r"HEADEND_TIMEZONE: .*unknown time zone 'Mars/Olympus'"):
         load_settings()
 
 

@@ -1,0 +1,177 @@
+"""``headend jobs`` and ``headend plans``: the read-job queue and the read plans."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from headend.cli.main import get_settings
+from headend.cli.wiring import session_factory
+from headend.domain.enums import JobState, ReadKind
+from headend.services.jobs import JobService
+from headend.services.plans import PlanError, PlanService, PlanSpec, parse_selector
+from headend.store.repositories.jobs import JobRepository
+
+jobs_app = typer.Typer(help="The read-job queue.", no_args_is_help=True)
+plans_app = typer.Typer(help="Read plans: which meters, what to read, when.", no_args_is_help=True)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@jobs_app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    state: JobState | None = typer.Option(None, help="Only jobs in this state."),
+    limit: int = typer.Option(50, min=1, max=10_000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The most recent jobs, newest first."""
+    factory = session_factory(get_settings(ctx))
+    with factory() as session:
+        rows = JobRepository(session).list_jobs(state, limit)
+        items = [
+            {
+                "id": job.id,
+                "meter_id": meter_id,
+                "kind": str(job.kind),
+                "state": str(job.state),
+                "priority": job.priority,
+                "attempts": job.attempts,
+                "due_at": _iso(job.due_at),
+                "failure_category": str(job.failure_category) if job.failure_category else None,
+            }
+            for job, meter_id in rows
+        ]
+    if as_json:
+        typer.echo(json.dumps(items))
+        return
+    typer.echo(f"{'id':>8}  {'meter':<12} {'kind':<14} {'state':<11} {'tries':>5}  failure")
+    for item in items:
+        typer.echo(
+            f"{item['id']:>8}  {item['meter_id']:<12} {item['kind']:<14} {item['state']:<11} "
+            f"{item['attempts']:>5}  {item['failure_category'] or ''}"
+        )
+
+
+@jobs_app.command("show")
+def show_job(
+    ctx: typer.Context, job_id: int, as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """One job with its state changes and attempts."""
+    factory = session_factory(get_settings(ctx))
+    with factory() as session:
+        repo = JobRepository(session)
+        job = repo.job(job_id)
+        if job is None:
+            typer.echo(f"headend: no read job {job_id}", err=True)
+            raise typer.Exit(1)
+        item: dict[str, Any] = {
+            "id": job.id,
+            "kind": str(job.kind),
+            "state": str(job.state),
+            "params": job.params,
+            "priority": job.priority,
+            "due_at": _iso(job.due_at),
+            "deadline": _iso(job.deadline),
+            "failure_category": str(job.failure_category) if job.failure_category else None,
+            "failure_detail": job.failure_detail,
+            "transitions": [
+                {
+                    "at": _iso(t.at),
+                    "from": t.from_state and str(t.from_state),
+                    "to": str(t.to_state),
+                    "reason": t.reason,
+                }
+                for t in repo.transitions(job_id)
+            ],
+            "attempts": [
+                {
+                    "number": a.number,
+                    "started_at": _iso(a.started_at),
+                    "succeeded": a.succeeded,
+                    "failure_category": a.failure_category and str(a.failure_category),
+                    "detail": a.failure_detail,
+                    "duration_ms": a.duration_ms,
+                    "bytes_sent": a.bytes_sent,
+                    "bytes_received": a.bytes_received,
+                }
+                for a in repo.attempts(job_id)
+            ],
+        }
+    if as_json:
+        typer.echo(json.dumps(item, indent=2))
+        return
+    typer.echo(f"job {item['id']}: {item['kind']}, {item['state']}")
+    for t in item["transitions"]:
+        typer.echo(f"  {t['at']}  {t['from'] or '-'} -> {t['to']}  {t['reason'] or ''}")
+
+
+@plans_app.command("set")
+def set_plan(
+    ctx: typer.Context,
+    name: str,
+    cron: str = typer.Option(..., help="Cron in the utility's time zone, e.g. '5 0 * * *'."),
+    read: list[ReadKind] = typer.Option(..., "--read", help="What to read; repeat for more."),
+    meters: str = typer.Option("all", help="all, gateway=NAME, device_profile=NAME or tag=TAG"),
+    window_minutes: int = typer.Option(240, help="How long retries may go on after firing."),
+) -> None:
+    """Create or update a read plan."""
+    settings = get_settings(ctx)
+    factory = session_factory(settings)
+    service = PlanService(factory, JobService(factory), settings.tz)
+    try:
+        plan = service.save(
+            PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes)
+        )
+    except PlanError as exc:
+        typer.echo(f"headend: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"read plan {plan.name}: {', '.join(plan.read_kinds)} at '{plan.cron}'")
+
+
+@plans_app.command("list")
+def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The read plans."""
+    settings = get_settings(ctx)
+    factory = session_factory(settings)
+    plans = PlanService(factory, JobService(factory), settings.tz).all()
+    items: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "cron": p.cron,
+            "read": p.read_kinds,
+            "meters": p.selector,
+            "window_minutes": p.window_minutes,
+            "active": p.active,
+            "last_fired_at": _iso(p.last_fired_at),
+        }
+        for p in plans
+    ]
+    if as_json:
+        typer.echo(json.dumps(items))
+        return
+    for item in items:
+        state = "active" if item["active"] else "inactive"
+        typer.echo(f"{item['name']:<20} {item['cron']:<14} {','.join(item['read']):<28} {state}")
+
+
+@plans_app.command("deactivate")
+def deactivate_plan(ctx: typer.Context, name: str) -> None:
+    """Stop a plan from firing (it stays stored)."""
+    settings = get_settings(ctx)
+    factory = session_factory(settings)
+    try:
+        PlanService(factory, JobService(factory), settings.tz).deactivate(name)
+    except PlanError as exc:
+        typer.echo(f"headend: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"read plan {name} deactivated")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(plans_app, name="plans")

@@ -1,0 +1,264 @@
+"""``headend probe``: read one meter now, for a field technician; needs no store.
+
+It reads the clock, the profile's registers and the load profile for a period, and prints a
+table or JSON (``meter``, ``clock``, ``registers`` by OBIS, ``load_profile`` rows). Exit status
+0 only when the session succeeded; otherwise one line naming the failure category.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import typer
+
+from headend.domain.enums import AuthLevel, SerialFraming, Transport
+from headend.domain.quality import Flag
+from headend.domain.readings import MeterRead
+from headend.profiles import DeviationSemantics, DeviceProfile, ProfileError, load_profile
+from headend.protocol.collect import Collection, collect
+from headend.protocol.cosem_time import BLUE_BOOK, INVERTED, TimePolicy
+from headend.protocol.errors import ProtocolError
+from headend.protocol.plan import CaptureSpec, ObjectRead, ProfileRead, ReadSpec
+from headend.protocol.registers import DefinitionCache
+from headend.protocol.security import MemoryCounterStore
+from headend.protocol.session import MeterSession
+from headend.protocol.target import MeterTarget
+from headend.protocol.transports import Timeouts
+
+
+def _profile_read(spec: Any) -> ProfileRead:
+    return ProfileRead(
+        obis=spec.obis,
+        capture_objects=tuple(
+            CaptureSpec(c.class_id, c.obis, c.attribute, c.data_index) for c in spec.capture_objects
+        ),
+        capture_period_s=spec.capture_period_s,
+    )
+
+
+def read_spec_from_profile(profile: DeviceProfile) -> ReadSpec:
+    """The protocol layer's view of a device profile: what to read and the model's quirks."""
+    convention = (
+        INVERTED if profile.clock.deviation is DeviationSemantics.MINUTES_FROM_UTC else BLUE_BOOK
+    )
+    registers = []
+    for obis in profile.reads.registers:
+        obj = profile.object_by_obis(obis)
+        registers.append(ObjectRead(obis, obj.class_id if obj is not None else 3))
+    serial = next((o.obis for o in profile.objects if o.quantity.value == "serial_number"), None)
+    events = []
+    for obis in profile.reads.events:
+        if profile.event_log is not None and profile.event_log.obis == obis:
+            events.append(_profile_read(profile.event_log))
+    quirks = profile.quirks
+    return ReadSpec(
+        clock=profile.reads.clock,
+        serial_number=serial,
+        registers=tuple(registers),
+        load_profile=_profile_read(profile.load_profile),
+        billing_profile=_profile_read(profile.billing_profile) if profile.billing_profile else None,
+        event_logs=tuple(events),
+        time=TimePolicy(unspecified_zone=profile.clock.time_zone, deviation_convention=convention),
+        supports_release=quirks.supports_release,
+        supports_range_access=quirks.supports_range_access,
+        supports_entry_access=quirks.supports_entry_access,
+        supports_get_with_list=quirks.supports_get_with_list,
+        model=profile.name,
+    )
+
+
+def _number(value: Decimal) -> Any:
+    """A Decimal as a JSON number when a float carries it exactly, else as text."""
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else str(value)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _flags(flags: Flag) -> list[str]:
+    return [f.name.lower() for f in Flag if f and f in flags and f.name]
+
+
+def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[str, Any]:
+    registers: dict[str, Any] = {}
+    for obj in spec.registers:
+        key = str(obj.obis)
+        if obj.obis in read.registers:
+            reg = read.registers[obj.obis]
+            entry: dict[str, Any] = {"value": _number(reg.value), "unit": reg.unit}
+            if reg.captured_at is not None:
+                entry["captured_at"] = _iso(reg.captured_at)
+            registers[key] = entry
+        elif obj.obis in read.data:
+            registers[key] = {"value": read.data[obj.obis].value, "unit": None}
+        elif obj.obis in read.unavailable:
+            missing = read.unavailable[obj.obis]
+            registers[key] = {"value": None, "unit": None, "unavailable": missing.reason}
+    clock = None
+    if read.clock is not None:
+        c = read.clock
+        clock = {
+            "time": _iso(c.meter_time),
+            "system_time": _iso(c.system_time),
+            "drift_s": round(c.drift_s, 3),
+            "deviation_min": c.deviation_min,
+            "offset_assumed": c.offset_assumed,
+            "status": c.status.bits,
+        }
+    rows = []
+    if read.load_profile is not None:
+        for row in read.load_profile.rows:
+            rows.append(
+                {
+                    "interval_end": _iso(row.interval_end),
+                    "status": row.status,
+                    "flags": _flags(row.flags),
+                    "values": {str(k): _number(v) for k, v in row.values.items()},
+                }
+            )
+    out: dict[str, Any] = {
+        "meter": {"serial_number": read.serial_number, **meta},
+        "clock": clock,
+        "registers": registers,
+        "load_profile": rows,
+    }
+    if read.load_profile is not None:
+        out["meter"]["capture_period_s"] = read.load_profile.capture_period_s
+        out["meter"]["load_profile_access"] = read.load_profile.access
+    lp = spec.load_profile
+    if lp is not None and lp.obis in read.unavailable:
+        out["meter"]["load_profile_unavailable"] = read.unavailable[lp.obis].reason
+    return out
+
+
+def _table(doc: dict[str, Any]) -> str:
+    lines = [f"meter      {doc['meter'].get('serial_number')}  ({doc['meter'].get('profile')})"]
+    if doc["clock"]:
+        c = doc["clock"]
+        lines.append(
+            f"clock      {c['time']}  drift {c['drift_s']:+.1f}s  status 0x{c['status']:02x}"
+        )
+    lines.append("registers")
+    for obis, reg in doc["registers"].items():
+        shown = reg.get("unavailable") and f"unavailable ({reg['unavailable']})"
+        lines.append(f"  {obis:<16} {shown or reg['value']} {reg.get('unit') or ''}".rstrip())
+    lines.append(f"load profile: {len(doc['load_profile'])} rows")
+    for row in doc["load_profile"]:
+        values = "  ".join(f"{k}={v}" for k, v in row["values"].items())
+        lines.append(f"  {row['interval_end']}  status {row['status']}  {values}")
+    return "\n".join(lines)
+
+
+async def run_probe(
+    target: MeterTarget, spec: ReadSpec, start: datetime, end: datetime, first_counter: int = 1
+) -> MeterRead:
+    counters = MemoryCounterStore(first=first_counter)
+    async with MeterSession(target, counters=counters, release=spec.supports_release) as session:
+        return await collect(session, spec, Collection(start=start, end=end), DefinitionCache())
+
+
+def _parse_time(text: str | None, default: datetime) -> datetime:
+    if text is None:
+        return default
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``probe`` command to ``app``."""
+
+    @app.command()
+    def probe(
+        host: str = typer.Option("127.0.0.1", "--host", help="Meter, modem or converter host."),
+        port: int = typer.Option(4059, "--port", help="TCP port."),
+        transport: Transport = typer.Option(Transport.WRAPPER, "--transport"),
+        serial_port: str | None = typer.Option(
+            None, "--serial-port", help="Local serial device (HDLC)."
+        ),
+        baud: int = typer.Option(9600, "--baud"),
+        framing: SerialFraming = typer.Option(SerialFraming.F8N1, "--framing"),
+        client_address: int = typer.Option(16, "--client-address"),
+        server_address: int = typer.Option(1, "--server-address", help="Logical device."),
+        physical_address: int | None = typer.Option(
+            17, "--physical-address", help="HDLC physical address."
+        ),
+        auth: AuthLevel = typer.Option(AuthLevel.NONE, "--auth"),
+        password: str | None = typer.Option(None, "--password", help="LLS password."),
+        encryption_key: str | None = typer.Option(None, "--encryption-key", help="HLS key, hex."),
+        authentication_key: str | None = typer.Option(
+            None, "--authentication-key", help="HLS key, hex."
+        ),
+        invocation_counter: int = typer.Option(
+            1, "--invocation-counter", help="HLS: first invocation counter to use (above the "
+            "meter's last seen one)."
+        ),
+        system_title: str = typer.Option(
+            "4845414445000001", "--system-title", help="Ours, 16 hex."
+        ),
+        profile: str = typer.Option("single_phase_residential", "--profile"),
+        start: str | None = typer.Option(None, "--from", help="ISO 8601; default a day ago."),
+        end: str | None = typer.Option(None, "--to", help="ISO 8601; default now."),
+        max_pdu: int = typer.Option(1024, "--max-pdu", help="PDU size we propose."),
+        timeout: float = typer.Option(10.0, "--timeout", help="Seconds per step."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Read clock, registers and load profile from one meter and print them."""
+        try:
+            device = load_profile(profile)
+            spec = read_spec_from_profile(device)
+            now = datetime.now(UTC)
+            t_end = _parse_time(end, now)
+            t_start = _parse_time(start, t_end - timedelta(days=1))
+            target = MeterTarget(
+                meter_id=f"{serial_port or host}:{port}/{server_address}/{physical_address}",
+                transport=transport,
+                host=host,
+                port=port,
+                serial_device=serial_port,
+                baud_rate=baud,
+                framing=framing,
+                client_sap=client_address,
+                server_logical=server_address,
+                server_physical=physical_address,
+                auth=auth,
+                password=password,
+                encryption_key=encryption_key,
+                authentication_key=authentication_key,
+                client_title=system_title,
+                max_pdu=max_pdu,
+                hdlc_max_info=device.quirks.hdlc_max_info_field,
+                hdlc_window=device.quirks.hdlc_window,
+                timeouts=Timeouts(
+                    connect=timeout, link=timeout, response=timeout, close=min(timeout, 3.0)
+                ),
+            )
+            read = asyncio.run(run_probe(target, spec, t_start, t_end, invocation_counter))
+        except ProtocolError as exc:
+            typer.echo(f"headend probe: {exc.one_line()}", err=True)
+            raise typer.Exit(1) from None
+        except (ProfileError, ValueError) as exc:
+            typer.echo(f"headend probe: configuration: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(1) from None
+        meta = {
+            "host": serial_port or host,
+            "port": None if serial_port else port,
+            "transport": "hdlc" if serial_port else transport.value,
+            "server_address": server_address,
+            "physical_address": physical_address,
+            "auth": auth.value,
+            "profile": device.name,
+            "from": _iso(t_start),
+            "to": _iso(t_end),
+        }
+        doc = read_to_json(read, meta, spec)
+        if as_json:
+            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        else:
+            typer.echo(_table(doc))

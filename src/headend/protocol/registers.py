@@ -1,0 +1,230 @@
+"""Reading the clock and value objects into ``headend.domain.readings`` values.
+
+Registers are read with their scaler_unit applied exactly (``Decimal`` scaled by a power of
+ten). Scalers rarely change, so they are cached per meter, model and firmware and read only
+on a miss. An object that the meter says is unavailable or denied is reported as
+``Unavailable``, not as a failed read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from headend.domain.obis import Obis
+from headend.domain.readings import (
+    ClockAction,
+    ClockReading,
+    ClockStatus,
+    ClockSync,
+    Column,
+    DataValue,
+    RegisterValue,
+    Unavailable,
+)
+from headend.protocol import axdr
+from headend.protocol.cosem_time import decode_datetime, encode_datetime
+from headend.protocol.errors import DataAccessError, DecodeError, data_access_error
+from headend.protocol.plan import (
+    CLOCK_CLASS,
+    DATA_CLASS,
+    DEMAND_REGISTER_CLASS,
+    EXTENDED_REGISTER_CLASS,
+    ObjectRead,
+    ReadSpec,
+)
+from headend.protocol.session import MeterSession
+from headend.protocol.units import unit_symbol
+from headend.protocol.xdlms import AttributeRef, Result
+
+
+def scaled(raw: int | float, scaler: int) -> Decimal:
+    """``raw * 10**scaler`` exactly (floats by their shortest decimal form)."""
+    value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+    return value.scaleb(scaler)
+
+
+@dataclass
+class DefinitionCache:
+    """What a meter's objects define and rarely change, cached per (meter, model, firmware):
+    scaler and unit of each register, capture objects and capture period of each profile."""
+
+    _scalers: dict[tuple[str, str, str], dict[Obis, tuple[int, int]]] = field(default_factory=dict)
+    _profiles: dict[tuple[str, str, str], dict[Obis, tuple[tuple[Column, ...], int]]] = field(
+        default_factory=dict
+    )
+
+    def table(self, meter_id: str, model: str, firmware: str = "") -> dict[Obis, tuple[int, int]]:
+        """OBIS -> (scaler, unit code)."""
+        return self._scalers.setdefault((meter_id, model, firmware), {})
+
+    def profiles(
+        self, meter_id: str, model: str, firmware: str = ""
+    ) -> dict[Obis, tuple[tuple[Column, ...], int]]:
+        """Profile OBIS -> (columns with their scalers, capture period in seconds)."""
+        return self._profiles.setdefault((meter_id, model, firmware), {})
+
+    def forget(self, meter_id: str) -> None:
+        for store in (self._scalers, self._profiles):
+            for key in [k for k in store if k[0] == meter_id]:
+                del store[key]
+
+
+def _scaler_attribute(class_id: int) -> int:
+    return 4 if class_id == DEMAND_REGISTER_CLASS else 3
+
+
+def parse_scaler_unit(data: bytes) -> tuple[int, int]:
+    value = axdr.decode(data)
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not isinstance(value[0], int)
+        or not isinstance(value[1], int)
+    ):
+        raise DecodeError(f"scaler_unit is not a structure of two integers: {value!r}")
+    return value[0], value[1]
+
+
+async def read_clock(session: MeterSession, spec: ReadSpec) -> ClockReading:
+    sent = time.time()
+    data = await session.get(AttributeRef(CLOCK_CLASS, spec.clock, 2))
+    return clock_from(data, spec, sent, time.time())
+
+
+async def synchronise_clock(
+    session: MeterSession, spec: ReadSpec, before: ClockReading, threshold_s: float
+) -> ClockSync:
+    """Set the clock when its drift exceeds ``threshold_s``; say what was done."""
+    if abs(before.drift_s) <= threshold_s:
+        return ClockSync(before=before, threshold_s=threshold_s, action=ClockAction.NONE)
+    target = datetime.now(UTC)
+    raw = encode_datetime(target, spec.time, east_minutes=before.deviation_min)
+    try:
+        await session.set(AttributeRef(CLOCK_CLASS, spec.clock, 2), axdr.octet_string(raw))
+    except DataAccessError as exc:
+        return ClockSync(
+            before=before,
+            threshold_s=threshold_s,
+            action=ClockAction.REFUSED,
+            set_to=target,
+            reason=str(exc),
+        )
+    after = await read_clock(session, spec)
+    return ClockSync(
+        before=before, threshold_s=threshold_s, action=ClockAction.SET, set_to=target, after=after
+    )
+
+
+def _plain(value: axdr.Value) -> str | int | bytes | None:
+    if value is None or isinstance(value, str | int | bytes):
+        if isinstance(value, bytes) and value and all(32 <= b < 127 for b in value):
+            return value.decode("ascii")
+        return value
+    return repr(value)
+
+
+async def read_serial_number(session: MeterSession, spec: ReadSpec) -> str | None:
+    if spec.serial_number is None:
+        return None
+    value = _plain(axdr.decode(await session.get(AttributeRef(DATA_CLASS, spec.serial_number, 2))))
+    return None if value is None else str(value)
+
+
+def _unavailable(obis: Obis, result: Result) -> Unavailable:
+    error = data_access_error(result.error if result.error is not None else 250, str(obis))
+    return Unavailable(obis, error.category.value, str(error))
+
+
+@dataclass
+class RegisterRead:
+    registers: dict[Obis, RegisterValue] = field(default_factory=dict)
+    data: dict[Obis, DataValue] = field(default_factory=dict)
+    unavailable: dict[Obis, Unavailable] = field(default_factory=dict)
+    clock: ClockReading | None = None
+
+
+def clock_from(data: bytes, spec: ReadSpec, sent: float, received: float) -> ClockReading:
+    raw = axdr.decode(data)
+    if not isinstance(raw, bytes):
+        raise DecodeError(f"the clock time is not an octet-string: {raw!r}")
+    meter = decode_datetime(raw, spec.time)
+    return ClockReading(
+        meter_time=meter.at,
+        system_time=datetime.fromtimestamp((sent + received) / 2, UTC),
+        status=meter.status or ClockStatus(0),
+        deviation_min=meter.deviation_min,
+        offset_assumed=meter.offset_assumed,
+    )
+
+
+async def read_objects(
+    session: MeterSession,
+    spec: ReadSpec,
+    objects: tuple[ObjectRead, ...] | list[ObjectRead],
+    cache: DefinitionCache,
+    *,
+    with_clock: bool = False,
+) -> RegisterRead:
+    """Values of data and register objects (and the clock), in as few requests as the meter
+    allows; scalers from the cache or read on a miss."""
+    out = RegisterRead()
+    target = session.target
+    table = cache.table(target.meter_id, spec.model, target.firmware)
+    clock_ref = AttributeRef(CLOCK_CLASS, spec.clock, 2)
+    refs: list[AttributeRef] = [clock_ref] if with_clock else []
+    for obj in objects:
+        refs.append(AttributeRef(obj.class_id, obj.obis, 2))
+        if obj.class_id != DATA_CLASS and obj.obis not in table:
+            refs.append(AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id)))
+        if obj.class_id == EXTENDED_REGISTER_CLASS:
+            refs.append(AttributeRef(obj.class_id, obj.obis, 5))
+    batch = spec.list_batch if spec.supports_get_with_list else 1
+    # the clock goes in the first request, timed on its own
+    first = refs[: max(batch, 1)] if with_clock else []
+    sent = time.time()
+    answers = await session.get_many(first, batch)
+    received = time.time()
+    answers += await session.get_many(refs[len(first) :], batch)
+    results = dict(zip(refs, answers, strict=True))
+    if with_clock:
+        clock = results[clock_ref]
+        if clock.data is None:
+            raise data_access_error(clock.error or 250, f"clock {spec.clock}")
+        out.clock = clock_from(clock.data, spec, sent, received)
+    for obj in objects:
+        value_result = results[AttributeRef(obj.class_id, obj.obis, 2)]
+        if value_result.data is None:
+            out.unavailable[obj.obis] = _unavailable(obj.obis, value_result)
+            continue
+        value = axdr.decode(value_result.data)
+        if obj.class_id == DATA_CLASS:
+            out.data[obj.obis] = DataValue(obj.obis, _plain(value))
+            continue
+        scaler_ref = AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id))
+        if scaler_ref in results:
+            scaler_result = results[scaler_ref]
+            if scaler_result.data is None:
+                out.unavailable[obj.obis] = _unavailable(obj.obis, scaler_result)
+                continue
+            table[obj.obis] = parse_scaler_unit(scaler_result.data)
+        scaler, unit = table[obj.obis]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise DecodeError(f"register {obj.obis} holds {value!r}, not a number")
+        captured_at = None
+        if obj.class_id == EXTENDED_REGISTER_CLASS:
+            stamp = results[AttributeRef(obj.class_id, obj.obis, 5)]
+            raw_time = axdr.decode(stamp.data) if stamp.data is not None else None
+            if isinstance(raw_time, bytes) and len(raw_time) == 12:
+                captured_at = decode_datetime(raw_time, spec.time).at
+        out.registers[obj.obis] = RegisterValue(
+            obis=obj.obis,
+            value=scaled(value, scaler),
+            unit=unit_symbol(unit),
+            scaler=scaler,
+            raw=value if isinstance(value, int) else scaled(value, 0),
+            captured_at=captured_at,
+        )
+    return out

@@ -1,0 +1,231 @@
+"""One meter session: ``async with MeterSession(target) as session``.
+
+Entering opens the transport (and the HDLC link) and associates; leaving releases the
+association (best-effort, or not at all where the device profile says the model does not
+support release) and closes the transport, whatever happened. GET (normal, block transfer,
+with list), SET and ACTION return raw A-XDR data or raise a ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+
+from headend.domain.enums import AuthLevel
+from headend.protocol import xdlms
+from headend.protocol.association import Association, AssociationState
+from headend.protocol.errors import (
+    AuthenticationFailedError,
+    ClientStateError,
+    ConfigurationError,
+    DataAccessError,
+    DecodeError,
+    InvocationCounterError,
+    ProtocolError,
+    data_access_error,
+    translating,
+)
+from headend.protocol.security import CounterLease, InvocationCounterStore
+from headend.protocol.target import MeterTarget, build_transport
+from headend.protocol.transports import Transport
+
+MAX_BLOCKS = 10_000
+
+
+def _failure_error(failure: xdlms.ServiceFailure, what: str) -> ProtocolError:
+    if failure.kind == "exception" and failure.code == 6:
+        return InvocationCounterError(f"{what}: the meter rejected our invocation counter")
+    if failure.kind == "exception" and failure.code == 5:
+        return AuthenticationFailedError(f"{what}: the meter could not decipher our request")
+    return DataAccessError(f"{what}: {failure.kind} {failure.text}")
+
+
+class MeterSession:
+    def __init__(
+        self,
+        target: MeterTarget,
+        *,
+        counters: InvocationCounterStore | None = None,
+        release: bool = True,
+        transport: Transport | None = None,
+    ) -> None:
+        self.target = target
+        self.release_supported = release
+        self._transport = transport or build_transport(target)
+        lease = CounterLease(counters, target.meter_id) if counters is not None else None
+        if target.auth is AuthLevel.HLS_GMAC and lease is None:
+            raise ConfigurationError("HLS-GMAC needs an invocation counter store")
+        self.association = Association(target.association_settings(), lease)
+        self._invoke = 0
+        self._open = False
+        self.released_cleanly: bool | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> MeterSession:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close(release=exc is None or isinstance(exc, DataAccessError))
+
+    async def open(self) -> None:
+        try:
+            with translating("connect"):
+                await self._transport.open()
+            self._open = True
+            await self._associate()
+        except BaseException:
+            await self._close_transport()
+            raise
+
+    async def _associate(self) -> None:
+        association = self.association
+        with translating("association"):
+            aare = await self._transport.exchange(association.aarq())
+        with translating("AARE"):
+            association.on_aare(aare)
+        if association.state is AssociationState.HLS_PENDING:
+            invoke = self._next_invoke()
+            with translating("HLS"):
+                answer = await self._transport.exchange(association.hls_request(invoke))
+                association.on_hls_response(answer, invoke)
+
+    async def close(self, *, release: bool = True) -> None:
+        """Release (best-effort) and close the transport; never raises."""
+        try:
+            if (
+                release
+                and self.release_supported
+                and self._open
+                and self.association.state is AssociationState.READY
+            ):
+                answer: bytes | None = None
+                try:
+                    async with asyncio.timeout(self.target.timeouts.close):
+                        answer = await self._transport.exchange(self.association.rlrq())
+                except (ProtocolError, TimeoutError, OSError):
+                    answer = None
+                self.released_cleanly = self.association.on_rlre(answer)
+            else:
+                self.association.abandon()
+        except Exception:
+            self.released_cleanly = False
+        finally:
+            await self._close_transport()
+
+    async def _close_transport(self) -> None:
+        self._open = False
+        with contextlib.suppress(Exception):
+            await self._transport.close()
+
+    # --- services -----------------------------------------------------------------------------
+    def _next_invoke(self) -> int:
+        self._invoke = self._invoke % 15 + 1
+        return 0xC0 | self._invoke
+
+    async def _request(self, apdu: bytes, what: str) -> bytes:
+        if self.association.state is not AssociationState.READY:
+            raise ClientStateError(f"{what}: the association is not ready")
+        if len(apdu) > self.association.server_max_pdu:
+            raise ClientStateError(f"{what}: request of {len(apdu)} bytes exceeds the meter's PDU")
+        with translating(what):
+            answer = self.association.unwrap(
+                await self._transport.exchange(self.association.wrap(apdu))
+            )
+        failure = xdlms.service_failure(answer)
+        if failure is not None:
+            raise _failure_error(failure, what)
+        return answer
+
+    async def _blocks(self, first: xdlms.Block, invoke: int, what: str) -> bytes:
+        raw = bytearray()
+        block = first
+        for _ in range(MAX_BLOCKS):
+            if block.error is not None:
+                raise data_access_error(block.error, what)
+            raw += block.raw
+            if block.last:
+                return bytes(raw)
+            answer = await self._request(xdlms.get_request_next(invoke, block.number), what)
+            with translating(what):
+                nxt = xdlms.parse_get_response(answer, invoke)
+            if not isinstance(nxt, xdlms.Block) or nxt.number != block.number + 1:
+                raise DecodeError(f"{what}: block transfer out of order")
+            block = nxt
+        raise DecodeError(f"{what}: more than {MAX_BLOCKS} blocks")
+
+    async def get(self, ref: xdlms.AttributeRef, access: bytes | None = None) -> bytes:
+        """The A-XDR encoded value of one attribute."""
+        what = f"GET {ref.obis} attribute {ref.attribute}"
+        invoke = self._next_invoke()
+        answer = await self._request(xdlms.get_request(invoke, ref, access), what)
+        with translating(what):
+            result = xdlms.parse_get_response(answer, invoke)
+        if isinstance(result, xdlms.Block):
+            return await self._blocks(result, invoke, what)
+        if isinstance(result, xdlms.Result):
+            if result.error is not None:
+                raise data_access_error(result.error, what)
+            assert result.data is not None
+            return result.data
+        raise DecodeError(f"{what}: the meter answered with a list")
+
+    async def get_many(self, refs: list[xdlms.AttributeRef], batch: int = 10) -> list[xdlms.Result]:
+        """Several attributes; by GET with list in batches when the meter allows it."""
+        if not refs:
+            return []
+        if batch <= 1 or not self.association.supports_with_list:
+            return [await self._get_one(ref) for ref in refs]
+        results: list[xdlms.Result] = []
+        for start in range(0, len(refs), batch):
+            chunk = refs[start : start + batch]
+            if len(chunk) == 1:
+                results.append(await self._get_one(chunk[0]))
+                continue
+            what = f"GET with list of {len(chunk)} from {chunk[0].obis}"
+            invoke = self._next_invoke()
+            request = xdlms.get_request_with_list(invoke, [(r, None) for r in chunk])
+            answer = await self._request(request, what)
+            with translating(what):
+                parsed = xdlms.parse_get_response(answer, invoke)
+            if isinstance(parsed, xdlms.Block):
+                raw = await self._blocks(parsed, invoke, what)
+                with translating(what):
+                    parsed = xdlms.parse_result_list(raw, 0)
+            if not isinstance(parsed, list) or len(parsed) != len(chunk):
+                raise DecodeError(f"{what}: the answer does not have {len(chunk)} results")
+            results.extend(parsed)
+        return results
+
+    async def _get_one(self, ref: xdlms.AttributeRef) -> xdlms.Result:
+        try:
+            return xdlms.Result(data=await self.get(ref))
+        except DataAccessError as exc:
+            return xdlms.Result(error=exc.result if exc.result is not None else 250)
+
+    async def set(self, ref: xdlms.AttributeRef, data: bytes) -> None:
+        what = f"SET {ref.obis} attribute {ref.attribute}"
+        invoke = self._next_invoke()
+        answer = await self._request(xdlms.set_request(invoke, ref, data), what)
+        with translating(what):
+            result = xdlms.parse_set_response(answer, invoke)
+        if result != 0:
+            raise data_access_error(result, what)
+
+    async def action(self, ref: xdlms.MethodRef, data: bytes | None = None) -> bytes | None:
+        what = f"ACTION {ref.obis} method {ref.method}"
+        invoke = self._next_invoke()
+        answer = await self._request(xdlms.action_request(invoke, ref, data), what)
+        with translating(what):
+            status, result = xdlms.parse_action_response(answer, invoke)
+        if status != 0:
+            raise data_access_error(status, what)
+        if result is not None and result.error is not None:
+            raise data_access_error(result.error, what)
+        return result.data if result is not None else None
