@@ -50,7 +50,6 @@ from dlms_cosem.enumerations import CosemInterface
 from dlms_cosem.io import BlockingTcpIO, HdlcTransport, TcpTransport
 from dlms_cosem.security import NoSecurityAuthentication
 
-from headend.cli.probe import read_spec_from_profile
 from headend.domain.enums import Transport
 from headend.logs import configure_logging
 from headend.profiles import load_profile
@@ -61,6 +60,7 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
+from headend.services.readspec import read_spec_from_profile
 from headend.simulator.fleet import FleetOptions, generate_fleet, save_fleet
 from headend.simulator.spec import MeterSpec
 

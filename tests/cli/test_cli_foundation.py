@@ -23,7 +23,7 @@ def _run(
 def test_help_lists_the_commands(cli_env: dict[str, str]) -> None:
     result = _run(["--help"], cli_env)
     assert result.returncode == 0
-    for command in ("db", "meters", "simulate", "vee"):
+    for command in ("db", "meters", "jobs", "plans", "probe", "simulate", "vee"):
         assert command in result.stdout
 
 

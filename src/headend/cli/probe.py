@@ -19,57 +19,16 @@ import typer
 from headend.domain.enums import AuthLevel, SerialFraming, Transport
 from headend.domain.quality import Flag
 from headend.domain.readings import MeterRead
-from headend.profiles import DeviationSemantics, DeviceProfile, ProfileError, load_profile
+from headend.profiles import ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
-from headend.protocol.cosem_time import BLUE_BOOK, INVERTED, TimePolicy
 from headend.protocol.errors import ProtocolError
-from headend.protocol.plan import CaptureSpec, ObjectRead, ProfileRead, ReadSpec
+from headend.protocol.plan import ReadSpec
 from headend.protocol.registers import DefinitionCache
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
-
-
-def _profile_read(spec: Any) -> ProfileRead:
-    return ProfileRead(
-        obis=spec.obis,
-        capture_objects=tuple(
-            CaptureSpec(c.class_id, c.obis, c.attribute, c.data_index) for c in spec.capture_objects
-        ),
-        capture_period_s=spec.capture_period_s,
-    )
-
-
-def read_spec_from_profile(profile: DeviceProfile) -> ReadSpec:
-    """The protocol layer's view of a device profile: what to read and the model's quirks."""
-    convention = (
-        INVERTED if profile.clock.deviation is DeviationSemantics.MINUTES_FROM_UTC else BLUE_BOOK
-    )
-    registers = []
-    for obis in profile.reads.registers:
-        obj = profile.object_by_obis(obis)
-        registers.append(ObjectRead(obis, obj.class_id if obj is not None else 3))
-    serial = next((o.obis for o in profile.objects if o.quantity.value == "serial_number"), None)
-    events = []
-    for obis in profile.reads.events:
-        if profile.event_log is not None and profile.event_log.obis == obis:
-            events.append(_profile_read(profile.event_log))
-    quirks = profile.quirks
-    return ReadSpec(
-        clock=profile.reads.clock,
-        serial_number=serial,
-        registers=tuple(registers),
-        load_profile=_profile_read(profile.load_profile),
-        billing_profile=_profile_read(profile.billing_profile) if profile.billing_profile else None,
-        event_logs=tuple(events),
-        time=TimePolicy(unspecified_zone=profile.clock.time_zone, deviation_convention=convention),
-        supports_release=quirks.supports_release,
-        supports_range_access=quirks.supports_range_access,
-        supports_entry_access=quirks.supports_entry_access,
-        supports_get_with_list=quirks.supports_get_with_list,
-        model=profile.name,
-    )
+from headend.services.readspec import read_spec_from_profile
 
 
 def _number(value: Decimal) -> Any:
@@ -196,8 +155,9 @@ def register(app: typer.Typer) -> None:
             None, "--authentication-key", help="HLS key, hex."
         ),
         invocation_counter: int = typer.Option(
-            1, "--invocation-counter", help="HLS: first invocation counter to use (above the "
-            "meter's last seen one)."
+            1,
+            "--invocation-counter",
+            help="HLS: first invocation counter to use (above the meter's last seen one).",
         ),
         system_title: str = typer.Option(
             "4845414445000001", "--system-title", help="Ours, 16 hex."
