@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=False, description="Log JSON lines instead of console text.")
     clock_sync_threshold_s: float = Field(default=20.0, gt=0)
+    max_sessions: int = Field(default=200, ge=1, le=20000, description="Sessions at once.")
+    retry_delay_scale: float = Field(
+        default=1.0, gt=0, le=100, description="Multiplies every retry delay (tests, demos)."
+    )
+    backfill_days: int = Field(
+        default=40, ge=1, le=400, description="History read from a meter never read before."
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    response_timeout_s: float = Field(default=10.0, gt=0, le=300)
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.config import Settings
+from headend.protocol.transports import Timeouts
+from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
+from headend.services.collection import CollectionService, CollectionSettings
+from headend.services.jobs import JobService
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox
 
@@ -24,3 +29,28 @@ def secret_box(settings: Settings) -> SecretBox:
 def known_profiles() -> frozenset[str]:
     """Names of the device profiles in ``protocols/``."""
     return frozenset(p.stem for p in _PROTOCOLS.glob("*.yaml"))
+
+
+def collection_stack(
+    settings: Settings, factory: sessionmaker[Session]
+) -> tuple[JobService, CollectionService, Dispatcher]:
+    """The job service, the read runner and the dispatcher, wired from the settings."""
+    jobs = JobService(factory, retry_delay_scale=settings.retry_delay_scale)
+    collection = CollectionService(
+        factory,
+        secret_box(settings),
+        CollectionSettings(
+            client_system_title=settings.client_system_title,
+            clock_sync_threshold_s=settings.clock_sync_threshold_s,
+            backfill=timedelta(days=settings.backfill_days),
+            timeouts=Timeouts(
+                connect=settings.connect_timeout_s,
+                link=settings.response_timeout_s,
+                response=settings.response_timeout_s,
+            ),
+        ),
+    )
+    dispatcher = Dispatcher(
+        jobs, collection.run, DispatcherLimits(max_sessions=settings.max_sessions)
+    )
+    return jobs, collection, dispatcher

@@ -27,6 +27,7 @@ from headend.protocol.errors import (
     translating,
 )
 from headend.protocol.security import CounterLease, InvocationCounterStore
+from headend.protocol.streams import Traffic
 from headend.protocol.target import MeterTarget, build_transport
 from headend.protocol.transports import Transport
 
@@ -52,7 +53,8 @@ class MeterSession:
     ) -> None:
         self.target = target
         self.release_supported = release
-        self._transport = transport or build_transport(target)
+        self.traffic = Traffic()
+        self._transport = transport or build_transport(target, self.traffic)
         lease = CounterLease(counters, target.meter_id) if counters is not None else None
         if target.auth is AuthLevel.HLS_GMAC and lease is None:
             raise ConfigurationError("HLS-GMAC needs an invocation counter store")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 from headend.domain.enums import SerialFraming
@@ -40,6 +41,38 @@ class ByteStream(Protocol):
 
     @property
     def is_closed(self) -> bool: ...
+
+
+@dataclass
+class Traffic:
+    """Bytes a session wrote and read, for the attempt's record."""
+
+    sent: int = 0
+    received: int = 0
+
+
+class CountingStream:
+    """A ``ByteStream`` that counts what passes through it into a ``Traffic``."""
+
+    def __init__(self, inner: ByteStream, traffic: Traffic) -> None:
+        self._inner = inner
+        self._traffic = traffic
+
+    async def read(self) -> bytes:
+        data = await self._inner.read()
+        self._traffic.received += len(data)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        await self._inner.write(data)
+        self._traffic.sent += len(data)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._inner.is_closed
 
 
 class _Receiver(asyncio.Protocol):

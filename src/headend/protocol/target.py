@@ -13,7 +13,13 @@ from headend.protocol import hdlc
 from headend.protocol.association import AssociationSettings
 from headend.protocol.errors import ConfigurationError
 from headend.protocol.hdlc_link import HdlcLink
-from headend.protocol.streams import ByteStream, SerialStream, TcpStream
+from headend.protocol.streams import (
+    ByteStream,
+    CountingStream,
+    SerialStream,
+    TcpStream,
+    Traffic,
+)
 from headend.protocol.transports import HdlcTransport, StreamOpener, Timeouts, WrapperTransport
 from headend.protocol.transports import Transport as TransportProto
 
@@ -81,8 +87,15 @@ def _opener(target: MeterTarget) -> StreamOpener:
     return open_tcp
 
 
-def build_transport(target: MeterTarget) -> TransportProto:
+def build_transport(target: MeterTarget, traffic: Traffic | None = None) -> TransportProto:
     opener = _opener(target)
+    if traffic is not None:
+        plain, counts = opener, traffic
+
+        async def counted() -> ByteStream:
+            return CountingStream(await plain(), counts)
+
+        opener = counted
     if target.serial_device or Transport(target.transport) is Transport.HDLC:
         link = HdlcLink(
             target.client_sap,

@@ -97,6 +97,18 @@ class RegistryRepository:
         for row in self.session.execute(stmt):
             yield row[0], row[1], row[2]
 
+    def reserve_invocation_counters(self, meter_pk: int, count: int) -> int:
+        """Advance the meter's stored HLS invocation counter by ``count`` and return the first
+        value of the reserved block. The block is committed before any of it is used."""
+        stmt = (
+            update(Meter)
+            .where(Meter.id == meter_pk)
+            .values(invocation_counter=Meter.invocation_counter + count)
+            .returning(Meter.invocation_counter)
+        )
+        after = self.session.execute(stmt).scalar_one()
+        return int(after) - count
+
     def counts(self) -> dict[str, Any]:
         """Meters by status, by gateway kind and by device profile; gateways in all."""
         by_status = dict(

@@ -1,0 +1,119 @@
+"""``headend collect`` (one collection now) and ``headend serve`` (scheduler and dispatcher)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import typer
+
+from headend.cli.main import get_settings
+from headend.cli.wiring import collection_stack, session_factory
+from headend.domain.enums import ReadKind
+from headend.scheduling.plans import PlanScheduler
+from headend.services.jobs import UnknownMeter
+from headend.services.plans import PlanService
+
+DAILY = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
+
+
+def collect(
+    ctx: typer.Context,
+    plan: str | None = typer.Option(None, help="Fire this read plan now."),
+    meter: list[str] = typer.Option([], "--meter", help="Read this meter; repeat for more."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    timeout: float = typer.Option(3600.0, help="Give up waiting after this many seconds."),
+) -> None:
+    """Run one collection now and wait for it, retries included.
+
+    With no plan or meter named, every active meter's registers and load profile are read.
+    Exit status 0 when every job ended (failures are counted in the output), 3 on time-out.
+    """
+    settings = get_settings(ctx)
+    factory = session_factory(settings)
+    jobs, _collection, dispatcher = collection_stack(settings, factory)
+    if plan and meter:
+        typer.echo("headend: name a plan or meters, not both", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> tuple[list[int], bool]:
+        await dispatcher.recover()
+        if plan:
+            service = PlanService(factory, jobs, settings.tz)
+            found = [p for p in service.all() if p.name == plan]
+            if not found:
+                typer.echo(f"headend: no read plan named {plan!r}", err=True)
+                raise typer.Exit(2)
+            ids = service.fire(found[0].id)
+        elif meter:
+            ids = jobs.queue_for_meters(
+                meter, ReadKind.FULL, params=DAILY, requested_by="collect", skip_if_active=False
+            )
+        else:
+            with factory() as session:
+                from headend.store.repositories.jobs import JobRepository
+
+                pks = JobRepository(session).meter_pks_for({"all": True})
+            ids = jobs.queue(
+                pks, ReadKind.FULL, params=DAILY, requested_by="collect", skip_if_active=False
+            )
+        finished = await dispatcher.run_until_finished(ids, timeout_s=timeout)
+        return ids, finished
+
+    try:
+        ids, finished = asyncio.run(run())
+    except UnknownMeter as exc:
+        typer.echo(f"headend: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        dispatcher.close()
+    summary = jobs.summary(ids)
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        typer.echo(
+            f"{summary['attempted']} meters: {summary['succeeded']} succeeded, "
+            f"{summary['failed']} failed"
+            + (f", {summary['unfinished']} unfinished" if summary["unfinished"] else "")
+        )
+        for category, count in summary["failures_by_category"].items():
+            typer.echo(f"  {category}: {count}")
+    if not finished:
+        raise typer.Exit(3)
+
+
+def serve(ctx: typer.Context) -> None:
+    """Run the read-plan scheduler and the dispatcher until interrupted (Ctrl-C)."""
+    settings = get_settings(ctx)
+    factory = session_factory(settings)
+    jobs, _collection, dispatcher = collection_stack(settings, factory)
+    plans = PlanService(factory, jobs, settings.tz)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await dispatcher.recover()
+        scheduler = PlanScheduler(plans, dispatcher.wake)
+        caught_up = await scheduler.start()
+        typer.echo(
+            f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
+            f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
+            err=True,
+        )
+        try:
+            await dispatcher.run(stop)
+        finally:
+            scheduler.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        dispatcher.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("collect")(collect)
+    app.command("serve")(serve)
