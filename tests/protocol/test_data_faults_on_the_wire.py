@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 from decimal import Decimal
 from statistics import median
 
@@ -53,7 +54,7 @@ def test_an_outage_is_a_gap_in_the_load_profile_closed_by_a_power_down_row() -> 
     read, _ = _read(FaultKind.OUTAGE, hours=6, days_ago=1)
     assert read.load_profile is not None
     rows = read.load_profile.rows
-    steps = [b.interval_end - a.interval_end for a, b in zip(rows, rows[1:], strict=False)]
+    steps = [b.interval_end - a.interval_end for a, b in pairwise(rows)]
     gap = max(steps)
     assert timedelta(hours=5, minutes=45) <= gap <= timedelta(hours=6, minutes=15)
     after = rows[steps.index(gap) + 1]
@@ -63,14 +64,14 @@ def test_an_outage_is_a_gap_in_the_load_profile_closed_by_a_power_down_row() -> 
 def test_a_spike_is_one_interval_far_above_its_neighbours() -> None:
     read, _ = _read(FaultKind.SPIKE, days_ago=1, factor=20)
     values = _cumulative(read)
-    deltas = [b[1] - a[1] for a, b in zip(values, values[1:], strict=False)]
+    deltas = [b[1] - a[1] for a, b in pairwise(values)]
     assert max(deltas) > 8 * median(d for d in deltas if d > 0)
 
 
 def test_a_register_going_backwards_is_seen_between_two_captures() -> None:
     read, _ = _read(FaultKind.BACKWARDS, days_ago=1, wh=5000)
     values = _cumulative(read)
-    drops = [a[1] - b[1] for a, b in zip(values, values[1:], strict=False) if b[1] < a[1]]
+    drops = [a[1] - b[1] for a, b in pairwise(values) if b[1] < a[1]]
     assert drops and max(drops) > 4000
 
 
