@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from itertools import pairwise
 from decimal import Decimal
+from itertools import pairwise
 from statistics import median
 
 import pytest
