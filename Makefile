@@ -15,10 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 demo: $(BIN)/.installed
-	@mkdir -p $(DEMO_DIR)
-	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend db upgrade
-	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend meters import fixtures/sample_fleet.csv
-	HEADEND_DEMO=1 HEADEND_DATABASE_URL=sqlite:///$(DEMO_DIR)/headend.db $(BIN)/headend meters summary
+	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) scripts/demo.sh
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench

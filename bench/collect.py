@@ -342,10 +342,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument(
         "--baseline-logging",
-        choices=("quiet", "shipped"),
-        default="quiet",
-        help="quiet: dlms-cosem's per-APDU INFO logging filtered out, as for headend; "
-        "shipped: structlog's defaults, every APDU rendered (to /dev/null)",
+        choices=("shipped", "quiet"),
+        default="shipped",
+        help="shipped (the baseline): dlms-cosem as it comes, structlog's defaults, every APDU "
+        "rendered (to /dev/null); quiet: its per-APDU INFO logging filtered out",
     )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -30,3 +30,6 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
+    # Libraries that narrate routine work at INFO speak here only at WARNING and above.
+    for name in ("alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from headend.domain.enums import GatewayKind, MeterStatus, SerialFraming, Transport
+from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
 from headend.simulator.spec import MeterSpec
 
 COLUMNS = (
@@ -66,6 +66,7 @@ def _place(spec: MeterSpec) -> tuple[str, str, int]:
 
 def _row(spec: MeterSpec, sharing: int, zone: ZoneInfo) -> dict[str, str]:
     wrapper = spec.transport is Transport.WRAPPER
+    hls = spec.auth is AuthLevel.HLS_GMAC
     row = dict.fromkeys(COLUMNS, "")
     if spec.serial_device:
         name = Path(spec.serial_device).name
@@ -98,9 +99,9 @@ def _row(spec: MeterSpec, sharing: int, zone: ZoneInfo) -> dict[str, str]:
         server_logical=str(spec.server_logical),
         server_physical="" if wrapper else str(spec.server_physical),
         auth=spec.auth.value,
-        lls_password=spec.password or "",
-        hls_encryption_key=spec.encryption_key or "",
-        hls_authentication_key=spec.authentication_key or "",
+        lls_password=(spec.password or "") if spec.auth is AuthLevel.LLS else "",
+        hls_encryption_key=(spec.encryption_key or "") if hls else "",
+        hls_authentication_key=(spec.authentication_key or "") if hls else "",
         device_profile=spec.profile,
         ct_ratio="1",
         vt_ratio="1",
