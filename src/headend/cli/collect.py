@@ -14,6 +14,7 @@ from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
 from headend.services.jobs import UnknownMeter
 from headend.services.plans import PlanService
+from headend.store.repositories.jobs import JobRepository
 
 DAILY = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
 
@@ -46,18 +47,15 @@ def collect(
                 typer.echo(f"headend: no read plan named {plan!r}", err=True)
                 raise typer.Exit(2)
             ids = service.fire(found[0].id)
-        elif meter:
-            ids = jobs.queue_for_meters(
-                meter, ReadKind.FULL, params=DAILY, requested_by="collect", skip_if_active=False
-            )
         else:
-            with factory() as session:
-                from headend.store.repositories.jobs import JobRepository
-
-                pks = JobRepository(session).meter_pks_for({"all": True})
-            ids = jobs.queue(
-                pks, ReadKind.FULL, params=DAILY, requested_by="collect", skip_if_active=False
-            )
+            if meter:
+                pks = jobs.meter_pks(meter)
+            else:
+                with factory() as session:
+                    pks = JobRepository(session).meter_pks_for({"all": True})
+            jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="collect")
+            # meters with a job left by an earlier run (requeued or waiting to retry) keep it
+            ids = jobs.live(pks, ReadKind.FULL)
         finished = await dispatcher.run_until_finished(ids, timeout_s=timeout)
         return ids, finished
 

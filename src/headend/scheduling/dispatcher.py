@@ -77,11 +77,12 @@ class Dispatcher:
         """New work was queued: look for it now rather than at the next poll."""
         self._wakeup.set()
 
-    async def recover(self) -> int:
-        count = await self._store(self.jobs.recover)
-        if count:
-            log.warning("requeued jobs found running at start-up", count=count)
-        return count
+    async def recover(self) -> list[int]:
+        """Requeue the jobs a stopped process left running; returns their ids."""
+        ids = await self._store(self.jobs.recover)
+        if ids:
+            log.warning("requeued jobs found running at start-up", count=len(ids))
+        return ids
 
     async def dispatch_once(self) -> int:
         """Start every due job the limits allow; return how many were started."""

@@ -103,6 +103,19 @@ class JobService:
             ]
             return repo.add_jobs(rows)
 
+    def live(self, meter_pks: Sequence[int], kind: ReadKind) -> list[int]:
+        """Jobs of this kind still queued, running or waiting to retry for these meters."""
+        with self.session_factory() as session:
+            return JobRepository(session).active_job_ids(kind, meter_pks)
+
+    def meter_pks(self, meter_ids: Sequence[str]) -> list[int]:
+        with self.session_factory() as session:
+            found = JobRepository(session).meter_pks(meter_ids)
+        missing = [m for m in meter_ids if m not in found]
+        if missing:
+            raise UnknownMeter(missing)
+        return [found[m] for m in meter_ids]
+
     def queue_for_meters(
         self,
         meter_ids: Sequence[str],
@@ -212,8 +225,8 @@ class JobService:
             )
             return Finished(JobState.RETRY_WAIT, when, rule.counts_against_gateway)
 
-    def recover(self) -> int:
-        """Put jobs left running by a stopped process back in the queue. Returns how many."""
+    def recover(self) -> list[int]:
+        """Put jobs left running by a stopped process back in the queue; returns their ids."""
         now = self.clock()
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
@@ -222,7 +235,7 @@ class JobService:
                 repo.transition(
                     job_id, JobEvent.REQUEUE, now, "found running at start-up", due_at=now
                 )
-            return len(ids)
+            return ids
 
     # -- looking ----------------------------------------------------------------------------
     def all_finished(self, job_ids: Sequence[int]) -> bool:

@@ -84,6 +84,14 @@ class JobRepository:
         )
         return set(self.session.scalars(stmt))
 
+    def active_job_ids(self, kind: ReadKind, meter_pks: Sequence[int]) -> list[int]:
+        stmt = select(ReadJob.id).where(
+            ReadJob.kind == kind,
+            ReadJob.state.in_(ACTIVE_STATES),
+            ReadJob.meter_id.in_(list(meter_pks)),
+        )
+        return list(self.session.scalars(stmt))
+
     def add_jobs(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         if not rows:
             return []

@@ -1,0 +1,213 @@
+"""``headend collect`` against a simulator in its own process, as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.domain.enums import JobState
+from headend.simulator.devices import meter_data
+from headend.simulator.fleet import load_fleet
+from headend.simulator.spec import FaultKind
+from headend.store.models import IntervalReading, Meter, ReadJob
+from tests.protocol.test_failures import EXPECTED
+from tests.simulator.test_transport_support import free_ports
+
+pytestmark = pytest.mark.timeout(240)
+HEADEND = [sys.executable, "-m", "headend"]
+LINK_FAULTS = {
+    FaultKind.NO_ANSWER,
+    FaultKind.SLOW,
+    FaultKind.DROP,
+    FaultKind.BAD_FCS,
+    FaultKind.REJECT,
+    FaultKind.WRONG_IC,
+}
+
+
+def _headend(
+    args: list[str], env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HEADEND, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@contextmanager
+def _simulator(tmp_path: Path, env: dict[str, str], *options: str) -> Iterator[Path]:
+    fleet = tmp_path / "fleet.json"
+    registry = tmp_path / "registry.csv"
+    base = free_ports(80)
+    made = _headend(
+        [
+            "simulate",
+            *options,
+            "--base-port",
+            str(base),
+            "--pty-dir",
+            str(tmp_path / "pty"),
+            "--fleet-out",
+            str(fleet),
+            "--registry-out",
+            str(registry),
+            "--no-serve",
+        ],
+        env,
+    )
+    assert made.returncode == 0, made.stderr
+    log = (tmp_path / "simulator.log").open("w")
+    process = subprocess.Popen(
+        [*HEADEND, "simulate", "--fleet", str(fleet), "--pty-dir", str(tmp_path / "pty")],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "serving" not in (tmp_path / "simulator.log").read_text():
+            assert process.poll() is None and time.monotonic() < deadline, "simulator did not start"
+            time.sleep(0.1)
+        imported = _headend(["meters", "import", str(registry)], env)
+        assert imported.returncode == 0, imported.stderr
+        yield fleet
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+        log.close()
+
+
+def _fast(env: dict[str, str], **extra: str) -> dict[str, str]:
+    return {
+        **env,
+        "HEADEND_RETRY_DELAY_SCALE": "0.002",
+        "HEADEND_RESPONSE_TIMEOUT_S": "2",
+        "HEADEND_CONNECT_TIMEOUT_S": "2",
+        "HEADEND_BACKFILL_DAYS": "2",
+        **extra,
+    }
+
+
+def test_collect_reports_healthy_meters_read_and_faulty_ones_failed_by_category(
+    cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    env = _fast(cli_env)
+    faults = (
+        "no_answer=2,slow=2:delay_s=6,drop=2,bad_fcs=2,reject=2,wrong_ic=2,"
+        "clock_drift=1,outage=1,spike=1,backwards=1,rollover=1,exchange=1"
+    )
+    with _simulator(
+        tmp_path,
+        env,
+        "--meters",
+        "36",
+        "--transport",
+        "mixed",
+        "--auth",
+        "mixed",
+        "--seed",
+        "11",
+        "--faults",
+        faults,
+    ) as fleet:
+        result = _headend(["collect", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    specs = load_fleet(fleet)
+    faulty = {s.meter_id: s for s in specs if s.faults and s.faults[0].kind in LINK_FAULTS}
+    assert summary["attempted"] == 36
+    assert summary["succeeded"] == 36 - len(faulty) == 24
+    with store() as session:
+        failed = dict(
+            session.execute(
+                select(Meter.meter_id, ReadJob.failure_category)
+                .join(Meter, ReadJob.meter_id == Meter.id)
+                .where(ReadJob.state == JobState.FAILED)
+            ).all()
+        )
+        attempts = dict(
+            session.execute(
+                select(Meter.meter_id, ReadJob.attempts).join(Meter, ReadJob.meter_id == Meter.id)
+            ).all()
+        )
+    assert set(failed) == set(faulty)
+    for meter_id, spec in faulty.items():
+        kind = "serial" if spec.serial_device else spec.transport.value
+        assert failed[meter_id] is EXPECTED[(kind, spec.faults[0].kind.value)], meter_id
+        if spec.faults[0].kind in (FaultKind.NO_ANSWER, FaultKind.DROP):
+            assert attempts[meter_id] > 1  # retried before giving up
+    assert sum(summary["failures_by_category"].values()) == len(faulty)
+
+
+@pytest.mark.parametrize("kill_after", [6])
+def test_a_collection_killed_midway_and_restarted_ends_with_every_meter_read_exactly_once(
+    cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path, kill_after: int
+) -> None:
+    env = _fast(cli_env, HEADEND_MAX_SESSIONS="3")
+    with _simulator(
+        tmp_path, env, "--meters", "24", "--transport", "mixed", "--seed", "5", "--latency-ms", "40"
+    ) as fleet:
+        first = subprocess.Popen(
+            [*HEADEND, "collect"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            with store() as session:
+                done = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(ReadJob)
+                        .where(ReadJob.state == JobState.SUCCEEDED)
+                    )
+                    or 0
+                )
+            if done >= kill_after:
+                break
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        with store() as session:
+            left_running = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(ReadJob)
+                    .where(ReadJob.state == JobState.RUNNING)
+                )
+                or 0
+            )
+        assert left_running > 0  # it died mid-collection
+        second = _headend(["collect", "--json"], env)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["failed"] == 0 and summary["unfinished"] == 0
+    specs = {s.meter_id: s for s in load_fleet(fleet)}
+    with store() as session:
+        states = list(session.scalars(select(ReadJob.state)))
+        assert JobState.RUNNING not in states and JobState.QUEUED not in states
+        for meter_id, spec in specs.items():
+            rows = list(
+                session.scalars(
+                    select(IntervalReading)
+                    .join(Meter, IntervalReading.meter_id == Meter.id)
+                    .where(Meter.meter_id == meter_id, IntervalReading.channel == "1.0.1.8.0.255")
+                    .order_by(IntervalReading.interval_end)
+                )
+            )
+            period = timedelta(seconds=spec.capture_period_s)
+            assert rows, meter_id
+            assert len({r.interval_end for r in rows}) == len(rows)
+            assert (rows[-1].interval_end - rows[0].interval_end) // period == len(rows) - 1
+            truth = meter_data(spec).truth(rows[0].interval_end - period, rows[-1].interval_end)
+            assert sum(r.value for r in rows) == truth.consumption["A+"], meter_id
