@@ -144,3 +144,33 @@ def test_hls_invocation_counters_are_reserved_in_the_store_before_a_session(
     assert total == 6
     assert all(after_one[m] > 0 for m in after_one)
     assert all(after_two[m] > after_one[m] for m in after_two)
+
+
+def test_an_on_demand_read_jumps_the_queue_and_its_caller_gets_the_values(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    specs = make_fleet(tmp_path, 6, transport="hdlc", auth="none", bus_size=6)
+    with serving_into_store(specs, store) as fleet:
+        scheduled = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
+        wanted = specs[-1].meter_id
+        job_id = fleet.jobs.request_read(wanted, ReadKind.REGISTERS, requested_by="technician")
+        dispatcher = fleet.dispatcher()
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            stop = asyncio.Event()
+            running = asyncio.create_task(dispatcher.run(stop))
+            outcome = await fleet.jobs.wait(job_id, timeout_s=30)
+            first_done = fleet.jobs.summary(scheduled)["succeeded"]
+            stop.set()
+            await running
+            return outcome, first_done
+
+        try:
+            outcome, done_before = asyncio.run(scenario())
+        finally:
+            dispatcher.close()
+    assert outcome is not None and outcome.state is JobState.SUCCEEDED
+    assert done_before <= 1  # one bus, one session at a time: the technician went first
+    registers = outcome.values[0]["registers"]
+    truth = fleet.data(wanted).truth(fleet.clock.now - timedelta(hours=1), fleet.clock.now)
+    assert Decimal(registers[A_PLUS]["value"]) / 1000 == truth.registers_end["A+"]

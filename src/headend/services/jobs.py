@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,16 @@ class AttemptOutcome:
     bytes_sent: int | None = None
     bytes_received: int | None = None
     result: dict[str, Any] = field(default_factory=dict)  # summary of what was read and landed
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: int
+    state: JobState
+    attempts: int
+    failure_category: FailureCategory | None
+    failure_detail: str | None
+    values: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -236,6 +247,33 @@ class JobService:
                     job_id, JobEvent.REQUEUE, now, "found running at start-up", due_at=now
                 )
             return ids
+
+    def outcome(self, job_id: int) -> JobOutcome | None:
+        """A job's state, its failure if any, and what it read (the raw reads it landed)."""
+        with self.session_factory() as session:
+            repo = JobRepository(session)
+            job = repo.job(job_id)
+            if job is None:
+                return None
+            raws = repo.raw_reads(job_id)
+            return JobOutcome(
+                job_id=job.id,
+                state=job.state,
+                attempts=job.attempts,
+                failure_category=job.failure_category,
+                failure_detail=job.failure_detail,
+                values=[raw.payload for raw in raws],
+            )
+
+    async def wait(self, job_id: int, timeout_s: float, poll_s: float = 0.1) -> JobOutcome | None:
+        """Wait up to ``timeout_s`` for the job to end; returns its outcome either way."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            outcome = await asyncio.to_thread(self.outcome, job_id)
+            if outcome is None or outcome.state in TERMINAL or loop.time() >= deadline:
+                return outcome
+            await asyncio.sleep(min(poll_s, max(0.0, deadline - loop.time())))
 
     # -- looking ----------------------------------------------------------------------------
     def all_finished(self, job_ids: Sequence[int]) -> bool:

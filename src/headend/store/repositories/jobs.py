@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from headend.domain.enums import FailureCategory, JobState, MeterStatus, ReadKind
 from headend.domain.jobs import JobEvent, next_state
 from headend.store.base import table_of
-from headend.store.models import Gateway, Meter, ReadAttempt, ReadJob, ReadJobTransition, ReadPlan
+from headend.store.models import (
+    Gateway,
+    Meter,
+    RawRead,
+    ReadAttempt,
+    ReadJob,
+    ReadJobTransition,
+    ReadPlan,
+)
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
 
@@ -187,6 +195,13 @@ class JobRepository:
 
     def job(self, job_id: int) -> ReadJob | None:
         return self.session.get(ReadJob, job_id)
+
+    def raw_reads(self, job_id: int) -> list[RawRead]:
+        return list(
+            self.session.scalars(
+                select(RawRead).where(RawRead.job_id == job_id).order_by(RawRead.id)
+            )
+        )
 
     def attempts(self, job_id: int) -> list[ReadAttempt]:
         return list(
