@@ -91,7 +91,7 @@ class Dispatcher:
             return 0
         due = await self._store(self.jobs.due, free * 4 + 16, set(self._meters))
         now = self.jobs.clock()
-        started = 0
+        chosen: list[DueJob] = []
         for job in due:
             if self.in_flight >= self.limits.max_sessions:
                 break
@@ -102,14 +102,18 @@ class Dispatcher:
             if not self.breaker.allows(job.gateway_id, now):
                 continue
             self._claim(job)
-            if not await self._store(self.jobs.start, job):
+            chosen.append(job)
+        if not chosen:
+            return 0
+        started = await self._store(self.jobs.start_many, chosen)
+        for job, ok in zip(chosen, started, strict=True):
+            if not ok:
                 self._release(job)
                 continue
             task = asyncio.create_task(self._run(job), name=f"read-job-{job.id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+        return sum(started)
 
     def _claim(self, job: DueJob) -> None:
         self._meters.add(job.meter_pk)

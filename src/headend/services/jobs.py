@@ -165,18 +165,30 @@ class JobService:
 
     def start(self, job: DueJob) -> bool:
         """Mark a due job running; False when another dispatcher got there first."""
+        return self.start_many([job])[0]
+
+    def start_many(self, jobs: Sequence[DueJob]) -> list[bool]:
+        """Mark due jobs running in one transaction; False for each one another dispatcher
+        started, finished or cancelled meanwhile."""
         now = self.clock()
+        started: list[bool] = []
         with self.session_factory() as session, session.begin():
-            try:
-                return JobRepository(session).transition(
-                    job.id,
-                    JobEvent.START,
-                    now,
-                    f"attempt {job.attempts + 1}",
-                    attempts=job.attempts + 1,
-                )
-            except IllegalTransition:  # started, finished or cancelled elsewhere meanwhile
-                return False
+            repo = JobRepository(session)
+            for job in jobs:
+                try:
+                    started.append(
+                        repo.transition(
+                            job.id,
+                            JobEvent.START,
+                            now,
+                            f"attempt {job.attempts + 1}",
+                            expected=job.state,
+                            attempts=job.attempts + 1,
+                        )
+                    )
+                except IllegalTransition:
+                    started.append(False)
+        return started
 
     def finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
         attempt = job.attempts + 1
@@ -206,6 +218,7 @@ class JobService:
                     JobEvent.SUCCEED,
                     now,
                     "read succeeded",
+                    expected=JobState.RUNNING,
                     failure_category=None,
                     failure_detail=None,
                 )
@@ -221,6 +234,7 @@ class JobService:
                     JobEvent.FAIL,
                     now,
                     f"{category}: {outcome.detail or ''}".strip(),
+                    expected=JobState.RUNNING,
                     failure_category=category,
                     failure_detail=outcome.detail,
                 )
@@ -230,6 +244,7 @@ class JobService:
                 JobEvent.RETRY,
                 now,
                 f"{category}; retry at {when.isoformat()}",
+                expected=JobState.RUNNING,
                 failure_category=category,
                 failure_detail=outcome.detail,
                 due_at=when,

@@ -130,7 +130,6 @@ class Landed:
     registers: int
     intervals: int
     events: int
-    last_interval_end: datetime | None
 
 
 def energy_columns(profile: LoadProfile) -> list[Column]:
@@ -325,6 +324,4 @@ def land(
                 rows,
             ).all()
         )
-    return Landed(
-        inserted, new_raw, registers, intervals, events, last_interval_end(session, meter_pk)
-    )
+    return Landed(inserted, new_raw, registers, intervals, events)

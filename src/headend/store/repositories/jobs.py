@@ -40,6 +40,7 @@ class DueJob:
     priority: int
     attempts: int
     deadline: datetime | None
+    state: JobState = JobState.QUEUED
 
 
 class JobRepository:
@@ -132,6 +133,7 @@ class JobRepository:
                 ReadJob.priority,
                 ReadJob.attempts,
                 ReadJob.deadline,
+                ReadJob.state,
             )
             .join(Meter, ReadJob.meter_id == Meter.id)
             .join(Gateway, Meter.gateway_id == Gateway.id)
@@ -152,14 +154,16 @@ class JobRepository:
         event: JobEvent,
         now: datetime,
         reason: str | None = None,
+        expected: JobState | None = None,
         **values: Any,
     ) -> bool:
         """Move a job on ``event`` if it is still in a state that allows it.
 
-        The UPDATE names the states the job may be in, so two dispatchers can never both start
-        one job: the second finds nothing to update and gets False.
+        The UPDATE names the state the job must be in, so two dispatchers can never both start
+        one job: the second finds nothing to update and gets False. ``expected`` saves reading
+        the state first when the caller knows it.
         """
-        current = self.session.scalar(select(ReadJob.state).where(ReadJob.id == job_id))
+        current = expected or self.session.scalar(select(ReadJob.state).where(ReadJob.id == job_id))
         if current is None:
             return False
         target = next_state(current, event)
