@@ -32,6 +32,7 @@ ReadRunner = Callable[[DueJob], Awaitable[AttemptOutcome]]
 class DispatcherLimits:
     max_sessions: int = 200
     poll_interval_s: float = 0.5
+    settle_s: float = 0.02  # pause after each pass, so one pass starts many jobs
     breaker_threshold: int = 5
     breaker_pause_s: float = 300.0
 
@@ -168,6 +169,8 @@ class Dispatcher:
             )
             for waiter in waiters:
                 waiter.cancel()
+            # let a burst of finishing sessions free their slots before the next pass
+            await asyncio.sleep(self.limits.settle_s)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -1,11 +1,17 @@
-"""Landing of interval and register readings: a re-read is an upsert, never a duplicate."""
+"""Landing of interval and register readings: a re-read is an upsert, never a duplicate.
+
+Readings arrive by the hundred per meter and by the million per day, so they are inserted
+with one driver-level ``executemany`` of plain tuples; each value still goes through its
+column type's own bind processor, so what is stored is exactly what the ORM would store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,6 +20,26 @@ from headend.store.models import IntervalReading, RegisterReading
 
 _INTERVAL_KEY = ("meter_id", "channel", "interval_end", "version")
 _REGISTER_KEY = ("meter_id", "obis", "read_at", "version")
+Processor = Callable[[Any], Any]
+
+
+@cache
+def _insert_plan(
+    table: Table, key: tuple[str, ...], columns: tuple[str, ...], dialect: Dialect
+) -> tuple[str, tuple[str, ...], tuple[Processor | None, ...], bool]:
+    """The INSERT ... ON CONFLICT DO NOTHING of these columns compiled for the dialect's
+    driver: its SQL, its parameter names in order, their bind processors, and whether the
+    driver takes parameters by position."""
+    module: Any = postgresql if dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    compiled = stmt.values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+    names = (
+        tuple(compiled.positiontup) if compiled.positional else tuple(compiled.bind_names.values())
+    )
+    if set(names) != set(columns):
+        raise RuntimeError(f"the compiled insert binds {names}, not {columns}")
+    processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in names)
+    return compiled.string, names, processors, bool(compiled.positional)
 
 
 def _insert_ignoring_existing(
@@ -23,14 +49,53 @@ def _insert_ignoring_existing(
     were new."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"landing readings on {dialect} is not supported")
-    stmt = (
-        module.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
-    )
-    return len(session.execute(stmt, list(rows)).all())
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"landing readings on {dialect.name} is not supported")
+    filled = _defaults(table, rows[0])
+    columns = tuple(sorted([*rows[0], *filled]))
+    sql, names, processors, positional = _insert_plan(table, key, columns, dialect)
+    # a filled-in default is the same for every row: process it once
+    constant = {
+        name: proc(filled[name]) if proc is not None else filled[name]
+        for name, proc in zip(names, processors, strict=True)
+        if name in filled
+    }
+    plan = [
+        (name, proc, name in constant, constant.get(name))
+        for name, proc in zip(names, processors, strict=True)
+    ]
+    params: Any
+    if positional:
+        params = [
+            tuple([c if fixed else (p(row[n]) if p else row[n]) for n, p, fixed, c in plan])
+            for row in rows
+        ]
+    else:
+        params = [
+            {n: c if fixed else (p(row[n]) if p else row[n]) for n, p, fixed, c in plan}
+            for row in rows
+        ]
+    result = connection.exec_driver_sql(sql, params)
+    return int(result.rowcount)
+
+
+def _defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Values for the columns a row leaves out: the column's default (evaluated once for the
+    whole batch), else NULL. The primary key is left to the database."""
+    filled: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key or column.name in row:
+            continue
+        default: Any = column.default
+        if default is None:
+            filled[column.name] = None
+        elif default.is_callable:
+            filled[column.name] = default.arg(None)
+        else:
+            filled[column.name] = default.arg
+    return filled
 
 
 class ReadingsRepository:
@@ -38,7 +103,8 @@ class ReadingsRepository:
         self.session = session
 
     def land_intervals(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Land interval readings (normally version 0, as read); existing keys are kept."""
+        """Land interval readings (normally version 0, as read); existing keys are kept.
+        Every row must carry the same columns, ``created_at`` included."""
         return _insert_ignoring_existing(
             self.session, table_of(IntervalReading), _INTERVAL_KEY, rows
         )
