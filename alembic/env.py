@@ -8,10 +8,10 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
+import headend.store.models  # noqa: F401  (registers every table)
 from headend.store.base import Base
 from headend.store.engine import make_engine
 from headend.store.types import ScaledDecimal, UtcDateTime
-import headend.store.models  # noqa: F401  (registers every table)
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 16:21:27.875316
+Create Date: 2026-11-27 17:15:48.910198
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -469,13 +468,6 @@ def upgrade() -> None:
             name=op.f("uq_interval_readings_meter_id_channel_interval_end_version"),
         ),
     )
-    with op.batch_alter_table("interval_readings", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_interval_readings_meter_id_interval_readings_interval_end"),
-            ["meter_id", "interval_end"],
-            unique=False,
-        )
-
     op.create_table(
         "meter_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -582,11 +574,6 @@ def downgrade() -> None:
 
     op.drop_table("register_readings")
     op.drop_table("meter_events")
-    with op.batch_alter_table("interval_readings", schema=None) as batch_op:
-        batch_op.drop_index(
-            batch_op.f("ix_interval_readings_meter_id_interval_readings_interval_end")
-        )
-
     op.drop_table("interval_readings")
     with op.batch_alter_table("read_job_transitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_read_job_transitions_job_id"))

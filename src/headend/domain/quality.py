@@ -7,6 +7,7 @@ after section (c) of the VEE and billing reference.
 from __future__ import annotations
 
 from enum import IntFlag, StrEnum
+from functools import cache
 
 
 class Quality(StrEnum):
@@ -66,6 +67,7 @@ AMR_STATUS_BITS: dict[int, Flag] = {
 }
 
 
+@cache
 def flags_from_amr_status(status: int) -> Flag:
     """Translate an AMR profile status byte into informational flags."""
     flags = Flag.NONE

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import AuthLevel, FailureCategory, GatewayKind, ReadKind, SerialFraming
 from headend.domain.readings import MeterRead
-from headend.profiles import ProfileError, load_profile
+from headend.profiles import DeviceProfile, ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
 from headend.protocol.errors import ProtocolError
 from headend.protocol.plan import ReadSpec
@@ -128,17 +128,27 @@ class CollectionService:
         self.clock = clock
         self.cache = DefinitionCache()
         self._specs: dict[str, ReadSpec] = {}
+        self._profiles: dict[str, DeviceProfile] = {}
         self._executor = store_executor
         self.after_landing = after_landing
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def profile(self, name: str) -> DeviceProfile:
+        found = self._profiles.get(name)
+        if found is None:
+            try:
+                found = self._profiles[name] = load_profile(name)
+            except ProfileError as exc:
+                raise ConfigurationProblem(str(exc)) from exc
+        return found
+
     def read_spec(self, profile: str) -> ReadSpec:
         spec = self._specs.get(profile)
         if spec is None:
             try:
-                spec = self._specs[profile] = read_spec_from_profile(load_profile(profile))
+                spec = self._specs[profile] = read_spec_from_profile(self.profile(profile))
             except ProfileError as exc:
                 raise ConfigurationProblem(str(exc)) from exc
         return spec
@@ -160,8 +170,7 @@ class CollectionService:
                 raise ConfigurationProblem(
                     f"meter {meter.meter_id} uses {meter.auth} but has no secret"
                 )
-            profile = load_profile(meter.device_profile)
-            quirks = profile.quirks
+            quirks = self.profile(meter.device_profile).quirks
             target = MeterTarget(
                 meter_id=meter.meter_id,
                 transport=meter.transport,

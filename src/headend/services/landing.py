@@ -45,6 +45,7 @@ def payload_of(read: MeterRead) -> dict[str, Any]:
     """The read as JSON-ready data: what the meter returned, nothing derived."""
     clock = read.clock
     lp = read.load_profile
+    names = {c.obis: str(c.obis) for c in lp.columns} if lp is not None else {}
     return {
         "serial_number": read.serial_number,
         "clock": None
@@ -88,7 +89,7 @@ def payload_of(read: MeterRead) -> dict[str, Any]:
                 [
                     _iso(row.interval_end),
                     row.status,
-                    {str(o): str(v) for o, v in row.values.items()},
+                    {names[o]: str(v) for o, v in row.values.items()},
                 ]
                 for row in lp.rows
             ],

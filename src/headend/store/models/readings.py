@@ -31,8 +31,8 @@ from headend.store.types import ScaledDecimal, UtcDateTime
 class IntervalReading(Base):
     __tablename__ = "interval_readings"
     __table_args__ = (
+        # also the index of every read by meter, channel and time
         UniqueConstraint("meter_id", "channel", "interval_end", "version"),
-        Index(None, "meter_id", "interval_end"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
