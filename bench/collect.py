@@ -1,5 +1,6 @@
 """Daily collections from a simulated fleet: headend's asyncio client against dlms-cosem's
 blocking ``DlmsClient`` driven by a pool of threads, over the TCP wrapper and over HDLC.
+``python bench/collect.py fleet`` runs the fleet benchmark instead (see collect_fleet.py).
 
     python bench/collect.py [--meters 400] [--sessions 800] [--concurrency 400]
                             [--threads 32] [--transports wrapper,hdlc]
@@ -405,4 +406,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["fleet"]:  # the fleet run through scheduler, dispatcher and store
+        sys.path.insert(0, str(Path(__file__).parent))
+        from collect_fleet import main as fleet_main
+
+        sys.exit(fleet_main(sys.argv[2:]))
     main()

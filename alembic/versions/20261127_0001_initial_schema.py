@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 17:15:48.910198
+Create Date: 2026-11-27 17:18:46.922589
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def upgrade() -> None:
         ),
         sa.Column("tags", sa.String(length=255), nullable=True),
         sa.Column("invocation_counter", sa.BigInteger(), nullable=False),
+        sa.Column("vee_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -157,6 +158,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_meters_gateway_id"), ["gateway_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_meters_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_meters_vee_from"), ["vee_from"], unique=False)
 
     op.create_table(
         "edits",
@@ -446,6 +448,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("method", sa.String(length=8), nullable=True),
         sa.Column("rules", sa.String(length=128), nullable=True),
+        sa.Column("inputs", sa.String(length=255), nullable=True),
         sa.Column(
             "raw_read_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
@@ -598,6 +601,7 @@ def downgrade() -> None:
 
     op.drop_table("edits")
     with op.batch_alter_table("meters", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_meters_vee_from"))
         batch_op.drop_index(batch_op.f("ix_meters_status"))
         batch_op.drop_index(batch_op.f("ix_meters_gateway_id"))
         batch_op.drop_index(batch_op.f("ix_meters_device_profile"))

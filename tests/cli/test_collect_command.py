@@ -148,6 +148,17 @@ def test_collect_reports_healthy_meters_read_and_faulty_ones_failed_by_category(
         if spec.faults[0].kind in (FaultKind.NO_ANSWER, FaultKind.DROP):
             assert attempts[meter_id] > 1  # retried before giving up
     assert sum(summary["failures_by_category"].values()) == len(faulty)
+    # the VEE pass ran on what landed: every read meter has validated versions
+    assert summary["vee"]["meters"] == 24 and summary["vee"]["new_versions"] > 0
+    with store() as session:
+        validated = set(
+            session.scalars(
+                select(Meter.meter_id)
+                .join(IntervalReading, IntervalReading.meter_id == Meter.id)
+                .where(IntervalReading.version > 0)
+            )
+        )
+    assert validated == {s.meter_id for s in specs} - set(faulty)
 
 
 @pytest.mark.parametrize("kill_after", [6])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 
@@ -14,6 +15,7 @@ from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
 from headend.services.jobs import UnknownMeter
 from headend.services.plans import PlanService
+from headend.services.validation import ValidationService
 from headend.store.repositories.jobs import JobRepository
 
 DAILY = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
@@ -67,6 +69,13 @@ def collect(
     finally:
         dispatcher.close()
     summary = jobs.summary(ids)
+    checked = ValidationService(factory).run_pending()
+    summary["vee"] = {
+        "meters": checked.meters,
+        "new_versions": checked.new_versions,
+        "findings": checked.findings,
+        "rereads_queued": checked.rereads_queued,
+    }
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
@@ -77,6 +86,10 @@ def collect(
         )
         for category, count in summary["failures_by_category"].items():
             typer.echo(f"  {category}: {count}")
+        typer.echo(
+            f"VEE: {checked.meters} meters validated, {checked.new_versions} new versions, "
+            f"{checked.findings} findings, {checked.rereads_queued} re-reads queued"
+        )
     if not finished:
         raise typer.Exit(3)
 
@@ -87,6 +100,7 @@ def serve(ctx: typer.Context) -> None:
     factory = session_factory(settings)
     jobs, _collection, dispatcher = collection_stack(settings, factory)
     plans = PlanService(factory, jobs, settings.tz)
+    validation = ValidationService(factory)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -101,15 +115,27 @@ def serve(ctx: typer.Context) -> None:
             f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
             err=True,
         )
+        checker = asyncio.create_task(_validate_periodically(validation, stop))
         try:
             await dispatcher.run(stop)
         finally:
             scheduler.stop()
+            await checker
 
     try:
         asyncio.run(run())
     finally:
         dispatcher.close()
+
+
+async def _validate_periodically(
+    validation: ValidationService, stop: asyncio.Event, every_s: float = 30.0
+) -> None:
+    """The VEE pass over newly landed data, every ``every_s`` seconds while serving."""
+    while not stop.is_set():
+        await asyncio.to_thread(validation.run_pending)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from headend.domain.enums import ReadKind
 from headend.domain.quality import Flag, Quality
 from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValue
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, MeterEvent, RawRead
+from headend.store.models import IntervalReading, Meter, MeterEvent, RawRead
 from headend.store.repositories.readings import ReadingsRepository
 
 # Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
@@ -141,28 +141,30 @@ def energy_columns(profile: LoadProfile) -> list[Column]:
 def interval_rows(
     meter_pk: int,
     profile: LoadProfile,
-    bases: Mapping[str, tuple[datetime, Decimal]],
+    before: Callable[[str, datetime], tuple[datetime, Decimal] | None],
     raw_read_id: int,
 ) -> list[dict[str, Any]]:
     """Interval consumption from cumulative registers: each row minus the row before it.
 
-    A row whose predecessor is unknown only serves as the base of the next. A row that follows
-    a gap carries everything since the last row and is flagged LONG; VEE decides what to do.
+    ``before(channel, end)`` gives the stored capture closest before ``end``; a row with no
+    capture before it only serves as the base of the next. A row that follows a gap carries
+    everything since the capture before it and is flagged LONG; VEE decides what to do. Rows
+    may be older than what is stored already (a re-read): they land in their place.
     """
     period = timedelta(seconds=profile.capture_period_s)
     rows = sorted(profile.rows, key=lambda r: r.interval_end)
     result: list[dict[str, Any]] = []
+    if not rows:
+        return result
     for column in energy_columns(profile):
         channel = str(column.obis)
-        previous = bases.get(channel)
+        previous = before(channel, rows[0].interval_end)
         for row in rows:
             raw_value = row.values.get(column.obis)
             if raw_value is None:
                 continue
             cumulative, _ = normalise(raw_value, column.unit)
             end = row.interval_end
-            if previous is not None and end <= previous[0]:
-                continue  # already landed, or the base row itself
             if previous is not None:
                 flags = row.flags
                 if end - previous[0] > period:
@@ -228,30 +230,34 @@ def register_rows(
     return rows
 
 
-def stored_bases(session: Session, meter_pk: int) -> dict[str, tuple[datetime, Decimal]]:
-    """Per channel, the latest interval read so far and its register value."""
-    latest = (
-        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
-        .where(
-            IntervalReading.meter_id == meter_pk,
-            IntervalReading.version == 0,
-            IntervalReading.cumulative.is_not(None),
-        )
-        .group_by(IntervalReading.channel)
-        .subquery()
-    )
-    rows = session.execute(
-        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
-        .join(
-            latest,
-            (IntervalReading.channel == latest.c.channel)
-            & (IntervalReading.interval_end == latest.c.end),
-        )
-        .where(IntervalReading.meter_id == meter_pk, IntervalReading.version == 0)
-    )
-    return {
-        channel: (end, cumulative) for channel, end, cumulative in rows if cumulative is not None
-    }
+def capture_before(
+    session: Session, meter_pk: int
+) -> Callable[[str, datetime], tuple[datetime, Decimal] | None]:
+    """A lookup of the stored capture (end, register value) closest before an instant."""
+
+    def before(channel: str, end: datetime) -> tuple[datetime, Decimal] | None:
+        row = session.execute(
+            select(IntervalReading.interval_end, IntervalReading.cumulative)
+            .where(
+                IntervalReading.meter_id == meter_pk,
+                IntervalReading.channel == channel,
+                IntervalReading.version == 0,
+                IntervalReading.interval_end < end,
+                IntervalReading.cumulative.is_not(None),
+            )
+            .order_by(IntervalReading.interval_end.desc())
+            .limit(1)
+        ).first()
+        return (row[0], row[1]) if row is not None and row[1] is not None else None
+
+    return before
+
+
+def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
+    """Interval data of the meter from ``since`` on waits for the VEE pass."""
+    current = session.scalar(select(Meter.vee_from).where(Meter.id == meter_pk))
+    if current is None or since < current:
+        session.execute(update(Meter).where(Meter.id == meter_pk).values(vee_from=since))
 
 
 def last_interval_end(session: Session, meter_pk: int) -> datetime | None:
@@ -302,8 +308,12 @@ def land(
     registers = repo.land_registers(register_rows(meter_pk, read, read_at, inserted))
     intervals = 0
     if read.load_profile is not None:
-        bases = stored_bases(session, meter_pk)
-        intervals = repo.land_intervals(interval_rows(meter_pk, read.load_profile, bases, inserted))
+        rows = interval_rows(
+            meter_pk, read.load_profile, capture_before(session, meter_pk), inserted
+        )
+        intervals = repo.land_intervals(rows)
+        if intervals:
+            mark_for_validation(session, meter_pk, min(row["interval_end"] for row in rows))
     events = 0
     if read.events:
         event_table = table_of(MeterEvent)

@@ -47,6 +47,7 @@ class IntervalReading(Base):
     status: Mapped[int | None] = mapped_column(Integer)  # AMR status byte as read
     method: Mapped[str | None] = mapped_column(String(8))  # E2, E3, ... for estimates
     rules: Mapped[str | None] = mapped_column(String(128))  # rule ids, comma-separated
+    inputs: Mapped[str | None] = mapped_column(String(255))  # what an estimate was built from
     raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))
     created_by: Mapped[str] = mapped_column(String(64))  # "meter", "vee:<ruleset>", a user
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

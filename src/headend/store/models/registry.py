@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
 from headend.store.base import Base, Timestamped
 from headend.store.models._columns import enum_type
+from headend.store.types import UtcDateTime
 
 
 class Gateway(Timestamped, Base):
@@ -85,6 +86,8 @@ class Meter(Timestamped, Base):
     tags: Mapped[str | None] = mapped_column(String(255))
     # The next HLS invocation counter the head-end may use; reserved before each session.
     invocation_counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Interval data from this instant on awaits (re-)validation; cleared by the VEE pass.
+    vee_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     gateway: Mapped[Gateway] = relationship(back_populates="meters")
     secret: Mapped[MeterSecret | None] = relationship()
