@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.enums import JobState
+from headend.domain.enums import JobState, ReadKind
 from headend.simulator.devices import meter_data
 from headend.simulator.fleet import load_fleet
 from headend.simulator.spec import FaultKind
@@ -205,14 +205,18 @@ def test_a_collection_killed_midway_and_restarted_ends_with_every_meter_read_exa
     assert summary["failed"] == 0 and summary["unfinished"] == 0
     specs = {s.meter_id: s for s in load_fleet(fleet)}
     with store() as session:
-        states = list(session.scalars(select(ReadJob.state)))
+        states = list(session.scalars(select(ReadJob.state).where(ReadJob.kind == ReadKind.FULL)))
         assert JobState.RUNNING not in states and JobState.QUEUED not in states
         for meter_id, spec in specs.items():
             rows = list(
                 session.scalars(
                     select(IntervalReading)
                     .join(Meter, IntervalReading.meter_id == Meter.id)
-                    .where(Meter.meter_id == meter_id, IntervalReading.channel == "1.0.1.8.0.255")
+                    .where(
+                        Meter.meter_id == meter_id,
+                        IntervalReading.channel == "1.0.1.8.0.255",
+                        IntervalReading.version == 0,
+                    )
                     .order_by(IntervalReading.interval_end)
                 )
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +29,7 @@ from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 from headend.services.jobs import AttemptOutcome, Clock, utcnow
-from headend.services.landing import Landed, land, last_interval_end
+from headend.services.landing import land, last_interval_end
 from headend.services.readspec import read_spec_from_profile
 from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.repositories.jobs import DueJob
@@ -39,6 +39,8 @@ from headend.store.secrets import SecretBox
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 COUNTER_BLOCK = 64  # HLS invocation counters reserved (and committed) before a session
+LANDING_BATCH = 64  # reads landed in one transaction at most
+LANDING_WAIT_S = 0.01  # how long a read waits for others to land with
 
 
 class ConfigurationProblem(Exception):
@@ -120,7 +122,6 @@ class CollectionService:
         settings: CollectionSettings | None = None,
         clock: Clock = utcnow,
         store_executor: Executor | None = None,
-        after_landing: Callable[[Session, int, Landed, MeterRead], dict[str, Any]] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.box = box
@@ -130,7 +131,8 @@ class CollectionService:
         self._specs: dict[str, ReadSpec] = {}
         self._profiles: dict[str, DeviceProfile] = {}
         self._executor = store_executor
-        self.after_landing = after_landing
+        self._landing: list[tuple[DueJob, MeterRead, datetime, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -213,19 +215,57 @@ class CollectionService:
         with self.session_factory() as session, session.begin():
             return RegistryRepository(session).reserve_invocation_counters(meter_pk, count)
 
-    def land_read(self, job: DueJob, read: MeterRead, read_at: datetime) -> dict[str, Any]:
-        with self.session_factory() as session, session.begin():
-            landed = land(session, job.meter_pk, job.kind, read, read_at, job.id)
-            summary: dict[str, Any] = {
-                "raw_read_id": landed.raw_read_id,
-                "registers": landed.registers,
-                "intervals": landed.intervals,
-                "events": landed.events,
-                "unavailable": sorted(str(o) for o in read.unavailable),
-            }
-            if self.after_landing is not None:
-                summary.update(self.after_landing(session, job.meter_pk, landed, read))
-            return summary
+    def land_reads(self, items: Sequence[tuple[DueJob, MeterRead, datetime]]) -> list[Any]:
+        """Land several reads in one transaction (one commit for many meters). If the batch
+        fails, each read is landed on its own, so one bad read cannot sink the others; the
+        result for a read that still fails is its exception."""
+        try:
+            with self.session_factory() as session, session.begin():
+                return [self._land(session, job, read, at) for job, read, at in items]
+        except Exception:
+            if len(items) == 1:
+                raise
+        results: list[Any] = []
+        for item in items:
+            try:
+                results.extend(self.land_reads([item]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    @staticmethod
+    def _land(session: Session, job: DueJob, read: MeterRead, at: datetime) -> dict[str, Any]:
+        landed = land(session, job.meter_pk, job.kind, read, at, job.id)
+        return {
+            "raw_read_id": landed.raw_read_id,
+            "registers": landed.registers,
+            "intervals": landed.intervals,
+            "events": landed.events,
+            "unavailable": sorted(str(o) for o in read.unavailable),
+        }
+
+    async def land_read(self, job: DueJob, read: MeterRead, read_at: datetime) -> dict[str, Any]:
+        """Queue a read for landing; reads finishing together are landed in one transaction."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._landing.append((job, read, read_at, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return dict(result)
+
+    async def _flush(self) -> None:
+        while self._landing:
+            await asyncio.sleep(LANDING_WAIT_S)  # let reads finishing together gather
+            batch, self._landing = self._landing[:LANDING_BATCH], self._landing[LANDING_BATCH:]
+            try:
+                results = await self._store(self.land_reads, [(j, r, a) for j, r, a, _ in batch])
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for (_, _, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
 
     # -- the runner ---------------------------------------------------------------------------
     async def run(self, job: DueJob) -> AttemptOutcome:
@@ -277,7 +317,18 @@ class CollectionService:
                 session.traffic.received,
             )
         finished = self.clock()
-        result = await self._store(self.land_read, job, read, finished)
+        try:
+            result = await self.land_read(job, read, finished)
+        except Exception as exc:  # the read is kept by no one: record why, and retry later
+            log.exception("landing a read failed")
+            return AttemptOutcome(
+                started,
+                self.clock(),
+                False,
+                FailureCategory.CONFIGURATION,
+                f"landing failed: {exc!r}",
+                connect_ms,
+            )
         return AttemptOutcome(
             started,
             finished,

@@ -191,65 +191,72 @@ class JobService:
         return started
 
     def finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
-        attempt = job.attempts + 1
+        return self.finish_many([(job, outcome)])[0]
+
+    def finish_many(self, ended: Sequence[tuple[DueJob, AttemptOutcome]]) -> list[Finished]:
+        """Record how several sessions ended, in one transaction."""
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
-            repo.add_attempt(
-                {
-                    "job_id": job.id,
-                    "number": attempt,
-                    "started_at": outcome.started_at,
-                    "finished_at": outcome.finished_at,
-                    "succeeded": outcome.succeeded,
-                    "failure_category": outcome.category,
-                    "failure_detail": outcome.detail,
-                    "connect_ms": outcome.connect_ms,
-                    "duration_ms": int(
-                        (outcome.finished_at - outcome.started_at).total_seconds() * 1000
-                    ),
-                    "bytes_sent": outcome.bytes_sent,
-                    "bytes_received": outcome.bytes_received,
-                }
-            )
-            now = self.clock()
-            if outcome.succeeded:
-                repo.transition(
-                    job.id,
-                    JobEvent.SUCCEED,
-                    now,
-                    "read succeeded",
-                    expected=JobState.RUNNING,
-                    failure_category=None,
-                    failure_detail=None,
-                )
-                return Finished(JobState.SUCCEEDED, None, False)
-            category = outcome.category or FailureCategory.DECODE_ERROR
-            when = retry_at(
-                category, attempt, now, job.deadline, self.rng.random(), self.retry_delay_scale
-            )
-            rule = RETRY_RULES[category]
-            if when is None:
-                repo.transition(
-                    job.id,
-                    JobEvent.FAIL,
-                    now,
-                    f"{category}: {outcome.detail or ''}".strip(),
-                    expected=JobState.RUNNING,
-                    failure_category=category,
-                    failure_detail=outcome.detail,
-                )
-                return Finished(JobState.FAILED, None, rule.counts_against_gateway)
+            return [self._finish(repo, job, outcome) for job, outcome in ended]
+
+    def _finish(self, repo: JobRepository, job: DueJob, outcome: AttemptOutcome) -> Finished:
+        attempt = job.attempts + 1
+        repo.add_attempt(
+            {
+                "job_id": job.id,
+                "number": attempt,
+                "started_at": outcome.started_at,
+                "finished_at": outcome.finished_at,
+                "succeeded": outcome.succeeded,
+                "failure_category": outcome.category,
+                "failure_detail": outcome.detail,
+                "connect_ms": outcome.connect_ms,
+                "duration_ms": int(
+                    (outcome.finished_at - outcome.started_at).total_seconds() * 1000
+                ),
+                "bytes_sent": outcome.bytes_sent,
+                "bytes_received": outcome.bytes_received,
+            }
+        )
+        now = self.clock()
+        if outcome.succeeded:
             repo.transition(
                 job.id,
-                JobEvent.RETRY,
+                JobEvent.SUCCEED,
                 now,
-                f"{category}; retry at {when.isoformat()}",
+                "read succeeded",
+                expected=JobState.RUNNING,
+                failure_category=None,
+                failure_detail=None,
+            )
+            return Finished(JobState.SUCCEEDED, None, False)
+        category = outcome.category or FailureCategory.DECODE_ERROR
+        when = retry_at(
+            category, attempt, now, job.deadline, self.rng.random(), self.retry_delay_scale
+        )
+        rule = RETRY_RULES[category]
+        if when is None:
+            repo.transition(
+                job.id,
+                JobEvent.FAIL,
+                now,
+                f"{category}: {outcome.detail or ''}".strip(),
                 expected=JobState.RUNNING,
                 failure_category=category,
                 failure_detail=outcome.detail,
-                due_at=when,
             )
-            return Finished(JobState.RETRY_WAIT, when, rule.counts_against_gateway)
+            return Finished(JobState.FAILED, None, rule.counts_against_gateway)
+        repo.transition(
+            job.id,
+            JobEvent.RETRY,
+            now,
+            f"{category}; retry at {when.isoformat()}",
+            expected=JobState.RUNNING,
+            failure_category=category,
+            failure_detail=outcome.detail,
+            due_at=when,
+        )
+        return Finished(JobState.RETRY_WAIT, when, rule.counts_against_gateway)
 
     def recover(self) -> list[int]:
         """Put jobs left running by a stopped process back in the queue; returns their ids."""
