@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import AuthLevel, GatewayKind
+from headend.domain.registry_format import REGISTRY_COLUMNS
 from headend.services.registry import RegistryImportError, export_registry, import_registry
-from headend.services.registry_csv import REGISTRY_COLUMNS
 from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY

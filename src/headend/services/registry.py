@@ -15,9 +15,9 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from headend.domain.registry_format import REGISTRY_COLUMNS
 from headend.services.registry_csv import (
     OPTIONAL_COLUMNS,
-    REGISTRY_COLUMNS,
     GatewayRecord,
     MeterRecord,
     RowError,

@@ -19,37 +19,9 @@ from typing import TypeVar
 
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
 from headend.domain.obis import Obis, ObisError
+from headend.domain.registry_format import REGISTRY_COLUMNS
 from headend.store.secrets import MeterSecrets
 
-REGISTRY_COLUMNS: tuple[str, ...] = (
-    "meter_id",
-    "service_point",
-    "customer_ref",
-    "gateway",
-    "gateway_kind",
-    "gateway_host",
-    "gateway_port",
-    "gateway_device",
-    "gateway_baud_rate",
-    "gateway_framing",
-    "gateway_max_sessions",
-    "transport",
-    "client_sap",
-    "server_logical",
-    "server_physical",
-    "auth",
-    "secret_ref",
-    "lls_password",
-    "hls_encryption_key",
-    "hls_authentication_key",
-    "device_profile",
-    "ct_ratio",
-    "vt_ratio",
-    "install_date",
-    "removal_date",
-    "status",
-    "tags",
-)
 OPTIONAL_COLUMNS: tuple[str, ...] = ("extra_obis",)
 GATEWAY_DETAIL_COLUMNS = (
     "gateway_kind",

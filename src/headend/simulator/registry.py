@@ -18,37 +18,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
+from headend.domain.registry_format import REGISTRY_COLUMNS
 from headend.simulator.spec import MeterSpec
 
-COLUMNS = (
-    "meter_id",
-    "service_point",
-    "customer_ref",
-    "gateway",
-    "gateway_kind",
-    "gateway_host",
-    "gateway_port",
-    "gateway_device",
-    "gateway_baud_rate",
-    "gateway_framing",
-    "gateway_max_sessions",
-    "transport",
-    "client_sap",
-    "server_logical",
-    "server_physical",
-    "auth",
-    "secret_ref",
-    "lls_password",
-    "hls_encryption_key",
-    "hls_authentication_key",
-    "device_profile",
-    "ct_ratio",
-    "vt_ratio",
-    "install_date",
-    "removal_date",
-    "status",
-    "tags",
-)
+COLUMNS = REGISTRY_COLUMNS
 DEFAULT_SERIAL_BAUD = 9600
 
 
