@@ -209,9 +209,15 @@ class Dispatcher:
         stop = asyncio.Event()
 
         async def watch() -> bool:
-            while not await self._store(self.jobs.all_finished, job_ids):
+            loop = asyncio.get_running_loop()
+            checked = 0.0
+            while True:
+                # while sessions run, none of the jobs can be done: ask the store rarely
+                if not self.in_flight or loop.time() - checked > 5.0:
+                    checked = loop.time()
+                    if await self._store(self.jobs.all_finished, job_ids):
+                        return True
                 await asyncio.sleep(self.limits.poll_interval_s)
-            return True
 
         runner = asyncio.create_task(self.run(stop))
         try:

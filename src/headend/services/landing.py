@@ -7,14 +7,13 @@ unique keys, so landing the same read twice stores it once.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -141,13 +140,13 @@ def energy_columns(profile: LoadProfile) -> list[Column]:
 def interval_rows(
     meter_pk: int,
     profile: LoadProfile,
-    before: Callable[[str, datetime], tuple[datetime, Decimal] | None],
+    before: Mapping[str, tuple[datetime, Decimal]],
     raw_read_id: int,
 ) -> list[dict[str, Any]]:
     """Interval consumption from cumulative registers: each row minus the row before it.
 
-    ``before(channel, end)`` gives the stored capture closest before ``end``; a row with no
-    capture before it only serves as the base of the next. A row that follows a gap carries
+    ``before`` gives, per channel, the stored capture closest before the first row; a row with
+    no capture before it only serves as the base of the next. A row that follows a gap carries
     everything since the capture before it and is flagged LONG; VEE decides what to do. Rows
     may be older than what is stored already (a re-read): they land in their place.
     """
@@ -158,7 +157,7 @@ def interval_rows(
         return result
     for column in energy_columns(profile):
         channel = str(column.obis)
-        previous = before(channel, rows[0].interval_end)
+        previous = before.get(channel)
         for row in rows:
             raw_value = row.values.get(column.obis)
             if raw_value is None:
@@ -231,33 +230,40 @@ def register_rows(
 
 
 def capture_before(
-    session: Session, meter_pk: int
-) -> Callable[[str, datetime], tuple[datetime, Decimal] | None]:
-    """A lookup of the stored capture (end, register value) closest before an instant."""
-
-    def before(channel: str, end: datetime) -> tuple[datetime, Decimal] | None:
-        row = session.execute(
-            select(IntervalReading.interval_end, IntervalReading.cumulative)
-            .where(
-                IntervalReading.meter_id == meter_pk,
-                IntervalReading.channel == channel,
-                IntervalReading.version == 0,
-                IntervalReading.interval_end < end,
-                IntervalReading.cumulative.is_not(None),
-            )
-            .order_by(IntervalReading.interval_end.desc())
-            .limit(1)
-        ).first()
-        return (row[0], row[1]) if row is not None and row[1] is not None else None
-
-    return before
+    session: Session, meter_pk: int, channels: list[str], end: datetime
+) -> dict[str, tuple[datetime, Decimal]]:
+    """Per channel, the stored capture (end, register value) closest before ``end``."""
+    latest = (
+        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
+        .where(
+            IntervalReading.meter_id == meter_pk,
+            IntervalReading.channel.in_(channels),
+            IntervalReading.version == 0,
+            IntervalReading.interval_end < end,
+            IntervalReading.cumulative.is_not(None),
+        )
+        .group_by(IntervalReading.channel)
+        .subquery()
+    )
+    rows = session.execute(
+        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
+        .join(
+            latest,
+            (IntervalReading.channel == latest.c.channel)
+            & (IntervalReading.interval_end == latest.c.end),
+        )
+        .where(IntervalReading.meter_id == meter_pk, IntervalReading.version == 0)
+    )
+    return {channel: (at, value) for channel, at, value in rows if value is not None}
 
 
 def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
     """Interval data of the meter from ``since`` on waits for the VEE pass."""
-    current = session.scalar(select(Meter.vee_from).where(Meter.id == meter_pk))
-    if current is None or since < current:
-        session.execute(update(Meter).where(Meter.id == meter_pk).values(vee_from=since))
+    session.execute(
+        update(Meter)
+        .where(Meter.id == meter_pk, or_(Meter.vee_from.is_(None), Meter.vee_from > since))
+        .values(vee_from=since)
+    )
 
 
 def last_interval_end(session: Session, meter_pk: int) -> datetime | None:
@@ -278,7 +284,8 @@ def land(
 ) -> Landed:
     """Land one read inside the caller's transaction."""
     payload = payload_of(read)
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    # payload_of builds its keys in a fixed order, so its repr is a stable fingerprint
+    digest = hashlib.sha256(repr(payload).encode()).hexdigest()
     dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     raw_table = table_of(RawRead)
     inserted = session.execute(
@@ -308,9 +315,11 @@ def land(
     registers = repo.land_registers(register_rows(meter_pk, read, read_at, inserted))
     intervals = 0
     if read.load_profile is not None:
-        rows = interval_rows(
-            meter_pk, read.load_profile, capture_before(session, meter_pk), inserted
-        )
+        profile = read.load_profile
+        first = min((r.interval_end for r in profile.rows), default=None)
+        channels = [str(c.obis) for c in energy_columns(profile)]
+        before = capture_before(session, meter_pk, channels, first) if first else {}
+        rows = interval_rows(meter_pk, profile, before, inserted)
         intervals = repo.land_intervals(rows)
         if intervals:
             mark_for_validation(session, meter_pk, min(row["interval_end"] for row in rows))
