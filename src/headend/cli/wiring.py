@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.config import Settings
+from headend.profiles import profiles_dir
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.services.collection import CollectionService, CollectionSettings
 from headend.services.jobs import JobService
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox
-
-_PROTOCOLS = Path(__file__).resolve().parents[3] / "protocols"
 
 
 def session_factory(settings: Settings) -> sessionmaker[Session]:
@@ -27,8 +25,8 @@ def secret_box(settings: Settings) -> SecretBox:
 
 
 def known_profiles() -> frozenset[str]:
-    """Names of the device profiles in ``protocols/``."""
-    return frozenset(p.stem for p in _PROTOCOLS.glob("*.yaml"))
+    """Names of the device profiles in the profiles folder (``protocols/`` by default)."""
+    return frozenset(p.stem for p in profiles_dir().glob("*.yaml"))
 
 
 def collection_stack(
