@@ -139,7 +139,9 @@ def test_failures_retry_with_backoff_then_fail_under_their_category(
                 .order_by(ReadJobTransition.id)
             )
         ]
-        attempts = session.scalars(select(ReadAttempt).where(ReadAttempt.job_id == job.id)).all()
+        attempts = session.scalars(
+            select(ReadAttempt).where(ReadAttempt.job_id == job.id).order_by(ReadAttempt.id)
+        ).all()
     assert states[:4] == [JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT, JobState.RUNNING]
     assert states[-1] is JobState.FAILED
     assert [a.number for a in attempts] == [1, 2, 3, 4]

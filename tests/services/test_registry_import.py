@@ -41,9 +41,13 @@ def _snapshot(store: sessionmaker[Session]) -> list[tuple[object, ...]]:
             for m in session.scalars(select(Meter).order_by(Meter.meter_id))
         ]
         gateways = [
-            (g.name, g.kind, g.port, g.updated_at) for g in session.scalars(select(Gateway))
+            (g.name, g.kind, g.port, g.updated_at)
+            for g in session.scalars(select(Gateway).order_by(Gateway.name))
         ]
-        secrets = [(s.name, s.ciphertext) for s in session.scalars(select(MeterSecret))]
+        secrets = [
+            (s.name, s.ciphertext)
+            for s in session.scalars(select(MeterSecret).order_by(MeterSecret.name))
+        ]
     return [*meters, *gateways, *secrets]
 
 
