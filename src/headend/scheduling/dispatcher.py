@@ -20,11 +20,13 @@ import structlog
 
 from headend.domain.enums import FailureCategory
 from headend.scheduling.breaker import CircuitBreaker
+from headend.services.batch import StoreBatch
 from headend.services.jobs import AttemptOutcome, Finished, JobService
 from headend.store.repositories.jobs import DueJob
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+RECORD_BATCH = 128  # session outcomes recorded in one transaction at most
 ReadRunner = Callable[[DueJob], Awaitable[AttemptOutcome]]
 
 
@@ -64,10 +66,9 @@ class Dispatcher:
         self._meters: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
-        self._ending: list[tuple[DueJob, AttemptOutcome, asyncio.Future[Finished]]] = []
-        self._recorder: asyncio.Task[None] | None = None
         # The store is used from one thread, so the event loop never waits on a write.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headend-db")
+        self._recording = StoreBatch(self._store, self.jobs.finish_many, RECORD_BATCH)
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -160,28 +161,7 @@ class Dispatcher:
     async def _finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
         """Record how a session ended; sessions ending together are recorded in one
         transaction."""
-        future: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
-        self._ending.append((job, outcome, future))
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._record())
-        return await future
-
-    async def _record(self) -> None:
-        while self._ending:
-            await asyncio.sleep(0.01)  # let sessions ending together gather
-            batch, self._ending = self._ending[:128], self._ending[128:]
-            try:
-                results = await self._store(
-                    self.jobs.finish_many, [(job, outcome) for job, outcome, _ in batch]
-                )
-            except Exception as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+        return await self._recording.submit((job, outcome))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, then wait for the sessions under way."""

@@ -28,8 +28,9 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
+from headend.services.batch import StoreBatch
 from headend.services.jobs import AttemptOutcome, Clock, utcnow
-from headend.services.landing import land, last_interval_end
+from headend.services.landing import land, last_interval_ends
 from headend.services.readspec import read_spec_from_profile
 from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.repositories.jobs import DueJob
@@ -40,7 +41,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 COUNTER_BLOCK = 64  # HLS invocation counters reserved (and committed) before a session
 LANDING_BATCH = 64  # reads landed in one transaction at most
-LANDING_WAIT_S = 0.01  # how long a read waits for others to land with
+CONTEXT_BATCH = 128  # meters whose session context is read in one transaction at most
 
 
 class ConfigurationProblem(Exception):
@@ -131,8 +132,9 @@ class CollectionService:
         self._specs: dict[str, ReadSpec] = {}
         self._profiles: dict[str, DeviceProfile] = {}
         self._executor = store_executor
-        self._landing: list[tuple[DueJob, MeterRead, datetime, asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # sessions start and end in bursts: what they need from the store goes in batches
+        self._contexts = StoreBatch(self._store, self.load_contexts, CONTEXT_BATCH)
+        self._landing = StoreBatch(self._store, self.land_reads, LANDING_BATCH)
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -157,59 +159,79 @@ class CollectionService:
 
     # -- store side (runs in the store's thread) --------------------------------------------
     def load_context(self, meter_pk: int) -> MeterContext:
+        found = self.load_contexts([meter_pk])[0]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def load_contexts(self, meter_pks: Sequence[int]) -> list[MeterContext | Exception]:
+        """What sessions to these meters need, read in one transaction; for a meter the
+        registry cannot serve, the problem in its place."""
         with self.session_factory() as session, session.begin():
-            row = session.execute(
+            rows = session.execute(
                 select(Meter, Gateway, MeterSecret)
                 .join(Gateway, Meter.gateway_id == Gateway.id)
                 .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
-                .where(Meter.id == meter_pk)
-            ).one_or_none()
-            if row is None:
-                raise ConfigurationProblem(f"meter {meter_pk} is not in the registry")
-            meter, gateway, secret = row
-            secrets = self.box.open(secret.name, secret.ciphertext) if secret is not None else None
-            if meter.auth is not AuthLevel.NONE and secrets is None:
-                raise ConfigurationProblem(
-                    f"meter {meter.meter_id} uses {meter.auth} but has no secret"
-                )
-            quirks = self.profile(meter.device_profile).quirks
-            target = MeterTarget(
-                meter_id=meter.meter_id,
-                transport=meter.transport,
-                host=gateway.host,
-                port=gateway.port,
-                serial_device=gateway.device if gateway.kind is GatewayKind.SERIAL else None,
-                baud_rate=gateway.baud_rate or 9600,
-                framing=gateway.framing or SerialFraming.F8N1,
-                client_sap=meter.client_sap,
-                server_logical=meter.server_logical,
-                server_physical=meter.server_physical,
-                auth=meter.auth,
-                password=secrets.lls_password if secrets else None,
-                encryption_key=secrets.hls_encryption_key.hex()
-                if secrets and secrets.hls_encryption_key
-                else None,
-                authentication_key=secrets.hls_authentication_key.hex()
-                if secrets and secrets.hls_authentication_key
-                else None,
-                client_title=self.settings.client_system_title,
-                max_pdu=min(self.settings.max_pdu, quirks.max_pdu_size),
-                hdlc_max_info=quirks.hdlc_max_info_field,
-                hdlc_window=quirks.hdlc_window,
-                timeouts=self.settings.timeouts,
+                .where(Meter.id.in_(set(meter_pks)))
+            ).all()
+            found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
+            last = last_interval_ends(session, list(found))
+            contexts: dict[int, MeterContext | Exception] = {}
+            for pk, (meter, gateway, secret) in found.items():
+                try:
+                    contexts[pk] = self._context(session, meter, gateway, secret, last.get(pk))
+                except ConfigurationProblem as exc:
+                    contexts[pk] = exc
+        missing = ConfigurationProblem
+        return [
+            contexts.get(pk) or missing(f"meter {pk} is not in the registry") for pk in meter_pks
+        ]
+
+    def _context(
+        self,
+        session: Session,
+        meter: Meter,
+        gateway: Gateway,
+        secret: MeterSecret | None,
+        last_interval: datetime | None,
+    ) -> MeterContext:
+        secrets = self.box.open(secret.name, secret.ciphertext) if secret is not None else None
+        if meter.auth is not AuthLevel.NONE and secrets is None:
+            raise ConfigurationProblem(
+                f"meter {meter.meter_id} uses {meter.auth} but has no secret"
             )
-            first_counter = None
-            if meter.auth is AuthLevel.HLS_GMAC:
-                first_counter = RegistryRepository(session).reserve_invocation_counters(
-                    meter_pk, COUNTER_BLOCK
-                )
-            return MeterContext(
-                meter_pk,
-                target,
-                meter.device_profile,
-                last_interval_end(session, meter_pk),
-                first_counter,
+        quirks = self.profile(meter.device_profile).quirks
+        target = MeterTarget(
+            meter_id=meter.meter_id,
+            transport=meter.transport,
+            host=gateway.host,
+            port=gateway.port,
+            serial_device=gateway.device if gateway.kind is GatewayKind.SERIAL else None,
+            baud_rate=gateway.baud_rate or 9600,
+            framing=gateway.framing or SerialFraming.F8N1,
+            client_sap=meter.client_sap,
+            server_logical=meter.server_logical,
+            server_physical=meter.server_physical,
+            auth=meter.auth,
+            password=secrets.lls_password if secrets else None,
+            encryption_key=secrets.hls_encryption_key.hex()
+            if secrets and secrets.hls_encryption_key
+            else None,
+            authentication_key=secrets.hls_authentication_key.hex()
+            if secrets and secrets.hls_authentication_key
+            else None,
+            client_title=self.settings.client_system_title,
+            max_pdu=min(self.settings.max_pdu, quirks.max_pdu_size),
+            hdlc_max_info=quirks.hdlc_max_info_field,
+            hdlc_window=quirks.hdlc_window,
+            timeouts=self.settings.timeouts,
+        )
+        first_counter = None
+        if meter.auth is AuthLevel.HLS_GMAC:
+            first_counter = RegistryRepository(session).reserve_invocation_counters(
+                meter.id, COUNTER_BLOCK
             )
+        return MeterContext(meter.id, target, meter.device_profile, last_interval, first_counter)
 
     def reserve_more(self, meter_pk: int, count: int) -> int:
         with self.session_factory() as session, session.begin():
@@ -245,34 +267,16 @@ class CollectionService:
         }
 
     async def land_read(self, job: DueJob, read: MeterRead, read_at: datetime) -> dict[str, Any]:
-        """Queue a read for landing; reads finishing together are landed in one transaction."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._landing.append((job, read, read_at, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        result = await future
-        if isinstance(result, Exception):
-            raise result
+        """Land a read; reads finishing together are landed in one transaction."""
+        result = await self._landing.submit((job, read, read_at))
         return dict(result)
-
-    async def _flush(self) -> None:
-        while self._landing:
-            await asyncio.sleep(LANDING_WAIT_S)  # let reads finishing together gather
-            batch, self._landing = self._landing[:LANDING_BATCH], self._landing[LANDING_BATCH:]
-            try:
-                results = await self._store(self.land_reads, [(j, r, a) for j, r, a, _ in batch])
-            except Exception as exc:
-                results = [exc] * len(batch)
-            for (_, _, _, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
 
     # -- the runner ---------------------------------------------------------------------------
     async def run(self, job: DueJob) -> AttemptOutcome:
         started = self.clock()
         t0 = time.perf_counter()
         try:
-            context = await self._store(self.load_context, job.meter_pk)
+            context = await self._contexts.submit(job.meter_pk)
             spec = self.read_spec(context.profile)
         except Exception as exc:  # the registry, a profile or a secret is wrong: our fault
             log.error("cannot prepare the session", error=str(exc))

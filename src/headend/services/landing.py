@@ -7,13 +7,14 @@ unique keys, so landing the same read twice stores it once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Executable, Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -229,49 +230,94 @@ def register_rows(
     return rows
 
 
-def capture_before(
-    session: Session, meter_pk: int, channels: list[str], end: datetime
-) -> dict[str, tuple[datetime, Decimal]]:
-    """Per channel, the stored capture (end, register value) closest before ``end``."""
+@cache
+def _capture_before_statement() -> Executable:
     latest = (
         select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
         .where(
-            IntervalReading.meter_id == meter_pk,
-            IntervalReading.channel.in_(channels),
+            IntervalReading.meter_id == bindparam("meter_pk"),
+            IntervalReading.channel.in_(bindparam("channels", expanding=True)),
             IntervalReading.version == 0,
-            IntervalReading.interval_end < end,
+            IntervalReading.interval_end < bindparam("end"),
             IntervalReading.cumulative.is_not(None),
         )
         .group_by(IntervalReading.channel)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
         .join(
             latest,
             (IntervalReading.channel == latest.c.channel)
             & (IntervalReading.interval_end == latest.c.end),
         )
-        .where(IntervalReading.meter_id == meter_pk, IntervalReading.version == 0)
+        .where(IntervalReading.meter_id == bindparam("meter_pk"), IntervalReading.version == 0)
+    )
+
+
+def capture_before(
+    session: Session, meter_pk: int, channels: list[str], end: datetime
+) -> dict[str, tuple[datetime, Decimal]]:
+    """Per channel, the stored capture (end, register value) closest before ``end``."""
+    rows = session.execute(
+        _capture_before_statement(), {"meter_pk": meter_pk, "channels": channels, "end": end}
     )
     return {channel: (at, value) for channel, at, value in rows if value is not None}
 
 
-def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
-    """Interval data of the meter from ``since`` on waits for the VEE pass."""
-    session.execute(
+@cache
+def _mark_statement() -> Update:
+    since = bindparam("since", type_=Meter.__table__.c.vee_from.type)
+    return (
         update(Meter)
-        .where(Meter.id == meter_pk, or_(Meter.vee_from.is_(None), Meter.vee_from > since))
+        .where(
+            Meter.id == bindparam("meter_pk"), or_(Meter.vee_from.is_(None), Meter.vee_from > since)
+        )
         .values(vee_from=since)
     )
 
 
-def last_interval_end(session: Session, meter_pk: int) -> datetime | None:
-    return session.scalar(
-        select(func.max(IntervalReading.interval_end)).where(
-            IntervalReading.meter_id == meter_pk, IntervalReading.version == 0
-        )
+def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
+    """Interval data of the meter from ``since`` on waits for the VEE pass."""
+    session.execute(_mark_statement(), {"meter_pk": meter_pk, "since": since})
+
+
+def last_interval_ends(session: Session, meter_pks: Sequence[int]) -> dict[int, datetime]:
+    """Per meter, the end of its last stored interval (meters with none are left out)."""
+    if not meter_pks:
+        return {}
+    rows = session.execute(
+        select(IntervalReading.meter_id, func.max(IntervalReading.interval_end))
+        .where(IntervalReading.meter_id.in_(meter_pks), IntervalReading.version == 0)
+        .group_by(IntervalReading.meter_id)
     )
+    return {pk: end for pk, end in rows if end is not None}
+
+
+@cache
+def _raw_insert_statement(dialect_name: str) -> Executable:
+    """INSERT a raw read unless its content is stored already, returning its id."""
+    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
+    table = table_of(RawRead)
+    statement: Executable = (
+        dialect.insert(table)
+        .values({c: bindparam(c, type_=table.c[c].type) for c in _RAW_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["meter_id", "kind", "content_hash"])
+        .returning(table.c.id)
+    )
+    return statement
+
+
+_RAW_COLUMNS = (
+    "meter_id",
+    "job_id",
+    "kind",
+    "read_at",
+    "meter_time",
+    "clock_status",
+    "payload",
+    "content_hash",
+)
 
 
 def land(
@@ -286,22 +332,20 @@ def land(
     payload = payload_of(read)
     # payload_of builds its keys in a fixed order, so its repr is a stable fingerprint
     digest = hashlib.sha256(repr(payload).encode()).hexdigest()
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    raw_table = table_of(RawRead)
+    dialect_name = session.get_bind().dialect.name
+    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
     inserted = session.execute(
-        dialect.insert(raw_table)
-        .values(
-            meter_id=meter_pk,
-            job_id=job_id,
-            kind=kind,
-            read_at=read_at,
-            meter_time=read.clock.meter_time if read.clock else None,
-            clock_status=read.clock.status.bits if read.clock else None,
-            payload=payload,
-            content_hash=digest,
-        )
-        .on_conflict_do_nothing(index_elements=["meter_id", "kind", "content_hash"])
-        .returning(raw_table.c.id)
+        _raw_insert_statement(dialect_name),
+        {
+            "meter_id": meter_pk,
+            "job_id": job_id,
+            "kind": kind,
+            "read_at": read_at,
+            "meter_time": read.clock.meter_time if read.clock else None,
+            "clock_status": read.clock.status.bits if read.clock else None,
+            "payload": payload,
+            "content_hash": digest,
+        },
     ).scalar()
     new_raw = inserted is not None
     if inserted is None:
