@@ -1,6 +1,6 @@
 """All tables of the store. Importing this package registers every model on ``Base.metadata``."""
 
-from headend.store.models.access import ApiKey
+from headend.store.models.access import ApiKey, AuditEvent
 from headend.store.models.collection import (
     RawRead,
     ReadAttempt,
@@ -19,6 +19,7 @@ from headend.store.models.registry import Gateway, Meter, MeterSecret
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Edit",
     "Gateway",
     "IntervalReading",

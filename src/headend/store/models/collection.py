@@ -76,7 +76,7 @@ class ReadAttempt(Base):
     """One session with a meter on behalf of a job."""
 
     __tablename__ = "read_attempts"
-    __table_args__ = (UniqueConstraint("job_id", "number"),)
+    __table_args__ = (UniqueConstraint("job_id", "number"), Index(None, "started_at"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("read_jobs.id"))
