@@ -10,6 +10,8 @@ from headend.domain.enums import ReadKind
 from headend.domain.obis import Obis
 from headend.domain.quality import Flag
 from headend.domain.readings import (
+    BillingProfile,
+    BillingRow,
     ClockReading,
     ClockStatus,
     Column,
@@ -106,3 +108,27 @@ def test_landing_the_same_read_twice_stores_it_once_and_a_later_read_continues_f
         assert session.scalar(select(func.count()).select_from(RegisterReading)) == 2
         register = session.scalars(select(RegisterReading).order_by(RegisterReading.id)).first()
         assert register is not None and register.unit == "kWh" and register.value == Decimal("1001")
+
+
+def test_a_demand_register_from_the_billing_profile_keeps_its_unit_beside_its_capture_time(
+    store: sessionmaker[Session],
+) -> None:
+    meter = _meter(store)
+    demand = Obis.parse("1.0.1.6.0.255")
+    captured = START - timedelta(days=3)
+    billing = BillingProfile(
+        Obis.parse("0.0.98.1.0.255"),
+        (
+            Column(8, Obis.parse("0.0.1.0.0.255"), 2),
+            Column(4, demand, 2, unit="W"),
+            Column(4, demand, 5),
+        ),
+        (BillingRow(START, {demand: Decimal(4200)}, {demand: captured}),),
+    )
+    read = MeterRead(serial_number="2611000003", billing=billing)
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.BILLING_PROFILE, read, START, None)
+    with store() as session:
+        stored = session.scalars(select(RegisterReading)).one()
+    assert (stored.obis, stored.value, stored.unit) == (str(demand), Decimal("4.2"), "kW")
+    assert stored.capture_time == captured

@@ -217,7 +217,8 @@ def register_rows(
     for obis, register in read.registers.items():
         add(str(obis), read_at, register.value, register.unit, register.captured_at)
     if read.billing is not None:
-        units = {str(c.obis): c.unit for c in read.billing.columns}
+        # a demand register is captured twice (value, attribute 2; time, attribute 5)
+        units = {str(c.obis): c.unit for c in read.billing.columns if c.attribute == 2}
         for brow in read.billing.rows:
             for obis_key, value in brow.values.items():
                 add(
