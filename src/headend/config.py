@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     demo: bool = Field(default=False, description="Allow the public demo secret key.")
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_max_range_days: int = Field(
+        default=62, ge=1, le=3660, description="Longest time range one API request may ask for."
+    )
+    api_reads_per_meter: int = Field(
+        default=6, ge=1, le=1000, description="On-demand reads one meter accepts per 10 minutes."
+    )
     timezone: str = Field(default="Asia/Ho_Chi_Minh", description="The utility's time zone.")
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=False, description="Log JSON lines instead of console text.")

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
+from headend.store import migrations
 from tests.conftest import REPO
 
 HEADEND = [sys.executable, "-m", "headend"]
@@ -23,7 +26,7 @@ def _run(
 def test_help_lists_the_commands(cli_env: dict[str, str]) -> None:
     result = _run(["--help"], cli_env)
     assert result.returncode == 0
-    for command in ("db", "meters", "jobs", "plans", "probe", "simulate", "vee"):
+    for command in ("db", "meters", "jobs", "plans", "keys", "serve", "probe", "simulate", "vee"):
         assert command in result.stdout
 
 
@@ -33,8 +36,11 @@ def test_db_upgrade_brings_a_fresh_database_to_head(
     env = {**cli_env, "HEADEND_DATABASE_URL": fresh_database_url}
     result = _run(["db", "upgrade"], env)
     assert result.returncode == 0, result.stderr
-    assert "is at revision 0001" in result.stdout
-    assert _run(["db", "current"], env).stdout.strip() == "0001"
+    head = ScriptDirectory.from_config(
+        migrations.alembic_config(fresh_database_url)
+    ).get_current_head()
+    assert f"is at revision {head}" in result.stdout
+    assert _run(["db", "current"], env).stdout.strip() == head
 
 
 def test_importing_the_sample_fleet_then_summarising_it(cli_env: dict[str, str]) -> None:

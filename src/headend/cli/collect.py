@@ -1,4 +1,5 @@
-"""``headend collect`` (one collection now) and ``headend serve`` (scheduler and dispatcher)."""
+"""``headend collect`` (one collection now) and ``headend serve`` (API, scheduler and
+dispatcher in one process)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import signal
 
 import typer
 
+from headend.api.app import create_app
+from headend.api.context import ApiContext, Runtime
+from headend.api.server import ApiServer
 from headend.cli.main import get_settings
-from headend.cli.wiring import collection_stack, session_factory
+from headend.cli.wiring import collection_stack, known_profiles, secret_box, session_factory
 from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
 from headend.services.jobs import UnknownMeter
@@ -94,33 +98,85 @@ def collect(
         raise typer.Exit(3)
 
 
-def serve(ctx: typer.Context) -> None:
-    """Run the read-plan scheduler and the dispatcher until interrupted (Ctrl-C)."""
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, help="Address to bind (default HEADEND_API_HOST)."),
+    port: int | None = typer.Option(None, help="Port to bind (default HEADEND_API_PORT)."),
+    api: bool = typer.Option(True, "--api/--no-api", help="Serve the HTTP API."),
+    collect: bool = typer.Option(
+        True, "--collect/--no-collect", help="Run the read-plan scheduler and the dispatcher."
+    ),
+) -> None:
+    """Run the HTTP API, the read-plan scheduler and the dispatcher in one process until
+    interrupted (Ctrl-C)."""
     settings = get_settings(ctx)
     factory = session_factory(settings)
     jobs, _collection, dispatcher = collection_stack(settings, factory)
     plans = PlanService(factory, jobs, settings.tz)
     validation = ValidationService(factory)
+    scheduler = PlanScheduler(plans, dispatcher.wake)
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await dispatcher.recover()
-        scheduler = PlanScheduler(plans, dispatcher.wake)
-        caught_up = await scheduler.start()
-        typer.echo(
-            f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
-            f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
-            err=True,
+        background: set[asyncio.Task[None]] = set()
+
+        def plans_changed() -> None:
+            if collect:
+                task = loop.create_task(scheduler.reload())
+                background.add(task)
+                task.add_done_callback(background.discard)
+
+        runtime = Runtime(
+            scheduler_running=lambda: scheduler.running,
+            sessions_in_flight=lambda: dispatcher.in_flight,
+            outcomes=lambda: dict(dispatcher.stats.outcomes),
+            wake_dispatcher=dispatcher.wake,
+            plans_changed=plans_changed,
         )
-        checker = asyncio.create_task(_validate_periodically(validation, stop))
+        server: ApiServer | None = None
+        if api:
+            context = ApiContext.build(
+                settings, factory, secret_box(settings), known_profiles(), jobs, runtime
+            )
+            server = ApiServer(create_app(context), bind_host, bind_port)
+
+        def on_signal() -> None:
+            stop.set()
+            if server is not None:
+                server.should_exit = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        tasks: list[asyncio.Task[None]] = []
+        if collect:
+            await dispatcher.recover()
+            caught_up = await scheduler.start()
+            typer.echo(
+                f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
+                f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
+                err=True,
+            )
+            tasks.append(asyncio.create_task(dispatcher.run(stop)))
+            tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
         try:
-            await dispatcher.run(stop)
+            if server is not None:
+                serving = asyncio.create_task(server.serve())
+                while not server.started and not serving.done():
+                    await asyncio.sleep(0.05)
+                if server.started:
+                    typer.echo(f"headend: API on http://{bind_host}:{bind_port}/", err=True)
+                await serving
+                if not server.started:
+                    raise typer.Exit(1)
+                stop.set()
+            else:
+                await stop.wait()
         finally:
+            stop.set()
             scheduler.stop()
-            await checker
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
         asyncio.run(run())

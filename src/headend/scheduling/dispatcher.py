@@ -46,6 +46,8 @@ class DispatcherStats:
     peak_sessions: int = 0
     peak_by_gateway: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     peak_by_meter: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    # sessions ended, by outcome: "succeeded" or the failure category
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 class Dispatcher:
@@ -153,6 +155,7 @@ class Dispatcher:
             ):
                 log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
             self.stats.finished += 1
+            self.stats.outcomes["succeeded" if outcome.succeeded else str(outcome.category)] += 1
         finally:
             self._release(job)
             self._wakeup.set()

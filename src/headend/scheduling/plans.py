@@ -37,22 +37,36 @@ class PlanScheduler:
         for plan in await asyncio.to_thread(self.plans.all):
             if not plan.active:
                 continue
-            self.scheduler.add_job(
-                self._fire,
-                trigger_for(plan.cron, self.plans.tz),
-                args=[plan.id],
-                id=f"plan-{plan.id}",
-                name=plan.name,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=None,
-                replace_existing=True,
-            )
+            self._schedule(plan.id, plan.name, plan.cron)
             if self.plans.missed(plan, now):
                 caught_up += 1
                 await self._fire(plan.id)
         self.scheduler.start()
         return caught_up
+
+    def _schedule(self, plan_id: int, name: str, cron: str) -> None:
+        self.scheduler.add_job(
+            self._fire,
+            trigger_for(cron, self.plans.tz),
+            args=[plan_id],
+            id=f"plan-{plan_id}",
+            name=name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    async def reload(self) -> None:
+        """Follow the stored plans after one was created, changed or deactivated."""
+        wanted = {}
+        for plan in await asyncio.to_thread(self.plans.all):
+            if plan.active:
+                wanted[f"plan-{plan.id}"] = plan
+                self._schedule(plan.id, plan.name, plan.cron)
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
 
     @property
     def running(self) -> bool:

@@ -303,6 +303,10 @@ class JobService:
             counts = JobRepository(session).state_counts(job_ids)
         return all(state in TERMINAL for state in counts)
 
+    def queue_depth(self) -> dict[JobState, int]:
+        with self.session_factory() as session:
+            return JobRepository(session).queue_depth()
+
     def summary(self, job_ids: Sequence[int]) -> dict[str, Any]:
         with self.session_factory() as session:
             repo = JobRepository(session)

@@ -206,7 +206,7 @@ def _check_referenced_secrets(
         raise RegistryImportError(errors)
 
 
-def _export_row(meter: Any, gateway: Any, secret_name: str | None) -> dict[str, str]:
+def export_row(meter: Any, gateway: Any, secret_name: str | None) -> dict[str, str]:
     def text(value: Any) -> str:
         return "" if value is None else str(value)
 
@@ -251,7 +251,7 @@ def export_registry(session_factory: sessionmaker[Session], out: TextIO) -> int:
     count = 0
     with session_factory() as session:
         for meter, gateway, secret_name in RegistryRepository(session).iter_meters_for_export():
-            writer.writerow(_export_row(meter, gateway, secret_name))
+            writer.writerow(export_row(meter, gateway, secret_name))
             count += 1
     return count
 

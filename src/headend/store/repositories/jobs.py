@@ -231,6 +231,15 @@ class JobRepository:
         )
         return {state: count for state, count in rows}
 
+    def queue_depth(self) -> dict[JobState, int]:
+        """Jobs not yet ended, by state."""
+        rows = self.session.execute(
+            select(ReadJob.state, func.count())
+            .where(ReadJob.state.in_((JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)))
+            .group_by(ReadJob.state)
+        )
+        return {state: count for state, count in rows}
+
     def failures_by_category(self, job_ids: Sequence[int]) -> dict[FailureCategory, int]:
         rows = self.session.execute(
             select(ReadJob.failure_category, func.count())

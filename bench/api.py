@@ -1,0 +1,320 @@
+"""The API under load: one meter's billing record and the bulk billing stream, on PostgreSQL.
+
+    python bench/api.py [--meters 10000] [--days 31] [--requests 2000] [--load 8] [--rebuild]
+
+A PostgreSQL store (database ``headend_api_bench``, kept between runs and rebuilt when its
+size changes or with --rebuild) holds the meters with ``--days`` days of 15-minute data on
+two channels (import and export), each interval as read (version 0) and validated (version
+1), and a daily register read at local midnight (tariff registers on the three-phase
+meters). It is filled inside PostgreSQL with generate_series, not through the collection
+path, which bench/collect.py measures.
+
+``headend serve --no-collect`` serves it. This process asks for one meter's billing record
+for the month, meter after meter, first alone and then while a second process (``load``
+mode) keeps ``--load`` requests in flight for other meters' records; it reports p50, p99 and
+the mean. Then it streams every meter's record for the month as NDJSON, under the same load.
+Baseline (issue 7): p99 under 20 ms for one record, at least 5,000 records per second for
+the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from headend.domain.enums import Role
+from headend.services.keys import KeyService
+from headend.store import migrations
+from headend.store.engine import make_engine, make_session_factory
+
+ADMIN_URL = os.environ.get(
+    "HEADEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+DB_NAME = "headend_api_bench"
+SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+P99_GOAL_MS = 20.0
+STREAM_GOAL = 5000.0
+BATCH = 250  # meters per INSERT while building
+
+
+def _url() -> str:
+    return make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def _spec_of(args: argparse.Namespace, first_day: date) -> str:
+    return f"meters={args.meters} days={args.days} from={first_day}"
+
+
+def build(args: argparse.Namespace, first_day: date) -> float:
+    """Create and fill the bench store unless it holds this size already; seconds spent."""
+    spec = _spec_of(args, first_day)
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME})
+    if exists and not args.rebuild:
+        engine = create_engine(_url())
+        with engine.connect() as conn:
+            try:
+                stored = conn.scalar(text("SELECT spec FROM bench_spec"))
+            except Exception:
+                stored = None
+        engine.dispose()
+        if stored == spec:
+            admin.dispose()
+            return 0.0
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    began = time.perf_counter()
+    url = _url()
+    migrations.upgrade(url)
+    engine = create_engine(url)
+    start = datetime.combine(first_day, datetime.min.time(), TZ)
+    end = start + timedelta(days=args.days)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO gateways (name, kind, host, port, max_sessions, created_at,"
+                " updated_at) SELECT 'gw-' || lpad(g::text, 4, '0'), 'tcp', '10.0.0.1',"
+                " 4059 + g, 8, now(), now() "
+                "FROM generate_series(1, :n) g"
+            ),
+            {"n": args.meters // 100 + 1},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO meters (meter_id, gateway_id, transport, client_sap, server_logical,"
+                " auth, device_profile, ct_ratio, vt_ratio, status, invocation_counter,"
+                " created_at, updated_at) "
+                "SELECT 'EM' || lpad(m::text, 8, '0'), m / 100 + 1, 'wrapper', 16, 1, 'none',"
+                " CASE WHEN m % 10 = 0 THEN 'three_phase_tou' ELSE 'single_phase_residential'"
+                " END, CASE WHEN m % 10 = 0 THEN 40 ELSE 1 END, 1, 'active', 0, now(), now() "
+                "FROM generate_series(0, :n - 1) m"
+            ),
+            {"n": args.meters},
+        )
+    # intervals: a household shape with noise, as read (v0, RAW) and validated (v1, VALID)
+    intervals = text(
+        """
+        INSERT INTO interval_readings (meter_id, channel, interval_end, version, value,
+            cumulative, quality, flags, status, created_by, created_at)
+        SELECT s.meter_id, s.channel, s.interval_end, v.version, s.value,
+               1000000000 + sum(s.value) OVER (PARTITION BY s.meter_id, s.channel
+                                               ORDER BY s.interval_end),
+               v.quality, 0, 0, v.created_by, now()
+        FROM (
+            SELECT m.id AS meter_id, c.channel, t AS interval_end,
+                   CASE WHEN c.channel = '1.0.2.8.0.255' THEN 0 ELSE
+                   (20000 + 40000 * (1 + sin(extract(epoch FROM t) / 13751.0))
+                    + (hashtext(m.id::text || t::text) & 65535))::bigint * 1 END AS value
+            FROM meters m
+            CROSS JOIN (VALUES ('1.0.1.8.0.255'), ('1.0.2.8.0.255')) c(channel)
+            CROSS JOIN generate_series(:start, :end, interval '15 minutes') t
+            WHERE m.id > :lo AND m.id <= :hi
+        ) s
+        CROSS JOIN (VALUES (0, 'RAW', 'meter'), (1, 'VALID', 'vee:default')) v(version, quality,
+                                                                               created_by)
+        """
+    )
+    registers = text(
+        """
+        INSERT INTO register_readings (meter_id, obis, read_at, version, value, unit,
+            quality, flags, created_by, created_at)
+        SELECT i.meter_id, r.obis, i.interval_end, 0,
+               CASE r.obis WHEN '1.0.1.8.1.255' THEN i.cumulative / 2
+                           WHEN '1.0.1.8.2.255' THEN i.cumulative / 5
+                           WHEN '1.0.1.8.3.255' THEN i.cumulative - i.cumulative / 2
+                                                     - i.cumulative / 5
+                           ELSE i.cumulative END,
+               'kWh', 'RAW', 0, 'meter', now()
+        FROM interval_readings i
+        JOIN meters m ON m.id = i.meter_id
+        CROSS JOIN (VALUES ('1.0.1.8.0.255'), ('1.0.1.8.1.255'), ('1.0.1.8.2.255'),
+                           ('1.0.1.8.3.255')) r(obis)
+        WHERE i.meter_id > :lo AND i.meter_id <= :hi AND i.version = 1
+          AND i.channel = '1.0.1.8.0.255'
+          AND extract(epoch FROM i.interval_end - :start) :: bigint % 86400 = 0
+          AND (r.obis = '1.0.1.8.0.255' OR m.device_profile = 'three_phase_tou')
+        """
+    )
+    for lo in range(0, args.meters, BATCH):
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            bounds = {"lo": lo, "hi": lo + BATCH, "start": start, "end": end}
+            conn.execute(intervals, bounds)
+            conn.execute(registers, bounds)
+        done = min(lo + BATCH, args.meters)
+        print(f"  built {done:,} of {args.meters:,} meters", end="\r", file=sys.stderr)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_spec (spec text)"))
+        conn.execute(text("INSERT INTO bench_spec VALUES (:s)"), {"s": spec})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return time.perf_counter() - began
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def one_record_latencies(url: str, key: str, meters: int, n: int, period: str) -> list[float]:
+    rng = random.Random(7)
+    took: list[float] = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(50):  # warm the server's caches and connection pool
+            client.get(f"/api/v1/meters/EM{rng.randrange(meters):08}/billing?period={period}")
+        for _ in range(n):
+            meter = f"EM{rng.randrange(meters):08}"
+            began = time.perf_counter()
+            response = client.get(f"/api/v1/meters/{meter}/billing?period={period}")
+            took.append((time.perf_counter() - began) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{meter}: {response.status_code} {response.text}")
+    return took
+
+
+def stream_rate(url: str, key: str, period: str) -> tuple[int, float]:
+    began = time.perf_counter()
+    count = 0
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.stream(
+        "GET", f"{url}/api/v1/billing?period={period}", headers=headers, timeout=600
+    ) as response:
+        for line in response.iter_lines():
+            if line:
+                count += 1
+    return count, time.perf_counter() - began
+
+
+async def _load(url: str, key: str, meters: int, concurrency: int, period: str) -> None:
+    """The second process: ``concurrency`` requests in flight until told to stop."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    done = 0
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+
+        async def worker(seed: int) -> None:
+            nonlocal done
+            rng = random.Random(seed)
+            while not stop.is_set():
+                await client.get(
+                    f"/api/v1/meters/EM{rng.randrange(meters):08}/billing?period={period}"
+                )
+                done += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    rate = done / (time.perf_counter() - began)
+    print(json.dumps({"requests": done, "per_second": rate}), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "load":
+        url, key, meters, concurrency, period = argv[1:6]
+        asyncio.run(_load(url, key, int(meters), int(concurrency), period))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--load", type=int, default=8, help="requests in flight from the load")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args(argv)
+    first_day = date(2026, 10, 1)
+    period = first_day.strftime("%Y-%m")
+    built = build(args, first_day)
+    if built:
+        print(f"built the store in {built:.0f} s", file=sys.stderr)
+    with make_engine(_url()).connect() as conn:
+        intervals = conn.scalar(text("SELECT count(*) FROM interval_readings"))
+    store = make_session_factory(make_engine(_url()))
+    keys = KeyService(store)
+    name = f"bench-{os.getpid()}"
+    _, key = keys.create(name, Role.BILLING)
+    port = 24300 + os.getpid() % 500
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "HEADEND_DATABASE_URL": _url(),
+        "HEADEND_SECRET_KEY": SECRET,
+        "HEADEND_LOG_LEVEL": "WARNING",
+    }
+    with tempfile.TemporaryDirectory() as tmp, Path(tmp, "serve.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "headend", "serve", "--no-collect", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{url}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit(Path(tmp, "serve.log").read_text()) from None
+                    time.sleep(0.2)
+            alone = one_record_latencies(url, key, args.meters, args.requests, period)
+            load = subprocess.Popen(
+                [sys.executable, __file__, "load", url, key, str(args.meters), str(args.load),
+                 period],
+                stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            try:
+                time.sleep(1.0)
+                loaded = one_record_latencies(url, key, args.meters, args.requests, period)
+                records, seconds = stream_rate(url, key, period)
+            finally:
+                load.send_signal(signal.SIGTERM)
+                out, _ = load.communicate(timeout=60)
+            background = json.loads(out.strip().splitlines()[-1])
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+            keys.revoke(name)
+    print(
+        f"API bench: {args.meters:,} meters, {args.days} days of 15-minute data "
+        f"({intervals:,} interval rows, two versions), PostgreSQL, period {period}"
+    )
+    print(f"{'one billing record':<34}{'p50 ms':>8}{'p99 ms':>8}{'mean ms':>9}{'goal p99':>10}")
+    for label, took in (("alone", alone), (f"with {args.load} in flight elsewhere", loaded)):
+        p99 = _percentile(took, 0.99)
+        print(
+            f"{label:<34}{statistics.median(took):>8.1f}{p99:>8.1f}"
+            f"{statistics.fmean(took):>9.1f}{p99 / P99_GOAL_MS:>9.0%}"
+        )
+    print(f"background load: {background['per_second']:.0f} records/s from the second process")
+    rate = records / seconds
+    print(
+        f"bulk stream: {records:,} records in {seconds:.1f} s = {rate:,.0f} records/s "
+        f"(goal {STREAM_GOAL:,.0f}/s: x{rate / STREAM_GOAL:.2f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

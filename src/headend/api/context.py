@@ -1,0 +1,82 @@
+"""What the routers use, built once per app from the settings: the services, the limits and
+what the process around the API tells it (is a scheduler running, sessions in flight)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.api.ratelimit import MeterRateLimit
+from headend.config import Settings
+from headend.services.audit import AuditService
+from headend.services.billing import BillingService
+from headend.services.edits import EditService
+from headend.services.jobs import JobService
+from headend.services.keys import KeyService
+from headend.services.plans import PlanService
+from headend.services.readings import ReadingsService
+from headend.services.registry_api import RegistryService
+from headend.services.reports import ReportService
+from headend.store.secrets import SecretBox
+
+
+@dataclass
+class Runtime:
+    """The collection side of the process, when the API runs beside it."""
+
+    scheduler_running: Callable[[], bool] = lambda: False
+    sessions_in_flight: Callable[[], int] = lambda: 0
+    outcomes: Callable[[], dict[str, int]] = dict
+    wake_dispatcher: Callable[[], None] = lambda: None
+    plans_changed: Callable[[], None] = lambda: None
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    keys: KeyService
+    audit: AuditService
+    jobs: JobService
+    readings: ReadingsService
+    billing: BillingService
+    reports: ReportService
+    edits: EditService
+    plans: PlanService
+    registry: RegistryService
+    rate_limit: MeterRateLimit
+    box: SecretBox
+    profiles: frozenset[str]
+    runtime: Runtime = field(default_factory=Runtime)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        profiles: frozenset[str],
+        jobs: JobService | None = None,
+        runtime: Runtime | None = None,
+    ) -> ApiContext:
+        jobs = jobs or JobService(session_factory, retry_delay_scale=settings.retry_delay_scale)
+        tz = settings.tz
+        return cls(
+            settings=settings,
+            session_factory=session_factory,
+            keys=KeyService(session_factory),
+            audit=AuditService(session_factory),
+            jobs=jobs,
+            readings=ReadingsService(session_factory),
+            billing=BillingService(session_factory, tz),
+            reports=ReportService(session_factory, tz),
+            edits=EditService(session_factory),
+            plans=PlanService(session_factory, jobs, tz),
+            registry=RegistryService(session_factory),
+            rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
+            box=box,
+            profiles=profiles,
+            runtime=runtime or Runtime(),
+        )

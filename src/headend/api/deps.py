@@ -1,0 +1,34 @@
+"""Dependency aliases the routers share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from headend.api.context import ApiContext
+from headend.api.problems import invalid
+
+
+def context(request: Request) -> ApiContext:
+    found: ApiContext = request.app.state.context
+    return found
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+def time_range(
+    ctx: ApiContext, start: datetime, end: datetime, start_field: str = "start"
+) -> tuple[datetime, datetime]:
+    """A request's [start, end]: both with an offset, end after start, not too long."""
+    for name, value in ((start_field, start), ("end", end)):
+        if value.tzinfo is None:
+            raise invalid(name, "needs a time zone offset, e.g. 2026-11-01T00:00:00+07:00")
+    if end <= start:
+        raise invalid("end", f"{end.isoformat()} is not after start {start.isoformat()}")
+    limit = ctx.settings.api_max_range_days
+    if (end - start).total_seconds() > limit * 86400:
+        raise invalid("end", f"the range is longer than {limit} days; ask for less at a time")
+    return start, end

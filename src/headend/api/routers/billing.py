@@ -1,0 +1,151 @@
+"""Billing records: one meter's determinants for a period, every meter's as a stream, and
+the NEM12 profile export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from headend.domain.billing import BillingRecord
+from headend.services.billing import BillingPeriod, PeriodError, parse_period
+
+from headend.api.auth import Billing
+from headend.api.deps import Ctx
+from headend.api.problems import PROBLEM_RESPONSES, Problem
+
+router = APIRouter(tags=["billing"], responses=PROBLEM_RESPONSES)
+CHUNK = 200  # records per chunk written to the socket
+
+PeriodQ = Annotated[
+    str | None,
+    Query(
+        description="A month (2026-11) or a day (2026-11-05) in the utility's time zone",
+        examples=["2026-11"],
+    ),
+]
+StartQ = Annotated[
+    str | None,
+    Query(
+        description="Instead of period: start, with an offset", examples=["2026-11-01T00:00+07:00"]
+    ),
+]
+EndQ = Annotated[
+    str | None,
+    Query(
+        description="Instead of period: end, with an offset", examples=["2026-12-01T00:00+07:00"]
+    ),
+]
+
+
+def _period(ctx: Ctx, period: str | None, start: str | None, end: str | None) -> BillingPeriod:
+    try:
+        return parse_period(period, start, end, ctx.settings.tz, ctx.settings.api_max_range_days)
+    except PeriodError as exc:
+        raise Problem(422, str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from exc
+
+
+@router.get("/meters/{meter_id}/billing", response_model=BillingRecord)
+def billing_record(
+    meter_id: str,
+    ctx: Ctx,
+    _: Billing,
+    period: PeriodQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+) -> BillingRecord:
+    """One meter's billing determinants for a period: opening and closing reads, consumption
+    after the CT/VT multiplier, the time-of-use split, maximum demand, interval completeness,
+    quality, whether it is billable and why not, and a version that changes with late data."""
+    return ctx.billing.record(meter_id, _period(ctx, period, start, end))
+
+
+def _ndjson(records: Iterator[BillingRecord]) -> Iterator[bytes]:
+    chunk: list[str] = []
+    for record in records:
+        chunk.append(record.model_dump_json())
+        if len(chunk) >= CHUNK:
+            yield ("\n".join(chunk) + "\n").encode()
+            chunk = []
+    if chunk:
+        yield ("\n".join(chunk) + "\n").encode()
+
+
+def _csv(records: Iterator[BillingRecord]) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BillingRecord.csv_header())
+    for n, record in enumerate(records, 1):
+        writer.writerow(record.csv_row())
+        if n % CHUNK == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
+
+
+@router.get(
+    "/billing",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+)
+def billing_records(
+    ctx: Ctx,
+    _: Billing,
+    period: PeriodQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    format: Literal["ndjson", "csv"] = "ndjson",
+    after: Annotated[
+        str | None, Query(description="Cursor: resume after this meter id (the last one received)")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, description="Stop after this many records")] = None,
+) -> StreamingResponse:
+    """Every meter's billing record for a period, ordered by meter id and streamed as it is
+    computed. A client that is cut off resumes with ``after`` set to the last meter id it got."""
+    span = _period(ctx, period, start, end)
+    records = ctx.billing.records(span, after=after, limit=limit)
+    if format == "csv":
+        return StreamingResponse(_csv(records), media_type="text/csv")
+    return StreamingResponse(_ndjson(records), media_type="application/x-ndjson")
+
+
+@router.get(
+    "/billing/nem12",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def billing_nem12(
+    ctx: Ctx,
+    _: Billing,
+    period: PeriodQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+) -> StreamingResponse:
+    """The interval data of a period in the NEM12 layout (one 300 record per channel and local
+    day, with quality and method), for systems that take it."""
+    span = _period(ctx, period, start, end)
+    # spilled to disk past 8 MB; closed by the stream once sent
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115
+    try:
+        ctx.billing.nem12(span, spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while block := spool.read(1 << 16):
+                yield block.encode()
+
+    name = f"headend-{span.label.replace('/', '_').replace(':', '')}.nem12.csv"
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

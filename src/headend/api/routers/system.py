@@ -1,0 +1,39 @@
+"""Health and metrics: for load balancers and Prometheus, no key needed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from headend.api.deps import Ctx
+from headend.api.schemas import Health
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(ctx: Ctx) -> Response:
+    """The database answers, and whether the scheduler runs in this process."""
+    database: Literal["ok", "unreachable"] = "ok"
+    try:
+        with ctx.session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:
+        database = "unreachable"
+    body = Health(
+        status="ok" if database == "ok" else "degraded",
+        database=database,
+        scheduler="running" if ctx.runtime.scheduler_running() else "not running",
+        sessions_in_flight=ctx.runtime.sessions_in_flight(),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,80 @@
+"""``headend keys``: API keys for the HTTP API (create, list, revoke)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from headend.cli.main import get_settings
+from headend.cli.wiring import session_factory
+from headend.domain.enums import Role
+from headend.services.audit import AuditService
+from headend.services.keys import KeyProblem, KeyService
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+def _service(ctx: typer.Context) -> tuple[KeyService, AuditService]:
+    factory = session_factory(get_settings(ctx))
+    return KeyService(factory), AuditService(factory)
+
+
+@keys_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str = typer.Option(..., help="Who or what uses the key, e.g. billing-cmis."),
+    role: Role = typer.Option(..., help="billing, technician, operator or admin."),
+) -> None:
+    """Create a key and print it. It is shown this once and stored only as a hash."""
+    keys, audit = _service(ctx)
+    try:
+        info, key = keys.create(name, role)
+    except KeyProblem as exc:
+        typer.echo(f"headend: {exc}", err=True)
+        raise typer.Exit(2) from None
+    audit.record("cli", "key.create", f"key:{info.name}", {"role": str(role)})
+    typer.echo(key)
+    typer.echo(
+        f"key {info.name!r} ({info.role}) created; keep it now, it is not shown again", err=True
+    )
+
+
+@keys_app.command("list")
+def list_keys(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every key with its role and state (never the key itself)."""
+    keys, _ = _service(ctx)
+    items = [
+        {
+            "name": k.name,
+            "prefix": k.prefix,
+            "role": str(k.role),
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+        }
+        for k in keys.list()
+    ]
+    if as_json:
+        typer.echo(json.dumps(items))
+        return
+    for item in items:
+        state = "revoked" if item["revoked_at"] else "active"
+        typer.echo(f"{item['name']:<32} {item['role']:<11} {state:<8} hk_{item['prefix']}_…")
+
+
+@keys_app.command("revoke")
+def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The key's name.")) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    keys, audit = _service(ctx)
+    try:
+        keys.revoke(name)
+    except KeyProblem as exc:
+        typer.echo(f"headend: {exc}", err=True)
+        raise typer.Exit(2) from None
+    audit.record("cli", "key.revoke", f"key:{name}", {})
+    typer.echo(f"key {name!r} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
