@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from headend.api.context import ApiContext
 from headend.api.problems import invalid
@@ -17,6 +17,19 @@ def context(request: Request) -> ApiContext:
 
 
 Ctx = Annotated[ApiContext, Depends(context)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A stored row's id")]
+
+
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)  # what a request may ask about, at most
+LATEST = datetime(2199, 12, 31, tzinfo=UTC)
+
+
+def in_bounds(field: str, moment: datetime) -> datetime:
+    if not EARLIEST <= moment <= LATEST:
+        raise invalid(
+            field, f"{moment.isoformat()} is outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
+        )
+    return moment
 
 
 def time_range(
@@ -26,6 +39,10 @@ def time_range(
     for name, value in ((start_field, start), ("end", end)):
         if value.tzinfo is None:
             raise invalid(name, "needs a time zone offset, e.g. 2026-11-01T00:00:00+07:00")
+        try:
+            in_bounds(name, value.astimezone(UTC))
+        except OverflowError:
+            raise invalid(name, f"{value.isoformat()} is out of range") from None
     if end <= start:
         raise invalid("end", f"{end.isoformat()} is not after start {start.isoformat()}")
     limit = ctx.settings.api_max_range_days

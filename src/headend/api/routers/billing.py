@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from headend.domain.billing import BillingRecord
-from headend.services.billing import BillingPeriod, PeriodError, parse_period
 
 from headend.api.auth import Billing
-from headend.api.deps import Ctx
-from headend.api.problems import PROBLEM_RESPONSES, Problem
+from headend.api.deps import Ctx, in_bounds
+from headend.api.problems import PROBLEM_RESPONSES, Problem, invalid
+from headend.domain.billing import BillingRecord
+from headend.services.billing import BillingPeriod, PeriodError, parse_period
 
 router = APIRouter(tags=["billing"], responses=PROBLEM_RESPONSES)
 CHUNK = 200  # records per chunk written to the socket
@@ -43,10 +43,16 @@ EndQ = Annotated[
 
 
 def _period(ctx: Ctx, period: str | None, start: str | None, end: str | None) -> BillingPeriod:
+    field = "period" if period is not None else "start"
     try:
-        return parse_period(period, start, end, ctx.settings.tz, ctx.settings.api_max_range_days)
+        span = parse_period(period, start, end, ctx.settings.tz, ctx.settings.api_max_range_days)
     except PeriodError as exc:
         raise Problem(422, str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from exc
+    except OverflowError as exc:  # a date-time near year 1 or 9999 in some offset
+        raise invalid(field, "is out of range") from exc
+    in_bounds(field, span.start)
+    in_bounds("end" if period is None else field, span.end)
+    return span
 
 
 @router.get("/meters/{meter_id}/billing", response_model=BillingRecord)

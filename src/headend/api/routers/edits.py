@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from headend.api.auth import Operator
-from headend.api.deps import Ctx, time_range
+from headend.api.deps import Ctx, RowId, time_range
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import EditRequest, ResolveRequest
 from headend.services.edits import EditError, UnknownEdit, UnknownFinding
@@ -45,7 +45,7 @@ def edit_intervals(meter_id: str, body: EditRequest, ctx: Ctx, who: Operator) ->
 
 
 @router.post("/edits/{edit_id}/revert")
-def revert_edit(edit_id: int, ctx: Ctx, who: Operator) -> Any:
+def revert_edit(edit_id: RowId, ctx: Ctx, who: Operator) -> Any:
     try:
         result = ctx.edits.revert_edit(edit_id, who.name)
     except UnknownEdit as exc:
@@ -57,7 +57,7 @@ def revert_edit(edit_id: int, ctx: Ctx, who: Operator) -> Any:
 
 
 @router.post("/findings/{finding_id}/resolve")
-def resolve_finding(finding_id: int, body: ResolveRequest, ctx: Ctx, who: Operator) -> Any:
+def resolve_finding(finding_id: RowId, body: ResolveRequest, ctx: Ctx, who: Operator) -> Any:
     try:
         result = ctx.edits.resolve_finding(finding_id, who.name, body.note)
     except UnknownFinding as exc:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from headend.api.auth import Technician
-from headend.api.deps import Ctx, time_range
+from headend.api.deps import Ctx, RowId, time_range
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import JobOut, ReadRequest
 from headend.domain.enums import ReadKind
@@ -87,7 +87,7 @@ async def request_read(
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 async def job(
-    job_id: int,
+    job_id: RowId,
     ctx: Ctx,
     _: Technician,
     wait: Annotated[

@@ -15,6 +15,13 @@ from headend.services.reports import ReportError, ReportService
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 MAX_DAYS = 366
+FIRST, LAST = date(1970, 1, 2), date(2199, 12, 31)  # days a report can be asked for
+
+
+def _day(field: str, day: date) -> date:
+    if not FIRST <= day <= LAST:
+        raise invalid(field, f"{day} is outside {FIRST} to {LAST}")
+    return day
 
 
 @router.get("/failed-reads")
@@ -29,6 +36,7 @@ def failed_reads(
 ) -> Any:
     """Meters whose reads failed on a day (in the utility's time zone): last success,
     consecutive failures, category and detail, gateway and device profile."""
+    day = _day("date", day)
     try:
         rows = ctx.reports.failed_reads(
             day, gateway=gateway, device_profile=device_profile, category=category
@@ -55,6 +63,7 @@ def read_success(
     by: Literal["gateway", "device_profile", "all"] = "gateway",
 ) -> Any:
     """The daily read-success rate per gateway or device profile over [start, end]."""
+    start, end = _day("start", start), _day("end", end)
     if end < start:
         raise invalid("end", f"{end} is before start {start}")
     if (end - start).days >= MAX_DAYS:
@@ -72,7 +81,12 @@ def findings(
     meter_id: str | None = None,
     rule: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    after: Annotated[int | None, Query(description="Cursor: the last finding id seen")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Cursor: the last finding id seen")
+    ] = None,
 ) -> Any:
     """Open VEE findings, oldest first."""
-    return ctx.reports.open_findings(meter_id=meter_id, rule=rule, limit=limit, after_id=after)
+    try:
+        return ctx.reports.open_findings(meter_id=meter_id, rule=rule, limit=limit, after_id=after)
+    except ReportError as exc:
+        raise invalid(exc.field or "request", str(exc)) from exc
