@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from headend.api.server import ApiServer
 from headend.config import Settings
 from headend.domain.enums import ReadKind, Role
 from headend.services.keys import KeyService
+from headend.services.rollups import RollupService
 from headend.services.validation import ValidationService
 from headend.store.base import Base
 from headend.store.engine import make_session_factory
@@ -72,6 +74,8 @@ class _Background:
         self.runtime.wake_dispatcher = dispatcher.wake
         self.runtime.sessions_in_flight = lambda: dispatcher.in_flight
         self.runtime.outcomes = lambda: dict(dispatcher.stats.outcomes)
+        self.runtime.gateway_sessions = lambda: dispatcher.sessions_by_gateway
+        self.runtime.paused_gateways = lambda: dispatcher.breaker.paused(self.fleet.jobs.clock())
         running = asyncio.create_task(dispatcher.run(stop))
         try:
             await self.server.serve()
@@ -115,7 +119,8 @@ def served(
     try:
         with serving_into_store(specs, store) as fleet:
             collect_all(fleet)
-            ValidationService(store, clock=fleet.clock).run_pending()
+            rollups = RollupService(store, ZoneInfo("Asia/Ho_Chi_Minh"), clock=fleet.clock)
+            ValidationService(store, clock=fleet.clock, rollups=rollups).run_pending()
             keys = {role: KeyService(store).create(f"test-{role}", role)[1] for role in Role}
             settings = Settings(database_url=database_url, secret_key=TEST_SECRET_KEY)
             runtime = Runtime(scheduler_running=lambda: False)

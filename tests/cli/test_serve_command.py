@@ -9,13 +9,29 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from headend.domain.enums import JobState
 from headend.simulator.fleet import load_fleet
+from headend.store.models import ReadJob
 from tests.cli.test_collect_command import HEADEND, _fast, _headend, _simulator
 from tests.simulator.test_transport_support import free_ports
 
 pytestmark = pytest.mark.timeout(180)
+
+
+def _daily_reads_done(store: sessionmaker[Session]) -> int:
+    with store() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(ReadJob)
+                .where(ReadJob.requested_by == "serve --collect-now")
+                .where(ReadJob.state == JobState.SUCCEEDED)
+            )
+            or 0
+        )
 
 
 def test_keys_create_prints_the_key_once_and_list_never_shows_it(
@@ -45,7 +61,7 @@ def test_serve_answers_on_the_port_it_is_given_reads_a_meter_and_stops_on_ctrl_c
         port = free_ports(1, first=24500)
         log = (tmp_path / "serve.log").open("w")
         server = subprocess.Popen(
-            [*HEADEND, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*HEADEND, "serve", "--host", "127.0.0.1", "--port", str(port), "--collect-now"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -61,12 +77,13 @@ def test_serve_answers_on_the_port_it_is_given_reads_a_meter_and_stops_on_ctrl_c
                     assert server.poll() is None, (tmp_path / "serve.log").read_text()
                     assert time.monotonic() < deadline, "the server did not come up"
                     time.sleep(0.2)
-            assert health.json() == {
-                "status": "ok",
-                "database": "ok",
-                "scheduler": "running",
-                "sessions_in_flight": 0,
-            }
+            status = health.json()
+            assert (status["status"], status["database"], status["scheduler"]) == (
+                "ok",
+                "ok",
+                "running",
+            )
+            assert 0 <= status["sessions_in_flight"] <= 3
             auth = {"Authorization": f"Bearer {key.stdout.strip()}"}
             with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
                 queued = client.post(f"/api/v1/meters/{meter}/reads", json={"kind": "registers"})
@@ -74,6 +91,11 @@ def test_serve_answers_on_the_port_it_is_given_reads_a_meter_and_stops_on_ctrl_c
                 done = client.get(queued.headers["location"], params={"wait": 20}).json()
             assert done["state"] == "succeeded", done
             assert done["values"][0]["serial_number"] == meter
+            # --collect-now read every meter once, beside the on-demand read
+            deadline = time.monotonic() + 60
+            while _daily_reads_done(store) < 3:
+                assert time.monotonic() < deadline, "the start-up collection did not end"
+                time.sleep(0.5)
         finally:
             server.send_signal(signal.SIGINT)
             code = server.wait(20)

@@ -21,6 +21,7 @@ from headend.simulator.spec import MeterSpec
 from headend.simulator.truth import Truth
 from headend.store.base import Base, table_of
 from headend.store.models import IntervalReading, Meter
+from headend.store.repositories.rollups import RollupRepository
 from tests.scheduling.simfleet_store import Clock, make_fleet, serving_into_store
 
 ICT = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -102,8 +103,11 @@ def add_version(
     quality: Quality,
     value: Decimal | None = None,
 ) -> None:
+    """A new version of an interval, written as every writer does: its meter's day rollups
+    are marked stale from it in the same transaction."""
     current = current_version(store, meter_id, end)
     with store() as session, session.begin():
+        RollupRepository(session).mark_stale({current.meter_id: end})
         session.execute(
             insert(table_of(IntervalReading)),
             [

@@ -23,6 +23,7 @@ from headend.services.billing import (
     parse_period,
 )
 from headend.services.registry import import_registry
+from headend.services.rollups import RollupService
 from headend.services.validation import ValidationService
 from headend.simulator.devices import meter_data
 from headend.store import migrations
@@ -58,7 +59,8 @@ def collected(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Itera
         except OSError:
             if attempt == 2:
                 raise
-    ValidationService(store, clock=clock).run_pending()
+    rollups = RollupService(store, ICT, clock=clock)  # whole days are billed from rollups
+    ValidationService(store, clock=clock, rollups=rollups).run_pending()
     yesterday = clock.now.astimezone(ICT).date() - timedelta(days=1)
     day = parse_period(yesterday.isoformat(), None, None, ICT)
     outage = next(s.meter_id for s in specs if s.faults)

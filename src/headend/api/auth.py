@@ -1,6 +1,10 @@
 """Who is calling, and may they: API keys as bearer tokens, roles that include each other.
 
-No key is 401 (with ``WWW-Authenticate: Bearer``); a key whose role is too low is 403.
+A bearer key is looked at first; without one, the dashboard's session cookie is accepted
+(``headend.api.sessions``), so the pages' script can call the API. A request that changes
+something with the cookie must also send the session's CSRF token as ``X-CSRF-Token``.
+No key and no session is 401 (with ``WWW-Authenticate: Bearer``); a key whose role is too
+low is 403, as is a cookie request without its CSRF token.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from headend.api.problems import Problem
+from headend.api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS
 from headend.domain.enums import Role
 from headend.services.keys import Principal
 
@@ -24,20 +29,41 @@ def caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
-        raise Problem(
-            401,
-            "this request needs an API key: send 'Authorization: Bearer <key>' "
-            "(an administrator creates keys with `headend keys create`)",
-            headers=_CHALLENGE,
-        )
-    principal: Principal | None = request.app.state.context.keys.authenticate(
-        credentials.credentials
-    )
-    if principal is None:
+        principal = _session_caller(request)
+        if principal is None:
+            raise Problem(
+                401,
+                "this request needs an API key: send 'Authorization: Bearer <key>' "
+                "(an administrator creates keys with `headend keys create`)",
+                headers=_CHALLENGE,
+            )
+        request.state.principal = principal
+        return principal
+    found: Principal | None = request.app.state.context.keys.authenticate(credentials.credentials)
+    if found is None:
         raise Problem(
             401, "the API key is not valid or was revoked; ask for a new one", headers=_CHALLENGE
         )
-    request.state.principal = principal
+    request.state.principal = found
+    return found
+
+
+def _session_caller(request: Request) -> Principal | None:
+    """The owner of the request's dashboard session, if it has a live one whose key is
+    still valid; a change asked for with the cookie must carry the session's CSRF token."""
+    context = request.app.state.context
+    session = context.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    principal: Principal | None = context.dashboard.active_principal(session.key_prefix)
+    if principal is None:
+        return None
+    if request.method not in SAFE_METHODS and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+        raise Problem(
+            403,
+            f"a change made with the dashboard's session cookie needs the {CSRF_HEADER} "
+            "header of the page it comes from; reload the page, or send an API key instead",
+        )
     return principal
 
 

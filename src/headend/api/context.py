@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.api.ratelimit import MeterRateLimit
+from headend.api.sessions import SessionStore
 from headend.config import Settings
 from headend.services.audit import AuditService
 from headend.services.billing import BillingService
+from headend.services.dashboard import DashboardService
 from headend.services.edits import EditService
 from headend.services.jobs import JobService
 from headend.services.keys import KeyService
@@ -31,6 +34,10 @@ class Runtime:
     outcomes: Callable[[], dict[str, int]] = dict
     wake_dispatcher: Callable[[], None] = lambda: None
     plans_changed: Callable[[], None] = lambda: None
+    # sessions open now per gateway id, and the gateways paused by their circuit breaker
+    # (gateway id -> paused until); called from the event loop that runs the dispatcher
+    gateway_sessions: Callable[[], dict[int, int]] = dict
+    paused_gateways: Callable[[], dict[int, datetime]] = dict
 
 
 @dataclass
@@ -46,10 +53,12 @@ class ApiContext:
     edits: EditService
     plans: PlanService
     registry: RegistryService
+    dashboard: DashboardService
     rate_limit: MeterRateLimit
     box: SecretBox
     profiles: frozenset[str]
     runtime: Runtime = field(default_factory=Runtime)
+    sessions: SessionStore = field(default_factory=SessionStore)
 
     @classmethod
     def build(
@@ -75,6 +84,7 @@ class ApiContext:
             edits=EditService(session_factory),
             plans=PlanService(session_factory, jobs, tz),
             registry=RegistryService(session_factory),
+            dashboard=DashboardService(session_factory, tz),
             rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
             box=box,
             profiles=profiles,

@@ -9,15 +9,22 @@ import json
 import signal
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
 from headend.api.app import create_app
 from headend.api.context import ApiContext, Runtime
 from headend.api.server import ApiServer
 from headend.cli.main import get_settings
-from headend.cli.wiring import collection_stack, known_profiles, secret_box, session_factory
+from headend.cli.wiring import (
+    collection_stack,
+    known_profiles,
+    secret_box,
+    session_factory,
+    validation_service,
+)
 from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
-from headend.services.jobs import UnknownMeter
+from headend.services.jobs import JobService, UnknownMeter
 from headend.services.plans import PlanService
 from headend.services.validation import ValidationService
 from headend.store.repositories.jobs import JobRepository
@@ -73,12 +80,13 @@ def collect(
     finally:
         dispatcher.close()
     summary = jobs.summary(ids)
-    checked = ValidationService(factory).run_pending()
+    checked = validation_service(settings, factory).run_pending()
     summary["vee"] = {
         "meters": checked.meters,
         "new_versions": checked.new_versions,
         "findings": checked.findings,
         "rereads_queued": checked.rereads_queued,
+        "rolled_up": checked.rolled_up,
     }
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
@@ -92,7 +100,8 @@ def collect(
             typer.echo(f"  {category}: {count}")
         typer.echo(
             f"VEE: {checked.meters} meters validated, {checked.new_versions} new versions, "
-            f"{checked.findings} findings, {checked.rereads_queued} re-reads queued"
+            f"{checked.findings} findings, {checked.rereads_queued} re-reads queued; "
+            f"day rollups of {checked.rolled_up} meters brought up to date"
         )
     if not finished:
         raise typer.Exit(3)
@@ -106,6 +115,11 @@ def serve(
     collect: bool = typer.Option(
         True, "--collect/--no-collect", help="Run the read-plan scheduler and the dispatcher."
     ),
+    collect_now: bool = typer.Option(
+        False,
+        "--collect-now",
+        help="At start-up, also read every active meter's registers and load profile once.",
+    ),
 ) -> None:
     """Run the HTTP API, the read-plan scheduler and the dispatcher in one process until
     interrupted (Ctrl-C)."""
@@ -113,7 +127,7 @@ def serve(
     factory = session_factory(settings)
     jobs, _collection, dispatcher = collection_stack(settings, factory)
     plans = PlanService(factory, jobs, settings.tz)
-    validation = ValidationService(factory)
+    validation = validation_service(settings, factory)
     scheduler = PlanScheduler(plans, dispatcher.wake)
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
 
@@ -134,6 +148,8 @@ def serve(
             outcomes=lambda: dict(dispatcher.stats.outcomes),
             wake_dispatcher=dispatcher.wake,
             plans_changed=plans_changed,
+            gateway_sessions=lambda: dispatcher.sessions_by_gateway,
+            paused_gateways=lambda: dispatcher.breaker.paused(jobs.clock()),
         )
         server: ApiServer | None = None
         if api:
@@ -158,6 +174,9 @@ def serve(
                 f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
                 err=True,
             )
+            if collect_now:
+                queued = await asyncio.to_thread(_queue_everyone, factory, jobs)
+                typer.echo(f"headend: reading {queued} meters now", err=True)
             tasks.append(asyncio.create_task(dispatcher.run(stop)))
             tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
         try:
@@ -182,6 +201,14 @@ def serve(
         asyncio.run(run())
     finally:
         dispatcher.close()
+
+
+def _queue_everyone(factory: sessionmaker[Session], jobs: JobService) -> int:
+    """Queue every active meter's daily read, as ``headend collect`` does; the count."""
+    with factory() as session:
+        pks = JobRepository(session).meter_pks_for({"all": True})
+    jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="serve --collect-now")
+    return len(pks)
 
 
 async def _validate_periodically(

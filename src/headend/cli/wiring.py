@@ -12,6 +12,8 @@ from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.services.collection import CollectionService, CollectionSettings
 from headend.services.jobs import JobService
+from headend.services.rollups import RollupService
+from headend.services.validation import ValidationService
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox
 
@@ -52,3 +54,8 @@ def collection_stack(
         jobs, collection.run, DispatcherLimits(max_sessions=settings.max_sessions)
     )
     return jobs, collection, dispatcher
+
+
+def validation_service(settings: Settings, factory: sessionmaker[Session]) -> ValidationService:
+    """The VEE pass, ending with the rollup pass in the utility's time zone."""
+    return ValidationService(factory, rollups=RollupService(factory, settings.tz))

@@ -79,6 +79,11 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._meters)
 
+    @property
+    def sessions_by_gateway(self) -> dict[int, int]:
+        """Sessions open now, per gateway id (gateways with none are left out)."""
+        return {gid: n for gid, n in dict(self._by_gateway).items() if n}
+
     def wake(self) -> None:
         """New work was queued: look for it now rather than at the next poll."""
         self._wakeup.set()

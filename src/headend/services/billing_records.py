@@ -28,15 +28,20 @@ from headend.domain.billing import (
     plain,
 )
 from headend.domain.quality import Quality
-from headend.domain.tou import TouPeriod
-from headend.services.billing_reads import MeterModel, MeterRow, PageData, has_tariff_reads
+from headend.domain.tou import PERIODS, TouPeriod
+from headend.services.billing_meters import MeterModel, MeterRow
+from headend.services.billing_reads import PageData, has_tariff_reads
 from headend.services.landing import normalise
 
 RULES = "billing-1"  # part of every version hash: bump it when the rules change the numbers
 MICRO = 6  # interval values are stored as integers of 10**-6 kWh
 
 
-def build_records(page: PageData, meters: Sequence[MeterRow]) -> list[BillingRecord]:
+Built = tuple[BillingRecord, str]  # a record and its JSON (``model_dump_json``)
+
+
+def build_records(page: PageData, meters: Sequence[MeterRow]) -> list[Built]:
+    """The meters' records, each with its JSON, written once for the version hash and kept."""
     builder = _Builder(page)
     return [builder.record(m, page.models[m.device_profile], page.bounds[m.pk]) for m in meters]
 
@@ -63,7 +68,7 @@ class _Builder:
 
     def record(
         self, meter: MeterRow, model: MeterModel, bounds: tuple[datetime, datetime]
-    ) -> BillingRecord:
+    ) -> Built:
         multiplier = plain(meter.ct_ratio * meter.vt_ratio)
         used: list[Any] = []
         energies = [
@@ -93,7 +98,10 @@ class _Builder:
         used.append(sorted((c, self.summary.get((meter.pk, c), [])) for c in model.channels()))
         content = record.model_dump_json(exclude={"version"})
         digest = hashlib.sha256(json.dumps([RULES, content, used], default=str).encode())
-        return record.model_copy(update={"version": digest.hexdigest()[:16]})
+        version = digest.hexdigest()[:16]
+        # version is the last field: the whole record's JSON is the content's with it added
+        text = f'{content[:-1]},"version":"{version}"}}'
+        return record.model_copy(update={"version": version}), text
 
     def _read(self, pk: int, obis: str, at: datetime, used: list[Any]) -> RegisterRead | None:
         row = self.registers.get((pk, obis, at))
@@ -162,7 +170,7 @@ class _Builder:
         multiplier: Decimal,
         used: list[Any],
     ) -> TouSplit:
-        totals: dict[TouPeriod, Decimal] = dict.fromkeys(TouPeriod, Decimal(0))
+        totals: dict[TouPeriod, Decimal] = dict.fromkeys(PERIODS, Decimal(0))
         if has_tariff_reads(pk, model, self.registers, bounds):
             for obis, period in model.tariffs:
                 opening, closing = (self._read(pk, obis, at, used) for at in bounds)

@@ -54,6 +54,7 @@ from headend.services.jobs import Clock, UnknownMeter, utcnow
 from headend.services.reports import RESOLUTION_NOTE, finding_of
 from headend.store.models import Edit, IntervalReading, VeeFinding
 from headend.store.repositories.edits import EditRepository
+from headend.store.repositories.rollups import RollupRepository
 from headend.vee import edits as vee_edits
 from headend.vee.codes import EDIT_METHOD
 from headend.vee.model import IntervalVersion
@@ -241,6 +242,9 @@ class EditService:
                     )
                     changes.append(_change(rows[-1], row))
                 repo.add_versions(rows)
+                RollupRepository(session).mark_stale(
+                    {meter_pk: min(row["interval_end"] for row in rows)}
+                )
                 for finding, _ in findings:
                     if not repo.resolve(
                         finding.id,
@@ -326,6 +330,9 @@ class EditService:
                 if not rows:
                     raise EditError(f"no stored interval holds edit {edit_id}")
                 repo.add_versions(rows)
+                RollupRepository(session).mark_stale(
+                    {edit.meter_id: min(row["interval_end"] for row in rows)}
+                )
                 if not repo.mark_reverted(edit_id, who, now):
                     raise EditConflict(f"edit {edit_id} was reverted meanwhile")
                 record = _record(edit, meter_id) | {"reverted_by": who, "reverted_at": now}

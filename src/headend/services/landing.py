@@ -24,6 +24,7 @@ from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValu
 from headend.store.base import table_of
 from headend.store.models import IntervalReading, Meter, MeterEvent, RawRead
 from headend.store.repositories.readings import ReadingsRepository
+from headend.store.repositories.rollups import earlier
 
 # Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
 _NORMALISE = {"Wh": ("kWh", 3), "varh": ("kvarh", 3), "W": ("kW", 3), "var": ("kvar", 3)}
@@ -272,14 +273,24 @@ def _mark_statement() -> Update:
     return (
         update(Meter)
         .where(
-            Meter.id == bindparam("meter_pk"), or_(Meter.vee_from.is_(None), Meter.vee_from > since)
+            Meter.id == bindparam("meter_pk"),
+            or_(
+                Meter.vee_from.is_(None),
+                Meter.vee_from > since,
+                Meter.rollup_from.is_(None),
+                Meter.rollup_from > since,
+            ),
         )
-        .values(vee_from=since)
+        .values(
+            vee_from=earlier(Meter.vee_from, since),
+            rollup_from=earlier(Meter.rollup_from, since),
+        )
     )
 
 
 def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
-    """Interval data of the meter from ``since`` on waits for the VEE pass."""
+    """Interval data of the meter from ``since`` on waits for the VEE pass, and its day
+    rollups from that day on are stale."""
     session.execute(_mark_statement(), {"meter_pk": meter_pk, "since": since})
 
 

@@ -37,15 +37,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from headend.domain.billing import plain
 from headend.domain.obis import Obis
 from headend.domain.quality import Quality
-from headend.services.billing_reads import (
+from headend.services.billing_meters import (
     MeterModel,
     MeterRow,
     Span,
-    current_intervals,
     meter_page,
     meters_named,
     models_of,
 )
+from headend.services.interval_sql import current_intervals
 from headend.services.jobs import UnknownMeter
 from headend.vee.codes import METHOD_QUALITY
 

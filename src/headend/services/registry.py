@@ -24,10 +24,14 @@ from headend.services.registry_csv import (
     check_header,
     parse_registry,
 )
+from headend.services.rollups import BEGINNING
 from headend.store.repositories.registry import GATEWAY_FIELDS, METER_FIELDS, RegistryRepository
+from headend.store.repositories.rollups import RollupRepository
 from headend.store.secrets import MeterSecrets, SecretBox
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+_PROFILE = METER_FIELDS.index("device_profile")
 
 
 class RegistryImportError(Exception):
@@ -152,7 +156,7 @@ def import_registry(
 
         # Meters
         stored_meters = repo.meter_rows()
-        new_meters, changed_meters = [], []
+        new_meters, changed_meters, new_profile = [], [], []
         for index, record in enumerate(parsed.meters, 1):
             secret_id = secret_ids[record.secret_ref] if record.secret_ref else None
             values = _meter_values(record, gateway_ids[record.gateway], secret_id)
@@ -163,10 +167,15 @@ def import_registry(
             elif stored_meter[1] != tuple(values[name] for name in METER_FIELDS):
                 changed_meters.append({"id": stored_meter[0], **values})
                 summary.changed_meter_ids.append(record.meter_id)
+                if stored_meter[1][_PROFILE] != values["device_profile"]:
+                    new_profile.append(stored_meter[0])
             if progress and index % 5000 == 0:
                 progress("compared", index, len(parsed.meters))
         repo.add_meters(new_meters)
         repo.update_meters(changed_meters)
+        # another profile may have another capture period: the rollups' time-of-use sums
+        # (taken by interval start) are rebuilt
+        RollupRepository(session).mark_stale(dict.fromkeys(new_profile, BEGINNING))
         summary.meters_added, summary.meters_updated = len(new_meters), len(changed_meters)
         summary.meters_unchanged = len(parsed.meters) - len(new_meters) - len(changed_meters)
         if progress:

@@ -6,6 +6,10 @@ the marked meters in batches, runs ``headend.vee`` on all of them at once (it is
 across meters), writes what changed and clears the marks it handled. Data arriving late moves
 the mark back, so the period it falls in is validated again and an actual replaces an
 estimate made before it came.
+
+Every new version moves the meter's ``rollup_from`` mark back to its interval, in the same
+transaction; given a ``RollupService``, the pass ends by recomputing the day rollups of the
+meters so marked (by landing, by itself, by operator edits).
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from headend.domain.obis import Obis
 from headend.domain.quality import Flag
 from headend.profiles import load_profile
 from headend.services.jobs import Clock, utcnow
+from headend.services.rollups import RollupService
 from headend.store.base import table_of
 from headend.store.models import IntervalReading, Meter, ReadJob, VeeFinding
+from headend.store.repositories.rollups import RollupRepository
 from headend.vee.model import IntervalRead, IntervalVersion, MeterContext, RegisterRead
 from headend.vee.pipeline import run_vee
 
@@ -45,12 +51,14 @@ class PassSummary:
     new_versions: int = 0
     findings: int = 0
     rereads_queued: int = 0
+    rolled_up: int = 0  # meters whose day rollups were recomputed after the pass
 
     def add(self, other: PassSummary) -> None:
         self.meters += other.meters
         self.new_versions += other.new_versions
         self.findings += other.findings
         self.rereads_queued += other.rereads_queued
+        self.rolled_up += other.rolled_up
 
 
 def _version_of(row: Any, meter_id: str) -> IntervalVersion:
@@ -75,13 +83,17 @@ class ValidationService:
         session_factory: sessionmaker[Session],
         settings: ValidationSettings | None = None,
         clock: Clock = utcnow,
+        rollups: RollupService | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings or ValidationSettings()
         self.clock = clock
+        self.rollups = rollups
 
     def run_pending(self) -> PassSummary:
-        """Validate every meter marked by landing, a batch per transaction."""
+        """Validate every meter marked by landing, a batch per transaction; then, with a
+        rollup service, bring the day rollups of every meter whose data changed up to date
+        (``RollupService.run_pending``)."""
         total = PassSummary()
         while True:
             with self.session_factory() as session, session.begin():
@@ -92,8 +104,11 @@ class ValidationService:
                     .limit(self.settings.batch_meters)
                 ).all()
                 if not marked:
-                    return total
+                    break
                 total.add(self._validate(session, marked))
+        if self.rollups is not None:
+            total.rolled_up = self.rollups.run_pending().meters
+        return total
 
     def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
         now = self.clock()
@@ -196,6 +211,11 @@ class ValidationService:
                 )
             if inserts:
                 session.execute(insert(table_of(IntervalReading)), inserts)
+                changed: dict[int, datetime] = {}
+                for new in inserts:
+                    pk, end = new["meter_id"], new["interval_end"]
+                    changed[pk] = min(changed.get(pk, end), end)
+                RollupRepository(session).mark_stale(changed)
             summary.new_versions = len(inserts)
             summary.findings = self._store_findings(session, result.findings, pk_of, starts, now)
             summary.rereads_queued = self._queue_rereads(

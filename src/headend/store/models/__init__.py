@@ -10,9 +10,11 @@ from headend.store.models.collection import (
 )
 from headend.store.models.readings import (
     Edit,
+    IntervalDay,
     IntervalReading,
     MeterEvent,
     RegisterReading,
+    RollupBasis,
     VeeFinding,
 )
 from headend.store.models.registry import Gateway, Meter, MeterSecret
@@ -22,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "Edit",
     "Gateway",
+    "IntervalDay",
     "IntervalReading",
     "Meter",
     "MeterEvent",
@@ -32,5 +35,6 @@ __all__ = [
     "ReadJobTransition",
     "ReadPlan",
     "RegisterReading",
+    "RollupBasis",
     "VeeFinding",
 ]

@@ -1,4 +1,5 @@
-"""Validated data: versioned interval and register readings, VEE findings, edits, events.
+"""Validated data: versioned interval and register readings, VEE findings, edits, events,
+and the day rollups billing reads.
 
 Version 0 of a reading is the value as collected; VEE and operators add versions 1, 2, ...;
 nothing is overwritten. The unique keys make re-landing the same reading an upsert.
@@ -6,13 +7,14 @@ nothing is overwritten. The unique keys make re-landing the same reading an upse
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -124,3 +126,41 @@ class MeterEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     code: Mapped[int] = mapped_column(Integer)
     raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))
+
+
+class IntervalDay(Base):
+    """The current versions of one meter channel's intervals of one local day, by quality.
+
+    Derived from ``interval_readings`` by the rollup pass (``headend.services.rollups``) so
+    that billing reads a few rows per meter and month instead of every interval. An interval
+    belongs to the local day (the utility's time zone) its end falls in, ending in
+    (D 00:00, D+1 00:00]; its time-of-use period is the one of its start. Sums are integers
+    of micro-kWh, as ``ScaledDecimal`` stores values. The rows of a meter are exact for the
+    days before the local day of ``meters.rollup_from``; later days are read from intervals.
+    """
+
+    __tablename__ = "interval_days"
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(24), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    quality: Mapped[Quality] = mapped_column(enum_type(Quality), primary_key=True)
+    intervals: Mapped[int] = mapped_column(Integer)
+    with_value: Mapped[int] = mapped_column(Integer)
+    value_sum: Mapped[Decimal] = mapped_column(ScaledDecimal())
+    version_sum: Mapped[int] = mapped_column(BigInteger)
+    normal_sum: Mapped[Decimal] = mapped_column(ScaledDecimal())
+    peak_sum: Mapped[Decimal] = mapped_column(ScaledDecimal())
+    off_peak_sum: Mapped[Decimal] = mapped_column(ScaledDecimal())
+
+
+class RollupBasis(Base):
+    """What the stored day rollups were computed with (one row): the time zone, the
+    time-of-use calendar and the channels rolled up. Billing uses rollups only when its own
+    basis is this one; the rollup pass rebuilds every meter's rollups when it differs."""
+
+    __tablename__ = "rollup_basis"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    basis: Mapped[str] = mapped_column(String(160))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -88,6 +88,10 @@ class Meter(Timestamped, Base):
     invocation_counter: Mapped[int] = mapped_column(BigInteger, default=0)
     # Interval data from this instant on awaits (re-)validation; cleared by the VEE pass.
     vee_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # The earliest interval end changed since the rollup pass last ran: the meter's day
+    # rollups (interval_days) from that instant's local day on are stale. Set by every writer
+    # of interval_readings, cleared by the rollup pass (headend.services.rollups).
+    rollup_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     gateway: Mapped[Gateway] = relationship(back_populates="meters")
     secret: Mapped[MeterSecret | None] = relationship()

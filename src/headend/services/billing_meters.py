@@ -1,0 +1,141 @@
+"""The meters billing reads, and what each meter model measures.
+
+``meter_page`` and ``meters_named`` give a page of meters with what their records need from
+the registry, and the freshness of their day rollups (``rollup_from``, and the basis the
+stored rollups were computed on); ``MeterModel`` is what a meter's device profile says it
+measures. Shared by billing, the NEM12 export and the rollup pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, Protocol
+
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session
+
+from headend.domain.tou import TouPeriod
+from headend.profiles import DeviceProfile, Quantity, load_all, load_profile
+from headend.protocol.units import unit_symbol
+from headend.store.models import Meter, RollupBasis
+
+
+class Span(Protocol):
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def label(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class MeterRow:
+    pk: int
+    meter_id: str
+    service_point: str | None
+    customer_ref: str | None
+    device_profile: str
+    ct_ratio: Decimal
+    vt_ratio: Decimal
+    rollup_from: datetime | None = None  # the meter's day rollups are stale from here on
+    rollup_basis: str | None = None  # what the stored rollups were computed on
+
+
+_METER_COLUMNS = (
+    Meter.id,
+    Meter.meter_id,
+    Meter.service_point,
+    Meter.customer_ref,
+    Meter.device_profile,
+    Meter.ct_ratio,
+    Meter.vt_ratio,
+    Meter.rollup_from,
+    select(RollupBasis.basis).order_by(RollupBasis.id).limit(1).scalar_subquery(),
+)
+
+
+# built once: a statement object used again skips most of SQLAlchemy's work per execution
+@cache
+def _page_statement(first: bool) -> Select[Any]:
+    query = select(*_METER_COLUMNS).order_by(Meter.meter_id).limit(bindparam("size"))
+    return query if first else query.where(Meter.meter_id > bindparam("after"))
+
+
+@cache
+def _named_statement() -> Select[Any]:
+    named = Meter.meter_id.in_(bindparam("meter_ids", expanding=True))
+    return select(*_METER_COLUMNS).where(named).order_by(Meter.meter_id)
+
+
+def meter_page(session: Session, after: str | None, size: int) -> list[MeterRow]:
+    """The next ``size`` meters in meter-id order after ``after``."""
+    rows = session.execute(_page_statement(after is None), {"after": after, "size": size})
+    return [MeterRow(*row) for row in rows]
+
+
+def meters_named(session: Session, meter_ids: Sequence[str]) -> list[MeterRow]:
+    rows = session.execute(_named_statement(), {"meter_ids": list(meter_ids)})
+    return [MeterRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    """What a meter model measures, from its device profile."""
+
+    period_s: int  # load-profile capture period
+    import_obis: str
+    export_obis: str | None  # None: no export register
+    captured: frozenset[str]  # registers the load profile captures (its channels)
+    tariffs: tuple[tuple[str, TouPeriod], ...]  # tariff register -> period; () if incomplete
+    demand_obis: str | None
+    demand_unit: str | None  # the profile's unit of the demand register, e.g. "W"
+
+    @classmethod
+    def of(cls, profile: DeviceProfile) -> MeterModel:
+        def obis_of(quantity: Quantity) -> str | None:
+            found = next((o for o in profile.objects if o.quantity is quantity), None)
+            return str(found.obis) if found is not None else None
+
+        mapping = profile.tariffs.registers if profile.tariffs is not None else {}
+        tariffs = tuple(
+            (str(o.obis), TouPeriod(mapping[o.tariff]))
+            for o in profile.objects
+            if o.tariff is not None and o.tariff in mapping
+        )
+        if {period for _, period in tariffs} != set(TouPeriod):
+            tariffs = ()  # registers that do not cover every period cannot split import
+        demand = next((o for o in profile.objects if o.quantity is Quantity.MAX_DEMAND), None)
+        return cls(
+            period_s=profile.load_profile.capture_period_s,
+            import_obis=obis_of(Quantity.IMPORT) or "1.0.1.8.0.255",
+            export_obis=obis_of(Quantity.EXPORT),
+            captured=frozenset(str(c.obis) for c in profile.load_profile.capture_objects),
+            tariffs=tariffs,
+            demand_obis=str(demand.obis) if demand is not None else None,
+            demand_unit=unit_symbol(demand.unit) if demand and demand.unit else None,
+        )
+
+    def channels(self) -> list[str]:
+        """The load-profile channels a record counts: import, and export if captured."""
+        wanted = [self.import_obis, self.export_obis]
+        return [c for c in wanted if c is not None and c in self.captured]
+
+
+def models_of(meters: Iterable[MeterRow]) -> dict[str, MeterModel]:
+    return {name: MeterModel.of(load_profile(name)) for name in {m.device_profile for m in meters}}
+
+
+def rolled_channels() -> tuple[str, ...]:
+    """The channels billing may read of any meter, and so the ones rolled up by day: every
+    device profile's import register and the load-profile channels its records count."""
+    found: set[str] = set()
+    for profile in load_all().values():
+        model = MeterModel.of(profile)
+        found.update(model.channels())
+        found.add(model.import_obis)
+    return tuple(sorted(found))
