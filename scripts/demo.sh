@@ -43,8 +43,8 @@ cat <<INFO
    dashboard:  http://127.0.0.1:$API_PORT/          (log in with the key below)
    API:        http://127.0.0.1:$API_PORT/docs
    key:        $KEY        (also in $DIR/demo-key.txt; role admin)
-   Billing-ready data appears as meters are read and validated (about two minutes);
-   the faulty meters show in the failed-read report. Ctrl-C stops everything.
+   Billing-ready data appears as meters are read and validated; the faulty meters show
+   in the failed-read report. Ctrl-C stops everything.
 
 INFO
 "$BIN/headend" serve --host 127.0.0.1 --port "$API_PORT" --collect-now

@@ -337,3 +337,13 @@ def test_the_json_of_a_record_is_exactly_its_model_dump_json(rolled: Rolled) -> 
             text = service.record_json(record.meter_id, period)
             assert text == record.model_dump_json()
             assert BillingRecord.model_validate_json(text) == record
+
+
+def test_a_pass_told_to_stop_leaves_the_meters_marked_for_the_next_one(rolled: Rolled) -> None:
+    with rolled.store() as session, session.begin():
+        RollupRepository(session).mark_all_stale(BEGINNING)
+    assert rolled.rollups.run_pending(stop=lambda: True).meters == 0
+    assert all(rolled.mark(m) is not None for m in rolled.meters())
+    assert rolled.rollups.run_pending().meters == len(rolled.fleet.specs)
+    assert all(rolled.mark(m) is None for m in rolled.meters())
+    assert_same_records(rolled)

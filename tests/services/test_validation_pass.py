@@ -129,3 +129,23 @@ def test_new_data_is_validated_and_late_data_replaces_the_estimates(
         )
     assert versions == 3  # as read, estimated, replaced by the actual: nothing overwritten
     assert vee.run_pending().new_versions == 0
+
+
+def test_a_pass_told_to_stop_validates_nothing_more_and_keeps_the_marks(
+    store: sessionmaker[Session],
+) -> None:
+    import_registry(
+        store,
+        REPO / "fixtures" / "sample_fleet.csv",
+        SecretBox(TEST_SECRET_KEY),
+        frozenset({"single_phase_residential", "three_phase_tou"}),
+    )
+    with store() as session:
+        meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+    vee = ValidationService(store, clock=lambda: NOW)
+    assert vee.run_pending(stop=lambda: True).meters == 0
+    with store() as session:
+        assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is not None
+    assert vee.run_pending().meters == 1

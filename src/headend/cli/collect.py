@@ -216,7 +216,8 @@ async def _validate_periodically(
 ) -> None:
     """The VEE pass over newly landed data, every ``every_s`` seconds while serving."""
     while not stop.is_set():
-        await asyncio.to_thread(validation.run_pending)
+        # Ctrl-C ends a long pass after its current batch, not after every meter
+        await asyncio.to_thread(validation.run_pending, stop.is_set)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
 

@@ -84,9 +84,10 @@ class RollupService:
         self.clock = clock
         self.days = LocalDays(tz)
 
-    def run_pending(self) -> RollupSummary:
+    def run_pending(self, stop: Callable[[], bool] | None = None) -> RollupSummary:
         """Recompute the rollups of every marked meter, a batch per transaction; each meter is
-        taken at most once per call."""
+        taken at most once per call. When ``stop`` turns true the pass ends after the batch
+        under way; the meters left stay marked."""
         summary = RollupSummary()
         channels = rolled_channels()
         basis = rollup_basis(self.tz, self.calendar, channels)
@@ -99,7 +100,7 @@ class RollupService:
         today = self.days.day_of_end(self.clock())
         horizon = self.days.steady_from(today + 1 + self.settings.horizon_days, 1)
         after = 0
-        while True:
+        while stop is None or not stop():
             with self.session_factory() as session, session.begin():
                 repo = RollupRepository(session)
                 if session.get_bind().dialect.name == "postgresql":
@@ -113,6 +114,7 @@ class RollupService:
                 seen = [(pk, since, ahead.get(pk)) for pk, since, _ in marked if pk in rolled]
                 repo.clear(seen)
                 summary.meters += len(seen)
+        return summary
 
     def _roll(
         self,

@@ -15,7 +15,7 @@ meters so marked (by landing, by itself, by operator edits).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,12 +90,13 @@ class ValidationService:
         self.clock = clock
         self.rollups = rollups
 
-    def run_pending(self) -> PassSummary:
+    def run_pending(self, stop: Callable[[], bool] | None = None) -> PassSummary:
         """Validate every meter marked by landing, a batch per transaction; then, with a
         rollup service, bring the day rollups of every meter whose data changed up to date
-        (``RollupService.run_pending``)."""
+        (``RollupService.run_pending``). When ``stop`` turns true the pass ends after the
+        batch under way; what is left stays marked for the next pass."""
         total = PassSummary()
-        while True:
+        while stop is None or not stop():
             with self.session_factory() as session, session.begin():
                 marked = session.execute(
                     select(Meter.id, Meter.meter_id, Meter.vee_from, Meter.device_profile)
@@ -106,8 +107,8 @@ class ValidationService:
                 if not marked:
                     break
                 total.add(self._validate(session, marked))
-        if self.rollups is not None:
-            total.rolled_up = self.rollups.run_pending().meters
+        if self.rollups is not None and (stop is None or not stop()):
+            total.rolled_up = self.rollups.run_pending(stop).meters
         return total
 
     def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
