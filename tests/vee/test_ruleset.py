@@ -40,8 +40,23 @@ def test_a_profile_override_is_applied_after_the_meter_class() -> None:
         ("colour: blue\n", "unknown setting"),
         ("rules: [1, 2]\n", "mapping of rule ids"),
         ("rules: {V10: {factor: 1\n", "not valid YAML"),
+        ("rules:\n  V11: {channels: 1.0.2.8}\n", "V11.channels: .*six value groups"),
+        ("rules:\n  V12: {channels: 2}\n", "expected a value like"),
+        (
+            "profiles:\n  p:\n    rules:\n      V08: {channels: 'A-'}\n",
+            "profiles.p.rules.V08.channels",
+        ),
     ],
 )
 def test_a_rules_document_that_sets_something_unknown_is_refused(text: str, message: str) -> None:
     with pytest.raises(RuleSetError, match=message):
         rules_from_yaml(text)
+
+
+def test_the_consumption_rules_default_to_active_import_and_a_file_may_widen_them() -> None:
+    rs = default_rules()
+    assert rs.channels("V11").matches("1.0.1.8.0.255")
+    assert not rs.channels("V11").matches("1.0.2.8.0.255")
+    widened = rules_from_yaml('rules:\n  V11: {channels: "1.0.1.*.*.255, 1.0.2.8.0.255"}\n')
+    assert widened.channels("V11").matches("1.0.2.8.0.255")
+    assert not widened.channels("V12").matches("1.0.2.8.0.255")

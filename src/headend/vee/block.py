@@ -4,11 +4,13 @@ A ``Block`` holds ``M`` rows (one per meter and channel) over ``L`` slots that s
 local midnight, so slot ``i`` covers ``(start + i·step, start + (i+1)·step]`` and day ``i // S``
 holds ``S`` slots. Slots ``[span_lo, span_hi)`` are the ones to validate and estimate; slots
 before ``span_lo`` are history that is already final (``NaN`` where it may not be used).
-A missing value is ``NaN``.
+A missing value is ``NaN``. ``channels`` names each row's channel for the rules that look at
+some channels only (see ``headend.vee.channels``); a block without it has every row checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -24,12 +26,30 @@ Bool = NDArray[np.bool_]
 
 
 @dataclass
+class Channels:
+    """The channel of each row (or register read): ``names[code[i]]``, an OBIS code as text."""
+
+    code: I64
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> Channels:
+        table = tuple(sorted(set(names)))
+        index = {name: i for i, name in enumerate(table)}
+        return cls(np.array([index[n] for n in names], dtype=np.int64), table)
+
+    def take(self, rows: I64) -> Channels:
+        return Channels(self.code[rows], self.names)
+
+
+@dataclass
 class RegisterArrays:
     """Register reads sorted by ``(group, t)``; values in the interval rows' units.
 
     ``group`` identifies one meter's one register; ``family`` is shared by a total register and
     its tariff registers (same meter, same OBIS C and D); ``tariff`` is the OBIS E group (0 for
-    the total); ``row`` is the interval row a total register brackets, or -1.
+    the total); ``row`` is the interval row a total register brackets, or -1; ``channels``
+    the register's OBIS code, per read.
     """
 
     group: I64
@@ -39,6 +59,7 @@ class RegisterArrays:
     value: F64
     row: I64
     active: Bool | None = None
+    channels: Channels | None = None
 
 
 @dataclass
@@ -58,6 +79,7 @@ class Block:
     clock_rows: I64 | None = None
     clock_t: I64 | None = None
     clock_deviation: F64 | None = None
+    channels: Channels | None = None
 
     @property
     def rows(self) -> int:

@@ -16,7 +16,7 @@ from decimal import Decimal
 import numpy as np
 
 from headend.domain.obis import Obis
-from headend.vee.block import Block, RegisterArrays
+from headend.vee.block import Block, Channels, RegisterArrays
 from headend.vee.codes import F_PARTIAL, RULE_BIT
 from headend.vee.model import ClockCheck, Finding, IntervalRead, MeterContext, Outage, RegisterRead
 from headend.vee.ruleset import RuleSet
@@ -98,6 +98,7 @@ def build_grid(
             np.zeros(rows),
             extra_flags,
             extra_rules,
+            channels=Channels.of([channel for _, channel in keys]),
         ),
         keys,
         {},
@@ -212,6 +213,7 @@ def _attach_registers(
         np.array(value, dtype=np.float64),
         np.array(row_col, dtype=np.int64),
         np.array(active, dtype=bool),
+        Channels.of([str(read.obis) for read in ordered]),
     )
 
 

@@ -115,6 +115,7 @@ def _subset(block: Block, val: Validation, rows: I64) -> tuple[Block, Validation
         clock_rows=None,
         clock_t=None,
         clock_deviation=None,
+        channels=None if block.channels is None else block.channels.take(rows),
     )
     sub_val = Validation(
         val.present[rows],

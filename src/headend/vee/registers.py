@@ -4,7 +4,8 @@ Reads arrive as ``RegisterArrays`` sorted by ``(group, t)``. Consecutive reads o
 give an advance; a negative advance is a rollover (V07) when the index wrapped near its
 maximum and a register running backwards (V06) otherwise. Advances of total registers whose
 reads fall on the block's slot boundaries become *windows*: an interval row, a slot range and
-the energy the register says was used in it.
+the energy the register says was used in it. V08 and V12 judge consumption and look only at
+the registers their ``channels`` parameter selects.
 """
 
 from __future__ import annotations
@@ -79,12 +80,14 @@ def advances(reg: RegisterArrays, rs: RuleSet) -> tuple[Bool, F64, list[FindingB
 def period_usage(
     reg: RegisterArrays, has_prev: Bool, delta: F64, rs: RuleSet
 ) -> list[FindingBatch]:
-    """V08 on registers: each period's daily usage against the periods before it."""
+    """V08 on registers: each period's daily usage against the periods before it, for the
+    total registers of the consumption channels the rule's ``channels`` names."""
     if not rs.enabled("V08") or reg.group.size < 2:
         return []
     elapsed = np.zeros(reg.group.size)
     elapsed[1:] = (reg.t[1:] - reg.t[:-1]) / 86400.0
     usable = has_prev & (reg.tariff == 0)
+    usable &= rs.channels("V08").select(reg.channels, reg.group.size)
     usable &= elapsed * 24.0 >= rs.num("V08", "min_register_period_hours")
     rate = np.where(usable, delta / np.maximum(elapsed, 1e-9), 0.0)
     total = np.zeros(reg.group.size)
@@ -111,7 +114,14 @@ def period_usage(
 
 
 def zero_consumption(reg: RegisterArrays, rs: RuleSet) -> list[FindingBatch]:
-    """V12: a total register that did not move over the whole period on an active meter."""
+    """V12: a total register that did not move over the whole period on an active meter.
+
+    Only consumption registers are judged: those the rule's ``channels`` names, active import
+    (``1.0.1.8.0.255``) by default. An export register (A-, ``1.0.2.8.0.255``) that does not
+    move belongs to a meter without generation, which is normal. Tariff registers are left
+    out whatever ``channels`` says: one may rightly stand still through a day without its
+    time-of-use period (no peak hours on Sunday).
+    """
     k = reg.group.size
     if k < 2 or not rs.enabled("V12"):
         return []
@@ -122,7 +132,8 @@ def zero_consumption(reg: RegisterArrays, rs: RuleSet) -> list[FindingBatch]:
     i0, i1 = np.flatnonzero(first), np.flatnonzero(last)
     long_enough = (reg.t[i1] - reg.t[i0]) >= rs.num("V12", "min_period_hours") * 3600
     still = reg.value[i1] == reg.value[i0]
-    hit = long_enough & still & (reg.tariff[i0] == 0)
+    consumption = rs.channels("V12").select(reg.channels, k)
+    hit = long_enough & still & (reg.tariff[i0] == 0) & consumption[i0]
     if reg.active is not None:
         hit &= reg.active[i0]
     if not hit.any():

@@ -2,7 +2,9 @@
 
 The default set ships with the package (``default_rules.yaml``). An override is a YAML
 document of the same shape; it may only set keys the default defines, with a value of the
-same kind, so that a typo is an error rather than a silently ignored setting.
+same kind, so that a typo is an error rather than a silently ignored setting. A rule that
+applies to some channels only has a ``channels`` parameter (OBIS patterns, see
+``headend.vee.channels``), checked when the rule set is loaded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from headend.vee.channels import ChannelSelector, ChannelSelectorError
 
 Scalar = bool | int | float | str
 TOP_LEVEL = ("interval_minutes", "timezone", "resolution_kwh")
@@ -52,6 +56,10 @@ class RuleSet:
 
     def flag(self, rule: str, name: str) -> bool:
         return bool(self.rules[rule][name])
+
+    def channels(self, rule: str) -> ChannelSelector:
+        """The channels ``rule`` applies to (its ``channels`` parameter)."""
+        return ChannelSelector.parse(str(self.rules[rule]["channels"]))
 
     def params(self, rule: str) -> dict[str, Scalar]:
         """The parameters of ``rule`` as recorded on its findings (without ``enabled``)."""
@@ -128,7 +136,17 @@ def _apply(base: RuleSet, document: Mapping[str, Any], where: str, name: str) ->
         else:
             raise RuleSetError(f"{prefix}{key}: unknown setting")
     _check(settings, where)
+    _check_channels(rules, prefix)
     return RuleSet(settings, rules, base.overrides, name)
+
+
+def _check_channels(rules: Mapping[str, Mapping[str, Scalar]], prefix: str) -> None:
+    for rule, params in rules.items():
+        if "channels" in params:
+            try:
+                ChannelSelector.parse(str(params["channels"]))
+            except ChannelSelectorError as exc:
+                raise RuleSetError(f"{prefix}rules.{rule}.channels: {exc}") from exc
 
 
 def _check(settings: Mapping[str, Scalar], where: str) -> None:

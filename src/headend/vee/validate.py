@@ -2,7 +2,8 @@
 
 Each check sets its bit in the per-slot ``rules`` set and appends ``FindingBatch``es; checks
 whose failure makes a value unusable also set ``suspect``. V02 is decided while the grid is
-built (see ``headend.vee.grid``) and arrives here as ``Block.extra_rules``.
+built (see ``headend.vee.grid``) and arrives here as ``Block.extra_rules``. V08 and V11 judge
+consumption and look only at the rows whose channel their ``channels`` parameter selects.
 """
 
 from __future__ import annotations
@@ -155,9 +156,13 @@ def _check_spikes(block: Block, rs: RuleSet, out: Validation) -> None:
 
 
 def _check_zero_runs(block: Block, rs: RuleSet, out: Validation) -> None:
+    """V11: at least ``min_run_minutes`` of zero intervals with no power-down bit and no
+    confirmed outage, on the consumption channels the rule's ``channels`` names (active import
+    by default). Zeros on an export channel are what a meter without generation records."""
     lo, hi = block.span_lo, block.span_hi
     min_slots = int(rs.num("V11", "min_run_minutes") * 60 // block.step_s)
-    zero = out.present & (block.values[:, lo:hi] == 0)
+    consumption = rs.channels("V11").select(block.channels, block.rows)
+    zero = out.present & (block.values[:, lo:hi] == 0) & consumption[:, None]
     rows, s, e = runs(zero)
     long_run = (e - s) >= min_slots
     rows, s, e = rows[long_run], s[long_run], e[long_run]
@@ -181,6 +186,9 @@ def _check_zero_runs(block: Block, rs: RuleSet, out: Validation) -> None:
 
 
 def _check_daily_usage(block: Block, rs: RuleSet, out: Validation) -> None:
+    """V08: each whole day's usage against the average of the days before it, on the
+    consumption channels the rule's ``channels`` names (active import by default): a day
+    without export after days with a little is not low usage."""
     per_day = block.slots_per_day
     periods = int(rs.num("V08", "history_periods"))
     high, low = rs.num("V08", "high_factor"), rs.num("V08", "low_factor")
@@ -189,6 +197,7 @@ def _check_daily_usage(block: Block, rs: RuleSet, out: Validation) -> None:
     base = max(0, first_day - periods)
     if last_day <= first_day:
         return
+    consumption = rs.channels("V08").select(block.channels, block.rows)
     cut = slice(base * per_day, last_day * per_day)
     shape = (block.rows, last_day - base, per_day)
     valid = out.valid_full[:, cut].reshape(shape)
@@ -202,6 +211,7 @@ def _check_daily_usage(block: Block, rs: RuleSet, out: Validation) -> None:
         today = totals[:, d - base]
         with np.errstate(invalid="ignore"):
             hit = (adu > 0) & ~np.isnan(today) & ((today > high * adu) | (today < low * adu))
+        hit &= consumption
         rows = np.flatnonzero(hit)
         if rows.size == 0:
             continue
