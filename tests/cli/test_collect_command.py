@@ -22,6 +22,7 @@ from headend.simulator.devices import meter_data
 from headend.simulator.fleet import load_fleet
 from headend.simulator.spec import FaultKind
 from headend.store.models import IntervalReading, Meter, ReadJob
+from tests.cli.conftest import on_a_terminal
 from tests.protocol.test_failures import EXPECTED
 from tests.simulator.test_transport_support import free_ports
 
@@ -226,3 +227,32 @@ def test_a_collection_killed_midway_and_restarted_ends_with_every_meter_read_exa
             assert (rows[-1].interval_end - rows[0].interval_end) // period == len(rows) - 1
             truth = meter_data(spec).truth(rows[0].interval_end - period, rows[-1].interval_end)
             assert sum(r.value for r in rows) == truth.consumption["A+"], meter_id
+
+
+def test_collect_draws_its_bar_on_a_terminal_only_and_stdout_keeps_to_the_summary(
+    cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    env = _fast(cli_env)
+    with _simulator(
+        tmp_path,
+        env,
+        "--meters",
+        "4",
+        "--transport",
+        "wrapper",
+        "--seed",
+        "3",
+        "--latency-ms",
+        "20",
+    ):
+        code, stdout, terminal = on_a_terminal(["collect"], env)
+        piped = _headend(["collect"], env)
+    assert code == 0, terminal.decode(errors="replace")
+    assert b"reading meters" in terminal
+    lines = stdout.decode().splitlines()
+    assert lines[0] == "4 meters: 4 succeeded, 0 failed"
+    assert lines[-1].startswith("VEE: ") and b"\x1b[" not in stdout
+    # stderr not a terminal: no bar at all, and the same summary on stdout
+    assert piped.returncode == 0, piped.stderr
+    assert "reading meters" not in piped.stderr and "\x1b[" not in piped.stderr
+    assert piped.stdout.splitlines()[0] == "4 meters: 4 succeeded, 0 failed"

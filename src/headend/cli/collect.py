@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 
 import typer
@@ -15,6 +14,7 @@ from headend.api.app import create_app
 from headend.api.context import ApiContext, Runtime
 from headend.api.server import ApiServer
 from headend.cli.main import get_settings
+from headend.cli.output import Bar, emit_json, following, progress_bar
 from headend.cli.wiring import (
     collection_stack,
     known_profiles,
@@ -51,7 +51,7 @@ def collect(
         typer.echo("headend: name a plan or meters, not both", err=True)
         raise typer.Exit(2)
 
-    async def run() -> tuple[list[int], bool]:
+    async def run(bar: Bar) -> tuple[list[int], bool]:
         await dispatcher.recover()
         if plan:
             service = PlanService(factory, jobs, settings.tz)
@@ -69,18 +69,25 @@ def collect(
             jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="collect")
             # meters with a job left by an earlier run (requeued or waiting to retry) keep it
             ids = jobs.live(pks, ReadKind.FULL)
-        finished = await dispatcher.run_until_finished(ids, timeout_s=timeout)
+        finished = await following(
+            dispatcher.run_until_finished(ids, timeout_s=timeout),
+            lambda: _ended(jobs, ids),
+            bar,
+            len(ids),
+        )
         return ids, finished
 
-    try:
-        ids, finished = asyncio.run(run())
-    except UnknownMeter as exc:
-        typer.echo(f"headend: {exc}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        dispatcher.close()
-    summary = jobs.summary(ids)
-    checked = validation_service(settings, factory).run_pending()
+    with progress_bar("reading meters", quiet=as_json) as bar:
+        try:
+            ids, finished = asyncio.run(run(bar))
+        except UnknownMeter as exc:
+            typer.echo(f"headend: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            dispatcher.close()
+        summary = jobs.summary(ids)
+        bar.update(len(ids) - summary["unfinished"], len(ids), "VEE pass")
+        checked = validation_service(settings, factory).run_pending()
     summary["vee"] = {
         "meters": checked.meters,
         "new_versions": checked.new_versions,
@@ -89,7 +96,7 @@ def collect(
         "rolled_up": checked.rolled_up,
     }
     if as_json:
-        typer.echo(json.dumps(summary, sort_keys=True))
+        emit_json(summary, sort_keys=True)
     else:
         typer.echo(
             f"{summary['attempted']} meters: {summary['succeeded']} succeeded, "
@@ -201,6 +208,11 @@ def serve(
         asyncio.run(run())
     finally:
         dispatcher.close()
+
+
+def _ended(jobs: JobService, ids: list[int]) -> int:
+    """How many of the jobs ``ids`` have ended (succeeded or failed for good)."""
+    return len(ids) - int(jobs.summary(ids)["unfinished"])
 
 
 def _queue_everyone(factory: sessionmaker[Session], jobs: JobService) -> int:

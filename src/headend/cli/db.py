@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from headend.cli.main import get_settings
+from headend.cli.output import emit_json
 from headend.store import migrations
 
 db_app = typer.Typer(help="Create and migrate the SQL store (Alembic).", no_args_is_help=True)
@@ -35,10 +36,30 @@ def downgrade(ctx: typer.Context, revision: str = typer.Argument(..., help="e.g.
 
 
 @db_app.command("current")
-def current(ctx: typer.Context) -> None:
-    """Print the store's schema revision."""
+def current(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the revision, the head and the store's URL as JSON."
+    ),
+) -> None:
+    """Print the store's schema revision ('base': no tables yet)."""
     settings = get_settings(ctx)
-    typer.echo(migrations.current_revision(settings.database_url) or "base")
+    revision = migrations.current_revision(settings.database_url) or "base"
+    if not as_json:
+        typer.echo(revision)
+        return
+    from alembic.script import ScriptDirectory
+
+    config = migrations.alembic_config(settings.database_url)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    emit_json(
+        {
+            "database": _redacted(settings.database_url),
+            "revision": revision,
+            "head": head,
+            "up_to_date": revision == head,
+        }
+    )
 
 
 def register(app: typer.Typer) -> None:

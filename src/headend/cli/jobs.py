@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 
 from headend.cli.main import get_settings
+from headend.cli.output import emit, emit_json
 from headend.cli.wiring import session_factory
 from headend.domain.enums import JobState, ReadKind
 from headend.services.jobs import JobService
 from headend.services.plans import PlanError, PlanService, PlanSpec, parse_selector
 from headend.store.repositories.jobs import JobRepository
 
+JOB_COLUMNS = (
+    ("id", "id"),
+    ("meter_id", "meter"),
+    ("kind", "kind"),
+    ("state", "state"),
+    ("attempts", "tries"),
+    ("due_at", "due"),
+    ("failure_category", "failure"),
+)
+PLAN_COLUMNS = (
+    ("name", "plan"),
+    ("cron", "cron"),
+    ("read", "read"),
+    ("meters", "meters"),
+    ("window_minutes", "window (min)"),
+    ("active", "active"),
+    ("last_fired_at", "last fired"),
+)
 jobs_app = typer.Typer(help="The read-job queue.", no_args_is_help=True)
 plans_app = typer.Typer(help="Read plans: which meters, what to read, when.", no_args_is_help=True)
 
@@ -46,15 +64,7 @@ def list_jobs(
             }
             for job, meter_id in rows
         ]
-    if as_json:
-        typer.echo(json.dumps(items))
-        return
-    typer.echo(f"{'id':>8}  {'meter':<12} {'kind':<14} {'state':<11} {'tries':>5}  failure")
-    for item in items:
-        typer.echo(
-            f"{item['id']:>8}  {item['meter_id']:<12} {item['kind']:<14} {item['state']:<11} "
-            f"{item['attempts']:>5}  {item['failure_category'] or ''}"
-        )
+    emit(items, JOB_COLUMNS, as_json)
 
 
 @jobs_app.command("show")
@@ -103,7 +113,7 @@ def show_job(
             ],
         }
     if as_json:
-        typer.echo(json.dumps(item, indent=2))
+        emit_json(item, indent=2)
         return
     typer.echo(f"job {item['id']}: {item['kind']}, {item['state']}")
     for t in item["transitions"]:
@@ -151,12 +161,7 @@ def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
         }
         for p in plans
     ]
-    if as_json:
-        typer.echo(json.dumps(items))
-        return
-    for item in items:
-        state = "active" if item["active"] else "inactive"
-        typer.echo(f"{item['name']:<20} {item['cron']:<14} {','.join(item['read']):<28} {state}")
+    emit(items, PLAN_COLUMNS, as_json)
 
 
 @plans_app.command("deactivate")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from headend.cli.main import get_settings
+from headend.cli.output import emit
 from headend.cli.wiring import session_factory
 from headend.domain.enums import Role
 from headend.services.audit import AuditService
 from headend.services.keys import KeyProblem, KeyService
 
+KEY_COLUMNS = (
+    ("name", "name"),
+    ("role", "role"),
+    ("state", "state"),
+    ("key", "key"),
+    ("created_at", "created"),
+    ("last_used_at", "last used"),
+)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 
@@ -55,12 +62,15 @@ def list_keys(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
         }
         for k in keys.list()
     ]
-    if as_json:
-        typer.echo(json.dumps(items))
-        return
-    for item in items:
-        state = "revoked" if item["revoked_at"] else "active"
-        typer.echo(f"{item['name']:<32} {item['role']:<11} {state:<8} hk_{item['prefix']}_…")
+    shown = [
+        {
+            **item,
+            "key": f"hk_{item['prefix']}_…",
+            "state": "revoked" if item["revoked_at"] else "active",
+        }
+        for item in items
+    ]
+    emit(items if as_json else shown, KEY_COLUMNS, as_json)
 
 
 @keys_app.command("revoke")

@@ -46,9 +46,9 @@ def _root(ctx: typer.Context) -> None:
 
 def _register() -> None:
     # Each sub-command module exposes ``register(app)``.
-    from headend.cli import collect, db, jobs, keys, meters, probe, simulate, vee
+    from headend.cli import collect, db, export, jobs, keys, meters, probe, reports, simulate, vee
 
-    for module in (db, meters, collect, jobs, keys, probe, simulate, vee):
+    for module in (db, meters, collect, jobs, keys, reports, export, probe, simulate, vee):
         module.register(app)
     # -- further sub-command modules register below --
 

@@ -1,23 +1,42 @@
-"""``headend meters``: the meter registry (import, export, summary)."""
+"""``headend meters`` and ``headend gateways``: the registry (import, export, list, summary)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
 from headend.cli.main import get_settings
+from headend.cli.output import emit, emit_json, progress_bar
 from headend.cli.wiring import known_profiles, secret_box, session_factory
+from headend.domain.enums import MeterStatus
 from headend.services.registry import (
     RegistryImportError,
     export_registry,
     import_registry,
     registry_summary,
 )
+from headend.services.registry_api import RegistryService
 
+METER_COLUMNS = (
+    ("meter_id", "meter"),
+    ("status", "status"),
+    ("gateway", "gateway"),
+    ("device_profile", "profile"),
+    ("service_point", "service point"),
+    ("customer_ref", "customer"),
+)
+GATEWAY_COLUMNS = (
+    ("name", "gateway"),
+    ("kind", "kind"),
+    ("host", "host"),
+    ("port", "port"),
+    ("device", "device"),
+    ("max_sessions", "sessions"),
+)
 meters_app = typer.Typer(help="The meter registry.", no_args_is_help=True)
+gateways_app = typer.Typer(help="The gateways meters are reached through.", no_args_is_help=True)
 
 
 @meters_app.command("import")
@@ -29,29 +48,22 @@ def import_(
     """Import a registry CSV. Every row is checked first; a file with a bad row changes nothing."""
     settings = get_settings(ctx)
     factory = session_factory(settings)
-    progress = None
-    if sys.stderr.isatty() and not as_json:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task("importing", total=None)
-        bar.start()
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
-
-    try:
-        summary = import_registry(factory, file, secret_box(settings), known_profiles(), progress)
-    except RegistryImportError as exc:
-        for error in exc.errors:
-            typer.echo(f"{file}: {error}", err=True)
-        typer.echo(f"{file}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        if progress is not None:
-            bar.stop()
+    with progress_bar("importing", quiet=as_json) as bar:
+        try:
+            summary = import_registry(
+                factory,
+                file,
+                secret_box(settings),
+                known_profiles(),
+                lambda phase, done, total: bar.update(done, total, phase),
+            )
+        except RegistryImportError as exc:
+            for error in exc.errors:
+                typer.echo(f"{file}: {error}", err=True)
+            typer.echo(f"{file}: {exc}", err=True)
+            raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps(summary.as_dict()))
+        emit_json(summary.as_dict())
     else:
         typer.echo(
             f"{summary.rows} rows: {summary.meters_added} meters added, "
@@ -85,7 +97,7 @@ def summary(
     """Count meters by status, gateway kind and device profile."""
     counts = registry_summary(session_factory(get_settings(ctx)))
     if as_json:
-        typer.echo(json.dumps(counts, sort_keys=True))
+        emit_json(counts, sort_keys=True)
         return
     typer.echo(f"{counts['meters']} meters on {counts['gateways']} gateways")
     for title, key in (
@@ -97,5 +109,31 @@ def summary(
         typer.echo(f"  {title}: {parts or '-'}")
 
 
+@meters_app.command("list")
+def list_meters(
+    ctx: typer.Context,
+    status: MeterStatus | None = typer.Option(None, help="Only meters in this status."),
+    gateway: str | None = typer.Option(None, help="Only meters behind this gateway."),
+    device_profile: str | None = typer.Option(None, help="Only meters of this profile."),
+    after: str | None = typer.Option(None, help="Start after this meter id (a cursor)."),
+    limit: int = typer.Option(500, min=1, max=5000, help="At most this many meters."),
+    as_json: bool = typer.Option(False, "--json", help="Print every registry field as JSON."),
+) -> None:
+    """Meters in meter-id order, a page at a time as the API lists them (secrets never)."""
+    rows = RegistryService(session_factory(get_settings(ctx))).meters(
+        after=after, limit=limit, gateway=gateway, device_profile=device_profile, status=status
+    )
+    emit(rows, METER_COLUMNS, as_json)
+
+
+@gateways_app.command("list")
+def list_gateways(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
+) -> None:
+    """Every gateway by name: kind, address and how many sessions it carries at once."""
+    emit(RegistryService(session_factory(get_settings(ctx))).gateways(), GATEWAY_COLUMNS, as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(meters_app, name="meters")
+    app.add_typer(gateways_app, name="gateways")
