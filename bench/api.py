@@ -50,7 +50,7 @@ from headend.store.engine import make_engine, make_session_factory
 ADMIN_URL = os.environ.get(
     "HEADEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DB_NAME = "headend_api_bench"
+DB_NAME = "headend_api_bench"  # --database names another
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 P99_GOAL_MS = 20.0
@@ -60,6 +60,11 @@ BATCH = 250  # meters per INSERT while building
 
 def _url() -> str:
     return make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def _use_database(name: str) -> None:
+    global DB_NAME
+    DB_NAME = name
 
 
 def _spec_of(args: argparse.Namespace, first_day: date) -> str:
@@ -261,7 +266,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--load", type=int, default=8, help="requests in flight from the load")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--database", default=DB_NAME, help="the PostgreSQL database to use")
     args = parser.parse_args(argv)
+    _use_database(args.database)
     first_day = date(2026, 10, 1)
     period = first_day.strftime("%Y-%m")
     built = build(args, first_day)

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         description="Key that encrypts meter secrets at rest (32 characters or more).",
     )
     demo: bool = Field(default=False, description="Allow the public demo secret key.")
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Database connections a process keeps open (PostgreSQL); 10 more may open "
+        "for a burst.",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_max_range_days: int = Field(

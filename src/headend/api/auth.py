@@ -9,10 +9,11 @@ low is 403, as is a cookie request without its CSRF token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from headend.api.problems import Problem
@@ -24,12 +25,15 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `headend key
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def caller(
+async def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # async, so a key seen lately costs no trip to a worker thread; the store is asked in one
     if credentials is None:
-        principal = _session_caller(request)
+        principal = None
+        if request.cookies.get(COOKIE):
+            principal = await run_in_threadpool(_session_caller, request)
         if principal is None:
             raise Problem(
                 401,
@@ -39,7 +43,10 @@ def caller(
             )
         request.state.principal = principal
         return principal
-    found: Principal | None = request.app.state.context.keys.authenticate(credentials.credentials)
+    keys = request.app.state.context.keys
+    found: Principal | None = keys.remembered(credentials.credentials)
+    if found is None:
+        found = await run_in_threadpool(keys.authenticate, credentials.credentials)
     if found is None:
         raise Problem(
             401, "the API key is not valid or was revoked; ask for a new one", headers=_CHALLENGE
@@ -67,8 +74,8 @@ def _session_caller(request: Request) -> Principal | None:
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
         if not principal.may(role):
             raise Problem(
                 403,

@@ -11,7 +11,7 @@ from headend.api.context import ApiContext
 from headend.api.problems import invalid
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:  # async: no worker thread for this
     found: ApiContext = request.app.state.context
     return found
 

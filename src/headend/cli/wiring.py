@@ -19,7 +19,7 @@ from headend.store.secrets import SecretBox
 
 
 def session_factory(settings: Settings) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(settings.database_url))
+    return make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
 
 
 def secret_box(settings: Settings) -> SecretBox:

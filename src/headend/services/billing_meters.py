@@ -8,6 +8,7 @@ measures. Shared by billing, the NEM12 export and the rollup pass.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,7 +128,24 @@ class MeterModel:
 
 
 def models_of(meters: Iterable[MeterRow]) -> dict[str, MeterModel]:
-    return {name: MeterModel.of(load_profile(name)) for name in {m.device_profile for m in meters}}
+    return {name: _model(name) for name in {m.device_profile for m in meters}}
+
+
+MODEL_FRESH_S = 2.0  # a profile file edited on disk is taken up within this many seconds
+_MODELS: dict[str, tuple[float, DeviceProfile, MeterModel]] = {}
+
+
+def _model(name: str) -> MeterModel:
+    """``MeterModel.of`` the named profile: the file is looked at (one ``stat``) at most every
+    ``MODEL_FRESH_S`` seconds, and the model built again only when the file has changed."""
+    now = time.monotonic()
+    found = _MODELS.get(name)
+    if found is not None and now - found[0] < MODEL_FRESH_S:
+        return found[2]
+    profile = load_profile(name)
+    model = found[2] if found is not None and found[1] is profile else MeterModel.of(profile)
+    _MODELS[name] = (now, profile, model)
+    return model
 
 
 def rolled_channels() -> tuple[str, ...]:
