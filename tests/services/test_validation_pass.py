@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +23,7 @@ from headend.domain.readings import (
 )
 from headend.services.landing import land
 from headend.services.registry import import_registry
-from headend.services.validation import ValidationService
+from headend.services.validation import PassSummary, ValidationService, ValidationSettings
 from headend.store.models import IntervalReading, Meter, VeeFinding
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
@@ -149,3 +151,34 @@ def test_a_pass_told_to_stop_validates_nothing_more_and_keeps_the_marks(
     with store() as session:
         assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is not None
     assert vee.run_pending().meters == 1
+
+
+def test_a_pass_writes_in_transactions_of_bounded_size_and_validates_every_meter(
+    store: sessionmaker[Session],
+) -> None:
+    import_registry(
+        store,
+        REPO / "fixtures" / "sample_fleet.csv",
+        SecretBox(TEST_SECRET_KEY),
+        frozenset({"single_phase_residential", "three_phase_tou"}),
+    )
+    names = ["2611000001", "2611000002", "2611000003"]
+    with store() as session:
+        meters = list(session.scalars(select(Meter.id).where(Meter.meter_id.in_(names))))
+    with store() as session, session.begin():
+        for meter in meters:
+            land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+    batches: list[int] = []
+
+    class Counting(ValidationService):
+        def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
+            batches.append(len(marked))
+            return super()._validate(session, marked)
+
+    # a day and the revalidated day before it on two channels: 400 intervals a meter
+    vee = Counting(store, ValidationSettings(batch_intervals=900), clock=lambda: NOW)
+    done = vee.run_pending()
+    assert batches == [2, 1]
+    assert done.meters == 3 and done.new_versions == 3 * 96
+    for meter in meters:
+        assert all(row.quality is Quality.VALID for row in _current(store, meter).values())

@@ -3,17 +3,37 @@
 Sessions start and end in bursts. Each one asks the store for a little (its meter's context,
 landing its read); a ``StoreBatch`` gathers the requests made within a few milliseconds and
 serves them with one call (one transaction) in the store's thread.
+
+A call the store refuses for a passing reason (a SQLite file locked by another writer for
+longer than its busy timeout, a connection to PostgreSQL lost) is made again after a pause,
+for up to ``RETRY_FOR_S`` seconds: its transaction was rolled back, and what it carries (a
+read, how a session ended) exists nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 GATHER_S = 0.01  # how long a request waits for others to go with it
+RETRY_FOR_S = 300.0  # how long a call the store refuses for a passing reason is tried again
+RETRY_PAUSES_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # then every 5 s
+
+log = structlog.get_logger(__name__)
+
+
+def passing(exc: BaseException) -> bool:
+    """The store refused for a reason that goes away: busy or locked, or the connection lost."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class StoreBatch(Generic[Item, Result]):
@@ -27,8 +47,10 @@ class StoreBatch(Generic[Item, Result]):
         handle: Callable[[Sequence[Item]], Sequence[Result | Exception]],
         size: int,
         gather_s: float = GATHER_S,
+        retry_for_s: float = RETRY_FOR_S,
     ) -> None:
         self._store, self._handle, self._size, self._gather_s = store, handle, size, gather_s
+        self._retry_for_s = retry_for_s
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -45,7 +67,7 @@ class StoreBatch(Generic[Item, Result]):
             batch, self._waiting = self._waiting[: self._size], self._waiting[self._size :]
             results: Sequence[Result | Exception]
             try:
-                results = await self._store(self._handle, [item for item, _ in batch])
+                results = await self._call([item for item, _ in batch])
             except Exception as exc:
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
@@ -55,3 +77,23 @@ class StoreBatch(Generic[Item, Result]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _call(self, items: list[Item]) -> Sequence[Result | Exception]:
+        give_up = time.monotonic() + self._retry_for_s
+        attempt = 0
+        while True:
+            try:
+                results: Sequence[Result | Exception] = await self._store(self._handle, items)
+                return results
+            except Exception as exc:
+                if not passing(exc) or time.monotonic() >= give_up:
+                    raise
+                pause = RETRY_PAUSES_S[min(attempt, len(RETRY_PAUSES_S) - 1)]
+                log.warning(
+                    "the store refused a batch; trying again",
+                    items=len(items),
+                    pause_s=pause,
+                    error=str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0],
+                )
+                await asyncio.sleep(pause)
+                attempt += 1

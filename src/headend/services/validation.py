@@ -43,6 +43,10 @@ class ValidationSettings:
     revalidate: timedelta = timedelta(days=1)  # validated again before the first new interval
     history: timedelta = timedelta(days=14)  # earlier data for like days and usage history
     batch_meters: int = 2000
+    # intervals a batch may write at most (estimated from each meter's mark): a transaction
+    # that writes much more holds SQLite's one write lock, or the meters' rows on PostgreSQL,
+    # long enough to stall landing; a meter alone is taken whatever its size
+    batch_intervals: int = 100_000
 
 
 @dataclass
@@ -106,10 +110,22 @@ class ValidationService:
                 ).all()
                 if not marked:
                     break
-                total.add(self._validate(session, marked))
+                total.add(self._validate(session, self._within_budget(marked)))
         if self.rollups is not None and (stop is None or not stop()):
             total.rolled_up = self.rollups.run_pending(stop).meters
         return total
+
+    def _within_budget(self, marked: Sequence[Any]) -> Sequence[Any]:
+        """The first meters of ``marked`` whose intervals to write (import and export, from
+        the mark less ``revalidate`` to now) fit ``batch_intervals``; at least one."""
+        now, budget = self.clock(), self.settings.batch_intervals
+        for n, (_, _, since, profile) in enumerate(marked):
+            period_s = load_profile(profile).load_profile.capture_period_s
+            span = now - since + self.settings.revalidate
+            budget -= 2 * max(1, int(span.total_seconds() // period_s))
+            if budget < 0:
+                return marked[: max(n, 1)]
+        return marked
 
     def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
         now = self.clock()
