@@ -16,6 +16,8 @@ export HEADEND_RETRY_DELAY_SCALE=${HEADEND_RETRY_DELAY_SCALE:-0.02}
 export HEADEND_RESPONSE_TIMEOUT_S=${HEADEND_RESPONSE_TIMEOUT_S:-4}
 export HEADEND_CONNECT_TIMEOUT_S=${HEADEND_CONNECT_TIMEOUT_S:-4}
 export HEADEND_LOG_LEVEL=${HEADEND_LOG_LEVEL:-WARNING}
+# two weeks of history a meter: a fleet of a few hundred is read and validated within two minutes
+export HEADEND_BACKFILL_DAYS=${HEADEND_BACKFILL_DAYS:-14}
 
 echo "== the store"
 "$BIN/headend" db upgrade
@@ -31,7 +33,7 @@ echo "== a simulated fleet: TCP wrapper meters, RS485 buses behind HDLC-over-TCP
 
 "$BIN/headend" simulate --fleet "$DIR/fleet.json" --pty-dir "$DIR/pty" > "$DIR/simulator.log" 2>&1 &
 SIM=$!
-trap 'kill $SIM 2>/dev/null; wait $SIM 2>/dev/null || true' EXIT
+trap 'kill $SIM 2>/dev/null || true; wait $SIM 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q serving "$DIR/simulator.log" 2>/dev/null && break; sleep 0.2; done
 cat "$DIR/simulator.log"
 

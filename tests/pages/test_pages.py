@@ -162,6 +162,41 @@ def test_the_meter_page_shows_registry_reads_chart_findings_and_jobs(
     assert 'id="read-now"' in html
 
 
+def test_the_meter_page_shows_the_billing_records_of_the_api_for_its_days(
+    served: Served, sessions: dict[Role, httpx.Client]
+) -> None:
+    whole_day = fleet_day(served) - timedelta(days=1)  # the last day read in full
+    meter = next(m for m in served.fleet.specs if m not in served.faulty)
+    client = sessions[Role.TECHNICIAN]
+    page = client.get(f"/meters/{meter}", params={"start": str(whole_day), "end": str(whole_day)})
+    assert page.status_code == 200
+    section = page.text.split('id="billing-h"', 1)[1].split("</section>", 1)[0]
+    month = (whole_day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    for period in (str(whole_day), month):
+        record = client.get(f"/api/v1/meters/{meter}/billing", params={"period": period}).json()
+        assert f"billing?period={period}" in section
+        row = section.split(f">{period}</a>", 1)[1].split("</tr>", 1)[0]
+        consumption = record["import_energy"]["consumption_kwh"]
+        assert (consumption if consumption is not None else "—") in row
+        assert ("yes" if record["billable"] else "no") in row and record["quality"] in row
+    day_record = client.get(f"/api/v1/meters/{meter}/billing", params={"period": str(whole_day)})
+    assert day_record.json()["billable"] is True  # a healthy meter's whole day
+
+
+def test_the_overview_offers_every_meters_billing_records_for_download(
+    served: Served, sessions: dict[Role, httpx.Client]
+) -> None:
+    day = fleet_day(served)
+    client = sessions[Role.BILLING]
+    html = client.get("/", params={"date": str(day)}).text
+    link = re.search(r'href="(/api/v1/billing\?period=([0-9-]+)&amp;format=csv)"', html)
+    ended = day - timedelta(days=1) if day >= served.context.dashboard.today() else day
+    assert link is not None and link.group(2) == str(ended)  # the last whole day
+    download = client.get(link.group(1).replace("&amp;", "&"))  # with the session cookie
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert len(download.text.splitlines()) == 1 + len(served.fleet.specs)
+
+
 def test_the_meter_page_of_an_unknown_meter_or_a_bad_range_says_so(
     sessions: dict[Role, httpx.Client],
 ) -> None:

@@ -11,8 +11,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from headend.api.pages.interval_chart import interval_chart, quality_class
-from headend.api.pages.web import Ctx, Page, PageError, need, parse_day, redirect, render
+from headend.api.pages.web import (
+    Ctx,
+    Page,
+    PageError,
+    billing_periods,
+    need,
+    parse_day,
+    redirect,
+    render,
+)
 from headend.domain.enums import MeterStatus, ReadKind, Role
+from headend.services.billing import parse_period
 from headend.services.jobs import UnknownMeter
 from headend.services.readings import RegisterRow
 
@@ -100,6 +110,10 @@ def meter(
     shown = [r for r in intervals if r.channel == channel]
     now = ctx.dashboard.clock()
     registers = _latest_registers(ctx.readings.registers(meter_id, now - REGISTER_LOOKBACK, now))
+    billing = [
+        ctx.billing.record(meter_id, parse_period(label, None, None, tz))
+        for label in billing_periods(last_day, today)
+    ]
     return render(
         request,
         "meter.html",
@@ -107,6 +121,7 @@ def meter(
         meter_id=meter_id,
         registry=registry,
         registers=registers,
+        billing=billing,
         first_day=first_day,
         last_day=last_day,
         max_days=MAX_CHART_DAYS,

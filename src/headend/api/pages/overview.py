@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from headend.api.pages.svg import DayRate, success_chart
-from headend.api.pages.web import Ctx, Page, parse_day, render
+from headend.api.pages.web import Ctx, Page, billing_periods, parse_day, render
 from headend.domain.enums import JobState, MeterStatus
 
 router = APIRouter(include_in_schema=False)
@@ -59,4 +59,5 @@ def overview(
         queue=[(state, queue.get(state, 0)) for state in JobState if state in queue],
         previous=day - timedelta(days=1),
         following=day + timedelta(days=1),
+        billing_periods=billing_periods(day, ctx.dashboard.today()),
     )

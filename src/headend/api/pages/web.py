@@ -4,7 +4,7 @@ tokens, and the answers (pages with strict security headers, redirects, error pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -196,3 +196,10 @@ def parse_day(text: str | None, default: date, field: str = "date") -> date:
     if not date(1970, 1, 2) <= day <= date(2199, 12, 31):
         raise PageError(422, f"{field}: {day} is outside 1970-01-02 to 2199-12-31")
     return day
+
+
+def billing_periods(day: date, today: date) -> list[str]:
+    """The billing periods a page about ``day`` offers: that day (the day before, if it is
+    today and so not over) and the calendar month before it."""
+    whole = day - timedelta(days=1) if day >= today else day
+    return [whole.isoformat(), (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")]
