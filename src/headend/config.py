@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     api_max_range_days: int = Field(
         default=62, ge=1, le=3660, description="Longest time range one API request may ask for."
     )
+    billing_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Processes that build the pages of a bulk billing stream or export; 0: "
+        "the serving process builds them.",
+    )
     api_reads_per_meter: int = Field(
         default=6, ge=1, le=1000, description="On-demand reads one meter accepts per 10 minutes."
     )

@@ -8,10 +8,12 @@ import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from headend.domain.billing import BillingRecord, RecordQuality
 from headend.domain.quality import Quality
@@ -22,6 +24,7 @@ from headend.services.billing import (
     UnknownMeter,
     parse_period,
 )
+from headend.services.billing_workers import PageWorkers
 from headend.services.registry import import_registry
 from headend.services.rollups import RollupService
 from headend.services.validation import ValidationService
@@ -281,6 +284,32 @@ def test_records_pages_through_every_meter_in_order_with_a_cursor(
     assert [r.meter_id for r in service.records(collected.day, after=ids[2], limit=4)] == ids[3:7]
     assert list(service.records(collected.day, after=ids[-1])) == []
     assert [r.meter_id for r in service.records(collected.day, limit=1)] == ids[:1]
+
+
+def test_pages_built_by_worker_processes_are_the_records_built_in_this_one(
+    collected: Collected, database_url: str, tmp_path: Path
+) -> None:
+    ids = sorted(collected.specs)
+    here = collected.service(page_size=3)
+    workers = PageWorkers(database_url, ICT, 2, page_size=3)
+    there = BillingService(collected.store, ICT, page_size=3, workers=workers)
+    month = parse_period(collected.day.start.astimezone(ICT).strftime("%Y-%m"), None, None, ICT)
+    try:
+        for period in (collected.day, month):
+            for after, limit in ((None, None), (ids[2], 4), (ids[-1], None), (None, 1)):
+                expected = list(here.records_json(period, after, limit))
+                assert list(there.records_json(period, after, limit)) == expected
+                rows = [r.csv_row() for r in here.records(period, after, limit)]
+                assert list(there.csv_rows(period, after, limit)) == rows
+    finally:
+        workers.close()
+    broken = PageWorkers(f"sqlite:///{tmp_path}/no/such/folder/headend.db", ICT, 1, page_size=3)
+    failing = BillingService(collected.store, ICT, page_size=3, workers=broken)
+    try:
+        with pytest.raises(OperationalError):  # the worker's error, where its page would be
+            list(failing.records_json(collected.day))
+    finally:
+        broken.close()
 
 
 def test_an_unknown_meter_is_refused(collected: Collected) -> None:

@@ -13,7 +13,7 @@ from headend.api.ratelimit import MeterRateLimit
 from headend.api.sessions import SessionStore
 from headend.config import Settings
 from headend.services.audit import AuditService
-from headend.services.billing import BillingService
+from headend.services.billing import BillingService, page_workers
 from headend.services.dashboard import DashboardService
 from headend.services.edits import EditService
 from headend.services.jobs import JobService
@@ -60,6 +60,11 @@ class ApiContext:
     runtime: Runtime = field(default_factory=Runtime)
     sessions: SessionStore = field(default_factory=SessionStore)
 
+    def close(self) -> None:
+        """Stop the worker processes the context started, if any."""
+        if self.billing.workers is not None:
+            self.billing.workers.close()
+
     @classmethod
     def build(
         cls,
@@ -79,7 +84,7 @@ class ApiContext:
             audit=AuditService(session_factory),
             jobs=jobs,
             readings=ReadingsService(session_factory),
-            billing=BillingService(session_factory, tz),
+            billing=BillingService(session_factory, tz, workers=page_workers(settings)),
             reports=ReportService(session_factory, tz),
             edits=EditService(session_factory),
             plans=PlanService(session_factory, jobs, tz),

@@ -159,11 +159,14 @@ def serve(
             paused_gateways=lambda: dispatcher.breaker.paused(jobs.clock()),
         )
         server: ApiServer | None = None
+        context: ApiContext | None = None
         if api:
             context = ApiContext.build(
                 settings, factory, secret_box(settings), known_profiles(), jobs, runtime
             )
             server = ApiServer(create_app(context), bind_host, bind_port)
+            if context.billing.workers is not None:  # ready before the first bulk stream
+                await asyncio.to_thread(context.billing.workers.start)
 
         def on_signal() -> None:
             stop.set()
@@ -203,6 +206,8 @@ def serve(
             stop.set()
             scheduler.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if context is not None:
+                await asyncio.to_thread(context.close)
 
     try:
         asyncio.run(run())

@@ -26,7 +26,13 @@ from headend.cli.output import Bar, counted, fail, progress_bar
 from headend.cli.wiring import session_factory
 from headend.config import Settings
 from headend.domain.billing import BillingRecord
-from headend.services.billing import BillingPeriod, BillingService, PeriodError, parse_period
+from headend.services.billing import (
+    BillingPeriod,
+    BillingService,
+    PeriodError,
+    page_workers,
+    parse_period,
+)
 from headend.services.registry import registry_summary
 
 export_app = typer.Typer(help="Exports for other systems.", no_args_is_help=True)
@@ -77,11 +83,11 @@ def _destination(output: Path | None) -> Iterator[TextIO]:
         partial.unlink(missing_ok=True)
 
 
-def _csv(records: Iterator[BillingRecord], out: TextIO) -> None:
+def _csv(rows: Iterator[list[str]], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(BillingRecord.csv_header())
-    for record in records:
-        writer.writerow(record.csv_row())
+    for row in rows:
+        writer.writerow(row)
 
 
 def _period(
@@ -115,7 +121,7 @@ def billing(
     settings = get_settings(ctx)
     span = _period(period, start, end, settings)
     factory = session_factory(settings)
-    service = BillingService(factory, settings.tz)
+    service = BillingService(factory, settings.tz, workers=page_workers(settings))
     with progress_bar(f"billing {span.label}") as bar:
         if bar.shown:
             bar.update(0, registry_summary(factory)["meters"])
@@ -124,7 +130,7 @@ def billing(
                 if format is Format.NEM12:
                     service.nem12(span, _MetersWritten(out, bar))
                 elif format is Format.CSV:
-                    _csv(counted(service.records(span), bar), out)
+                    _csv(counted(service.csv_rows(span), bar), out)
                 else:
                     for text in counted(service.records_json(span), bar):
                         out.write(text + "\n")
@@ -136,6 +142,9 @@ def billing(
                 f"cannot write {output or 'stdout'}: {exc.strerror or exc}",
                 code=1,
             )
+        finally:
+            if service.workers is not None:
+                service.workers.close()
     if output is not None:
         typer.echo(f"billing {span.label} ({format}) written to {output}", err=True)
 

@@ -27,7 +27,9 @@ With fresh rollups a month costs a few dozen rows per meter (statement 4) instea
 the meters whose data changed since the last rollup pass, or nothing. The current version of
 an interval is its highest (``headend.services.interval_sql``). Values are summed in SQL as
 the integers of micro-kWh they are stored as, and become ``Decimal`` once per sum. Pages are
-read one ahead of the records being built (``headend.services.billing_pages``).
+read one ahead of the records being built (``headend.services.billing_pages``), or, given
+``PageWorkers``, read and built by a pool of worker processes
+(``headend.services.billing_workers``).
 
 What the meter measures is read from its device profile (``protocols/*.yaml``): the import and
 export registers, the load profile's capture period and channels, the tariff registers and the
@@ -50,12 +52,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from headend.config import Settings
 from headend.domain.billing import BillingRecord
 from headend.domain.tou import TouCalendar, evn_calendar
-from headend.services.billing_meters import meter_page, meters_named
+from headend.services.billing_meters import meter_ids_after, meter_page, meters_named
 from headend.services.billing_pages import prefetched
 from headend.services.billing_reads import PageReader
 from headend.services.billing_records import Built, build_records
+from headend.services.billing_workers import PageWorkers, page_csv, page_json
 from headend.services.jobs import UnknownMeter
 from headend.services.nem12 import Nem12Writer, TextSink
 
@@ -178,6 +182,16 @@ def _text(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes" if whole_minute else "auto")
 
 
+def page_workers(settings: Settings) -> PageWorkers | None:
+    """The worker processes ``settings.billing_workers`` asks for (started on first use);
+    None for none, or for a store that lives in this process's memory."""
+    if settings.billing_workers < 1 or ":memory:" in settings.database_url:
+        return None
+    return PageWorkers(
+        settings.database_url, settings.tz, settings.billing_workers, DEFAULT_PAGE_SIZE
+    )
+
+
 class BillingService:
     def __init__(
         self,
@@ -187,9 +201,11 @@ class BillingService:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         rollups: bool = True,
+        workers: PageWorkers | None = None,
     ) -> None:
         """``rollups=False`` reads every interval of the period and no day rollup: the same
-        records, slower; a cross-check of the rollups."""
+        records, slower; a cross-check of the rollups. With ``workers``, ``records_json``
+        and ``csv_rows`` have the pages built by those processes."""
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.session_factory = session_factory
@@ -197,6 +213,7 @@ class BillingService:
         self.calendar = calendar or evn_calendar(tz)
         self.page_size = page_size
         self._reader = PageReader(self.tz, self.calendar, rollups=rollups)
+        self.workers = workers
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
@@ -230,17 +247,50 @@ class BillingService:
         self, period: BillingPeriod, after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
         """``records`` as JSON, each exactly its ``model_dump_json()``."""
+        if self.workers is not None:
+            yield from self.workers.in_order(page_json, self._id_pages(after, limit), period)
+            return
         for build in prefetched(self._pages(period, after, limit)):
             for _, text in build():
                 yield text
 
-    def _one(self, meter_id: str, period: BillingPeriod) -> Built:
+    def csv_rows(
+        self, period: BillingPeriod, after: str | None = None, limit: int | None = None
+    ) -> Iterator[list[str]]:
+        """``records`` as CSV rows (``BillingRecord.csv_row``), without the header."""
+        if self.workers is not None:
+            yield from self.workers.in_order(page_csv, self._id_pages(after, limit), period)
+            return
+        for record in self.records(period, after, limit):
+            yield record.csv_row()
+
+    def built(self, meter_ids: Sequence[str], period: BillingPeriod) -> list[Built]:
+        """The records of the named meters that exist, in meter-id order, each with its JSON."""
         with self._reading() as session:
-            meters = meters_named(session, [meter_id])
-            if not meters:
-                raise UnknownMeter([meter_id])
-            page = self._reader.read(session, meters, period)
-        return build_records(page, meters)[0]
+            meters = meters_named(session, meter_ids)
+            page = self._reader.read(session, meters, period) if meters else None
+        return build_records(page, meters) if page is not None else []
+
+    def _one(self, meter_id: str, period: BillingPeriod) -> Built:
+        found = self.built([meter_id], period)
+        if not found:
+            raise UnknownMeter([meter_id])
+        return found[0]
+
+    def _id_pages(self, after: str | None, limit: int | None) -> Iterator[list[str]]:
+        """The meter ids of each page, in order, each page read in its own short session."""
+        cursor, remaining = after, limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            with self._reading() as session:
+                ids = meter_ids_after(session, cursor, size)
+            if ids:
+                yield ids
+            if len(ids) < size:
+                return
+            cursor = ids[-1]
+            if remaining is not None:
+                remaining -= len(ids)
 
     def _pages(
         self, period: BillingPeriod, after: str | None, limit: int | None

@@ -79,6 +79,18 @@ def meter_page(session: Session, after: str | None, size: int) -> list[MeterRow]
     return [MeterRow(*row) for row in rows]
 
 
+@cache
+def _ids_statement(first: bool) -> Select[Any]:
+    query = select(Meter.meter_id).order_by(Meter.meter_id).limit(bindparam("size"))
+    return query if first else query.where(Meter.meter_id > bindparam("after"))
+
+
+def meter_ids_after(session: Session, after: str | None, size: int) -> list[str]:
+    """The ids of the next ``size`` meters in meter-id order after ``after``."""
+    rows = session.execute(_ids_statement(after is None), {"after": after, "size": size})
+    return [meter_id for (meter_id,) in rows]
+
+
 def meters_named(session: Session, meter_ids: Sequence[str]) -> list[MeterRow]:
     rows = session.execute(_named_statement(), {"meter_ids": list(meter_ids)})
     return [MeterRow(*row) for row in rows]

@@ -58,7 +58,7 @@ __all__ = [
 
 # -- the page reader ----------------------------------------------------------------------
 
-Key = tuple[int, str, datetime]  # meter pk, OBIS code, instant
+Key = tuple[int, str, int]  # meter pk, OBIS code, instant (epoch seconds: cheap to hash)
 Summary = dict[tuple[int, str], list[tuple[str, int, int, int, int]]]
 
 
@@ -148,7 +148,7 @@ class PageReader:
         )
         found: dict[Key, Any] = {}
         for row in rows:
-            key = (row.meter_id, row.obis, row.read_at)
+            key = (row.meter_id, row.obis, seconds(row.read_at))
             if row.value is not None and (key not in found or row.version > found[key].version):
                 found[key] = row
         return found
@@ -159,7 +159,7 @@ class PageReader:
         rows = session.execute(
             _captures_statement(), {"pks": pks, "channels": channels, "instants": instants}
         )
-        return {(r.meter_id, r.channel, r.interval_end): r for r in rows}
+        return {(r.meter_id, r.channel, seconds(r.interval_end)): r for r in rows}
 
     def _summary(
         self, session: Session, pks: list[int], channels: list[str], split: Split, rolled: Sums
@@ -307,6 +307,7 @@ def _register_codes(model: MeterModel) -> list[str]:
 def has_tariff_reads(
     pk: int, model: MeterModel, registers: dict[Key, Any], bounds: tuple[datetime, datetime]
 ) -> bool:
-    return bool(model.tariffs) and all(
-        (pk, obis, at) in registers for obis, _ in model.tariffs for at in bounds
-    )
+    if not model.tariffs:
+        return False
+    instants = [seconds(at) for at in bounds]
+    return all((pk, obis, at) in registers for obis, _ in model.tariffs for at in instants)

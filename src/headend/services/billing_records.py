@@ -32,6 +32,7 @@ from headend.domain.tou import PERIODS, TouPeriod
 from headend.services.billing_meters import MeterModel, MeterRow
 from headend.services.billing_reads import PageData, has_tariff_reads
 from headend.services.landing import normalise
+from headend.services.local_days import seconds
 
 RULES = "billing-1"  # part of every version hash: bump it when the rules change the numbers
 MICRO = 6  # interval values are stored as integers of 10**-6 kWh
@@ -104,12 +105,13 @@ class _Builder:
         return record.model_copy(update={"version": version}), text
 
     def _read(self, pk: int, obis: str, at: datetime, used: list[Any]) -> RegisterRead | None:
-        row = self.registers.get((pk, obis, at))
+        key = (pk, obis, seconds(at))
+        row = self.registers.get(key)
         if row is not None:
             used.append((obis, at, row.version))
             value, source = row.value, "register"
         else:
-            row = self.captures.get((pk, obis, at))
+            row = self.captures.get(key)
             if row is None:
                 return None
             value, source = row.cumulative, "load_profile"
@@ -197,7 +199,7 @@ class _Builder:
         the period, with the period inside the month the register's maximum runs over."""
         if model.demand_obis is None or self.span.start < self.month_start:
             return None
-        row = self.registers.get((pk, model.demand_obis, at))
+        row = self.registers.get((pk, model.demand_obis, seconds(at)))
         if row is None or row.capture_time is None:
             return None
         if not self.span.start < row.capture_time <= self.span.end:
