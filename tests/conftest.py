@@ -106,6 +106,21 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def import_sample_fleet(store: sessionmaker[Session]) -> None:
+    """The registry of ``fixtures/sample_fleet.csv``, imported into ``store``."""
+    from headend.services.registry import import_registry
+    from headend.store.secrets import SecretBox
+
+    import_registry(
+        store,
+        REPO / "fixtures" / "sample_fleet.csv",
+        SecretBox(TEST_SECRET_KEY),
+        frozenset({"single_phase_residential", "three_phase_tou"}),
+    )
+
+
 _DB_FIXTURES = {"store", "database_url", "engine", "fresh_database_url", "cli_env"}
 
 

@@ -21,11 +21,9 @@ from headend.domain.readings import (
     ProfileRow,
 )
 from headend.services.landing import land
-from headend.services.registry import import_registry
 from headend.services.validation import ValidationService
 from headend.store.models import IntervalReading, Meter, VeeFinding
-from headend.store.secrets import SecretBox
-from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.conftest import import_sample_fleet
 
 A_PLUS = Obis.parse("1.0.1.8.0.255")
 A_MINUS = Obis.parse("1.0.2.8.0.255")
@@ -65,12 +63,7 @@ def _read(serial: str, imported_wh: Callable[[int], int]) -> MeterRead:
 def test_zeros_raise_v11_and_v12_on_the_import_channel_and_nothing_on_the_export_channel(
     store: sessionmaker[Session],
 ) -> None:
-    import_registry(
-        store,
-        REPO / "fixtures" / "sample_fleet.csv",
-        SecretBox(TEST_SECRET_KEY),
-        frozenset({"single_phase_residential", "three_phase_tou"}),
-    )
+    import_sample_fleet(store)
     with store() as session:
         pk = {meter: id_ for meter, id_ in session.execute(select(Meter.meter_id, Meter.id))}
     with store() as session, session.begin():

@@ -22,11 +22,9 @@ from headend.domain.readings import (
     ProfileRow,
 )
 from headend.services.landing import land
-from headend.services.registry import import_registry
 from headend.services.validation import PassSummary, ValidationService, ValidationSettings
 from headend.store.models import IntervalReading, Meter, VeeFinding
-from headend.store.secrets import SecretBox
-from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.conftest import import_sample_fleet
 
 A_PLUS = Obis.parse("1.0.1.8.0.255")
 START = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # local midnight in Hanoi
@@ -73,12 +71,7 @@ def _current(store: sessionmaker[Session], meter: int) -> dict[datetime, Interva
 def test_new_data_is_validated_and_late_data_replaces_the_estimates(
     store: sessionmaker[Session],
 ) -> None:
-    import_registry(
-        store,
-        REPO / "fixtures" / "sample_fleet.csv",
-        SecretBox(TEST_SECRET_KEY),
-        frozenset({"single_phase_residential", "three_phase_tou"}),
-    )
+    import_sample_fleet(store)
     with store() as session:
         meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
     gap = [41, 42, 43, 44]
@@ -136,12 +129,7 @@ def test_new_data_is_validated_and_late_data_replaces_the_estimates(
 def test_a_pass_told_to_stop_validates_nothing_more_and_keeps_the_marks(
     store: sessionmaker[Session],
 ) -> None:
-    import_registry(
-        store,
-        REPO / "fixtures" / "sample_fleet.csv",
-        SecretBox(TEST_SECRET_KEY),
-        frozenset({"single_phase_residential", "three_phase_tou"}),
-    )
+    import_sample_fleet(store)
     with store() as session:
         meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
     with store() as session, session.begin():
@@ -156,12 +144,7 @@ def test_a_pass_told_to_stop_validates_nothing_more_and_keeps_the_marks(
 def test_a_pass_writes_in_transactions_of_bounded_size_and_validates_every_meter(
     store: sessionmaker[Session],
 ) -> None:
-    import_registry(
-        store,
-        REPO / "fixtures" / "sample_fleet.csv",
-        SecretBox(TEST_SECRET_KEY),
-        frozenset({"single_phase_residential", "three_phase_tou"}),
-    )
+    import_sample_fleet(store)
     names = ["2611000001", "2611000002", "2611000003"]
     with store() as session:
         meters = list(session.scalars(select(Meter.id).where(Meter.meter_id.in_(names))))
