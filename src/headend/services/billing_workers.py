@@ -16,6 +16,7 @@ started.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,8 +33,10 @@ _service: BillingService | None = None  # the worker process's own service
 
 
 def _start(database_url: str, tz: str, page_size: int) -> None:
-    """Runs once in each worker process."""
+    """Runs once in each worker process. Ctrl-C reaches every process of a terminal's group:
+    the serving process stops the workers itself, after the pages under way."""
     global _service
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from headend.services.billing import BillingService
     from headend.store.engine import make_engine, make_session_factory
 
