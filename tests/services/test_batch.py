@@ -67,6 +67,18 @@ def test_a_refusal_that_does_not_pass_reaches_every_submitter_at_once() -> None:
     assert all(isinstance(r, IntegrityError) for r in results) and store.calls == 1
 
 
+def test_a_missing_table_is_not_taken_for_a_lock() -> None:
+    missing = OperationalError("INSERT ...", {}, sqlite3.OperationalError("no such table: x"))
+    store = FlakyStore(1, lambda: missing)
+
+    async def run() -> Any:
+        batcher: StoreBatch[int, int] = StoreBatch(store, _echo, size=10)
+        return await asyncio.gather(batcher.submit(1), return_exceptions=True)
+
+    (result,) = asyncio.run(run())
+    assert result is missing and store.calls == 1
+
+
 def test_a_store_locked_for_longer_than_the_retry_time_fails_the_batch() -> None:
     store = FlakyStore(10_000, _locked)
 

@@ -30,10 +30,17 @@ log = structlog.get_logger(__name__)
 
 
 def passing(exc: BaseException) -> bool:
-    """The store refused for a reason that goes away: busy or locked, or the connection lost."""
-    if isinstance(exc, OperationalError):
+    """The store refused for a reason that goes away: a SQLite file busy or locked; on a
+    server, a connection lost or refused, a deadlock or serialization failure (PostgreSQL's
+    driver raises those as operational errors, and a wrong statement otherwise)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__ == "sqlite3":  # where "no such table" is operational too
+        message = str(exc.orig).lower()
+        return "locked" in message or "busy" in message
+    return True
 
 
 class StoreBatch(Generic[Item, Result]):
