@@ -31,11 +31,13 @@ if BACKEND not in ("sqlite", "postgresql"):
     raise pytest.UsageError("HEADEND_TEST_DATABASE must be 'sqlite' or 'postgresql'")
 
 
-def _create_postgres_database() -> str:
+def _create_postgres_database(template: str | None = None) -> str:
+    """A new database on the test server; a copy of ``template`` (a database URL) if given."""
     name = f"headend_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
@@ -93,9 +95,9 @@ def store(engine: Engine) -> Iterator[sessionmaker[Session]]:
             conn.execute(table.delete())
 
 
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment for running ``headend`` against the test database."""
+def headend_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point ``headend`` at ``database_url``, in this process (through ``monkeypatch``) and in
+    the environment returned for a child process."""
     env = {
         "HEADEND_DATABASE_URL": database_url,
         "HEADEND_SECRET_KEY": TEST_SECRET_KEY,
@@ -105,7 +107,16 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     return {**os.environ, **env}
 
 
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for running ``headend`` against the test database."""
+    return headend_env(database_url, monkeypatch)
+
+
 REPO = Path(__file__).resolve().parents[1]
+
+# ``served``: a filled store behind a live API, for the API, dashboard and export tests
+pytest_plugins = ["tests.served"]
 
 
 def import_sample_fleet(store: sessionmaker[Session]) -> None:
@@ -121,7 +132,7 @@ def import_sample_fleet(store: sessionmaker[Session]) -> None:
     )
 
 
-_DB_FIXTURES = {"store", "database_url", "engine", "fresh_database_url", "cli_env"}
+_DB_FIXTURES = {"store", "database_url", "engine", "fresh_database_url", "cli_env", "served"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from headend.domain.enums import Role
 from headend.store.base import Base
-from tests.api.conftest import Served
+from tests.served import Served
 
 A_PLUS = "1.0.1.8.0.255"
 

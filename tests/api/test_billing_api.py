@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from headend.domain.enums import Role
-from tests.api.conftest import Served
+from tests.served import Served
 
 
 def _day(served: Served) -> tuple[datetime, datetime]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from headend.domain.enums import Role
-from tests.api.conftest import Served
+from tests.served import Served
 
 
 def test_an_on_demand_read_of_a_simulated_meter_returns_its_values_within_seconds(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from headend.domain.enums import Role
-from tests.api.conftest import Served
+from tests.served import Served
 
 A_PLUS = "1.0.1.8.0.255"
 

@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 
 from headend.domain.enums import Role
-from tests.api.conftest import Served, served
 from tests.cli.conftest import Headend, on_a_terminal
-
-__all__ = ["served"]  # the API tests' module fixture: a filled store behind a live API
+from tests.conftest import headend_env
+from tests.served import Served
 
 pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def served_env(served: Served, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``headend`` pointed at the store the API serves."""
+    return headend_env(served.database_url, monkeypatch)
 
 
 def _yesterday(served: Served) -> datetime:
@@ -51,7 +56,7 @@ def _api(served: Served, path: str, query: dict[str, str]) -> str:
 @pytest.mark.parametrize("form", ["day", "month", "start_end"])
 @pytest.mark.parametrize("format", ["csv", "ndjson"])
 def test_export_billing_equals_the_api_stream(
-    served: Served, cli_env: dict[str, str], headend: Headend, format: str, form: str
+    served: Served, served_env: dict[str, str], headend: Headend, format: str, form: str
 ) -> None:
     query = _forms(served)[form]
     expected = _api(served, "/api/v1/billing", {**query, "format": format})
@@ -63,7 +68,7 @@ def test_export_billing_equals_the_api_stream(
 
 
 def test_export_billing_nem12_equals_the_api_export_but_for_the_time_it_was_made(
-    served: Served, cli_env: dict[str, str], headend: Headend
+    served: Served, served_env: dict[str, str], headend: Headend
 ) -> None:
     query = _forms(served)["day"]
     expected = _api(served, "/api/v1/billing/nem12", query).splitlines()
@@ -80,7 +85,7 @@ def test_export_billing_nem12_equals_the_api_export_but_for_the_time_it_was_made
 
 
 def test_export_billing_to_a_file_writes_the_stream_there_and_nothing_on_stdout(
-    served: Served, cli_env: dict[str, str], headend: Headend, tmp_path: Path
+    served: Served, served_env: dict[str, str], headend: Headend, tmp_path: Path
 ) -> None:
     query = _forms(served)["day"]
     target = tmp_path / "billing.csv"
@@ -94,11 +99,11 @@ def test_export_billing_to_a_file_writes_the_stream_there_and_nothing_on_stdout(
 
 
 def test_with_stderr_on_a_terminal_the_bar_is_there_and_stdout_is_exactly_the_stream(
-    served: Served, cli_env: dict[str, str]
+    served: Served, served_env: dict[str, str]
 ) -> None:
     query = _forms(served)["day"]
     expected = _api(served, "/api/v1/billing", query)
-    code, stdout, terminal = on_a_terminal(["export", "billing", *_options(query)], cli_env)
+    code, stdout, terminal = on_a_terminal(["export", "billing", *_options(query)], served_env)
     assert code == 0, terminal.decode(errors="replace")
     assert stdout.decode() == expected
     assert f"billing {query['period']}".encode() in terminal

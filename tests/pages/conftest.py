@@ -1,5 +1,5 @@
-"""The dashboard's tests use the API's real server (``tests.api.conftest.served``): uvicorn
-over HTTP on a store filled by collection from simulated meters, one fleet per module.
+"""The dashboard's tests use the API's real server (``served``, ``tests/served.py``): uvicorn
+over HTTP on a store filled by collection from simulated meters, a copy of it per module.
 
 ``logged_in`` gives an httpx client holding a dashboard session for a role, made the way a
 browser makes one: the login form (with its CSRF cookie), then the session cookie.
@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from headend.domain.enums import Role
-from tests.api.conftest import Served, served
+from tests.served import Served
 
-__all__ = ["Served", "csrf_of", "fleet_day", "log_in", "served"]
+__all__ = ["Served", "csrf_of", "fleet_day", "log_in"]
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _HIDDEN = re.compile(r'name="csrf" value="([^"]+)"')
