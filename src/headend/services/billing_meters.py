@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from headend.domain.tou import TouPeriod
 from headend.profiles import DeviceProfile, Quantity, load_all, load_profile
 from headend.protocol.units import unit_symbol
+from headend.store.base import one_of, table_of
 from headend.store.models import Meter, RollupBasis
 
 
@@ -68,14 +69,14 @@ def _page_statement(first: bool) -> Select[Any]:
 
 
 @cache
-def _named_statement() -> Select[Any]:
-    named = Meter.meter_id.in_(bindparam("meter_ids", expanding=True))
+def _named_statement(dialect: str) -> Select[Any]:
+    named = one_of(table_of(Meter).c.meter_id, "meter_ids", dialect)
     return select(*_METER_COLUMNS).where(named).order_by(Meter.meter_id)
 
 
 def meter_page(session: Session, after: str | None, size: int) -> list[MeterRow]:
     """The next ``size`` meters in meter-id order after ``after``."""
-    rows = session.execute(_page_statement(after is None), {"after": after, "size": size})
+    rows = session.execute(_page_statement(after is None), {"after": after, "size": size}).all()
     return [MeterRow(*row) for row in rows]
 
 
@@ -87,12 +88,13 @@ def _ids_statement(first: bool) -> Select[Any]:
 
 def meter_ids_after(session: Session, after: str | None, size: int) -> list[str]:
     """The ids of the next ``size`` meters in meter-id order after ``after``."""
-    rows = session.execute(_ids_statement(after is None), {"after": after, "size": size})
+    rows = session.execute(_ids_statement(after is None), {"after": after, "size": size}).all()
     return [meter_id for (meter_id,) in rows]
 
 
 def meters_named(session: Session, meter_ids: Sequence[str]) -> list[MeterRow]:
-    rows = session.execute(_named_statement(), {"meter_ids": list(meter_ids)})
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(_named_statement(dialect), {"meter_ids": list(meter_ids)}).all()
     return [MeterRow(*row) for row in rows]
 
 

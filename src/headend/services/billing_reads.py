@@ -16,7 +16,7 @@ from functools import cache, cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, Select, bindparam, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from headend.domain.quality import Quality
@@ -41,7 +41,7 @@ from headend.services.billing_rollups import (
 from headend.services.interval_sql import EpochSeconds, current_intervals
 from headend.services.local_days import LocalDays, offset_spans, seconds, utc
 from headend.services.rollup_sql import rollup_basis
-from headend.store.base import table_of
+from headend.store.base import one_of, table_of
 from headend.store.models import IntervalReading, RegisterReading
 
 __all__ = [
@@ -66,8 +66,9 @@ Summary = dict[tuple[int, str], list[tuple[str, int, int, int, int]]]
 class PageData:
     """What a page of meters needs for its records, as read from the store.
 
-    ``registers``: the newest version of each register read at a boundary; ``captures``: the
-    load profile's register captures at those instants; ``summary``: per meter and channel,
+    ``registers``: the newest version of each register read at a boundary, keyed by epoch
+    seconds; ``captures``: the load profile's register captures at those instants, at least
+    of every channel and end without its register read; ``summary``: per meter and channel,
     (quality, intervals, intervals with a value, sum in micro-kWh, sum of version numbers);
     ``tou``: import by period (micro-kWh) of the meters whose split comes from intervals;
     ``month_start``: where the maximum-demand register's month begins.
@@ -107,8 +108,13 @@ class PageReader:
             return "intervals alone"
         return rollup_basis(self.tz, self.calendar, rolled_channels())
 
+    @staticmethod
+    def _dialect(session: Session) -> str:
+        return session.get_bind().dialect.name
+
     def read(self, session: Session, meters: Sequence[MeterRow], span: Span) -> PageData:
-        """Everything the records of these meters need, in a fixed number of statements."""
+        """Everything the records of these meters need, in a fixed number of statements (one
+        fewer when every boundary read is a register read)."""
         models = models_of(meters)
         start, end = seconds(span.start), seconds(span.end)
         bounds: dict[int, tuple[datetime, datetime]] = {}
@@ -120,7 +126,25 @@ class PageReader:
         codes = {o for mo in models.values() for o in _register_codes(mo)}
         registers = self._registers(session, pks, codes, instants)
         channels = sorted({c for mo in models.values() for c in mo.channels()})
-        captures = self._captures(session, pks, channels, instants)
+        # a boundary read falls back on the load profile's capture only where the register
+        # read is not there: on most pages the export channel alone
+        lacking = {
+            (m.pk, channel)
+            for m in meters
+            for channel in models[m.device_profile].channels()
+            for at in bounds[m.pk]
+            if (m.pk, channel, seconds(at)) not in registers
+        }
+        captures = (
+            self._captures(
+                session,
+                sorted({pk for pk, _ in lacking}),
+                sorted({channel for _, channel in lacking}),
+                instants,
+            )
+            if lacking
+            else {}
+        )
         split = split_period(self.days, span.start, span.end, meters, self.basis)
         imports = {mo.import_obis for mo in models.values()}
         rolled = read_rollups(session, split.runs, sorted({*channels, *imports}))
@@ -144,11 +168,12 @@ class PageReader:
         self, session: Session, pks: list[int], codes: set[str], instants: list[datetime]
     ) -> dict[Key, Any]:
         rows = session.execute(
-            _registers_statement(), {"pks": pks, "codes": sorted(codes), "instants": instants}
-        )
+            _registers_statement(self._dialect(session)),
+            {"pks": pks, "codes": sorted(codes), "instants": instants},
+        ).all()
         found: dict[Key, Any] = {}
         for row in rows:
-            key = (row.meter_id, row.obis, seconds(row.read_at))
+            key = (row.meter_id, row.obis, row.at)
             if row.value is not None and (key not in found or row.version > found[key].version):
                 found[key] = row
         return found
@@ -157,9 +182,10 @@ class PageReader:
         self, session: Session, pks: list[int], channels: list[str], instants: list[datetime]
     ) -> dict[Key, Any]:
         rows = session.execute(
-            _captures_statement(), {"pks": pks, "channels": channels, "instants": instants}
-        )
-        return {(r.meter_id, r.channel, seconds(r.interval_end)): r for r in rows}
+            _captures_statement(self._dialect(session)),
+            {"pks": pks, "channels": channels, "instants": instants},
+        ).all()
+        return {(r.meter_id, r.channel, r.at): r for r in rows}
 
     def _summary(
         self, session: Session, pks: list[int], channels: list[str], split: Split, rolled: Sums
@@ -264,36 +290,33 @@ class PageReader:
         return found
 
 
-def _listed(name: str) -> BindParameter[Any]:
-    return bindparam(name, expanding=True)
-
-
 @cache
-def _registers_statement() -> Select[Any]:
+def _registers_statement(dialect: str) -> Select[Any]:
     t = table_of(RegisterReading)
     return select(
         t.c.meter_id,
         t.c.obis,
-        t.c.read_at,
+        EpochSeconds(t.c.read_at).label("at"),
         t.c.version,
         t.c.value,
         t.c.unit,
         t.c.capture_time,
         t.c.quality,
     ).where(
-        t.c.meter_id.in_(_listed("pks")),
-        t.c.obis.in_(_listed("codes")),
-        t.c.read_at.in_(_listed("instants")),
+        one_of(t.c.meter_id, "pks", dialect),
+        one_of(t.c.obis, "codes", dialect),
+        one_of(t.c.read_at, "instants", dialect),
     )
 
 
 @cache
-def _captures_statement() -> Select[Any]:
+def _captures_statement(dialect: str) -> Select[Any]:
     t = table_of(IntervalReading)
-    return select(t.c.meter_id, t.c.channel, t.c.interval_end, t.c.cumulative, t.c.quality).where(
-        t.c.meter_id.in_(_listed("pks")),
-        t.c.channel.in_(_listed("channels")),
-        t.c.interval_end.in_(_listed("instants")),
+    at = EpochSeconds(t.c.interval_end).label("at")
+    return select(t.c.meter_id, t.c.channel, at, t.c.cumulative, t.c.quality).where(
+        one_of(t.c.meter_id, "pks", dialect),
+        one_of(t.c.channel, "channels", dialect),
+        one_of(t.c.interval_end, "instants", dialect),
         t.c.version == 0,
         t.c.cumulative.is_not(None),
     )

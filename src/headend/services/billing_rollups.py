@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from headend.domain.quality import Quality
 from headend.services.local_days import LocalDays, Run, utc
-from headend.store.base import table_of
+from headend.store.base import one_of, table_of
 from headend.store.models import IntervalDay
 
 Ranges = tuple[tuple[datetime, datetime], ...]  # (after, until] spans of interval ends
@@ -119,7 +119,7 @@ def _total(column: Any) -> Any:
     return func.sum(type_coerce(column, BigInteger))
 
 
-def _rollups_statement(which: ColumnElement[bool] | None) -> Select[Any]:
+def _rollups_statement(which: ColumnElement[bool] | None, dialect: str) -> Select[Any]:
     """The rollup rows of the meters ``pks`` summed by meter, channel and quality: of the days
     ``which`` selects, or (None) of the days ``[first, past)``."""
     d = table_of(IntervalDay)
@@ -145,15 +145,18 @@ def _rollups_statement(which: ColumnElement[bool] | None) -> Select[Any]:
             ),
         )
         .where(
-            d.c.meter_id.in_(bindparam("pks", expanding=True)),
-            d.c.channel.in_(bindparam("channels", expanding=True)),
+            one_of(d.c.meter_id, "pks", dialect),
+            one_of(d.c.channel, "channels", dialect),
             days,
         )
         .group_by(d.c.meter_id, d.c.channel, d.c.quality)
     )
 
 
-_one_run = cache(lambda: _rollups_statement(None))  # every meter of the page the same days
+@cache
+def _one_run(dialect: str) -> Select[Any]:
+    """Every meter of the page the same days."""
+    return _rollups_statement(None, dialect)
 
 
 def read_rollups(
@@ -172,9 +175,10 @@ def read_rollups(
         "channels": list(channels),
     }
     date_of = LocalDays.date_of
+    dialect = session.get_bind().dialect.name
     if len(groups) == 1 and len(next(iter(groups))) == 1:
         ((first, past),) = next(iter(groups))
-        statement = _one_run()
+        statement = _one_run(dialect)
         params |= {"first": date_of(first), "past": date_of(past)}
     else:
         d = table_of(IntervalDay)
@@ -187,8 +191,9 @@ def read_rollups(
                     )
                     for mine, pks in groups.items()
                 )
-            )
+            ),
+            dialect,
         )
-    for pk, channel, quality, *sums in session.execute(statement, params):
+    for pk, channel, quality, *sums in session.execute(statement, params).all():
         found[(pk, channel)][Quality(quality)] = [int(v) for v in sums]
     return found

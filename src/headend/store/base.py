@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import ColumnElement, MetaData, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from headend.store.types import UtcDateTime
@@ -36,3 +38,12 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+def one_of(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` equals one of the list bound as ``name``. On PostgreSQL the list is one
+    array parameter (``= ANY``): the statement's text is the same whatever the list's length,
+    so it is parsed once and kept prepared; elsewhere an IN list expanded at execution."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
