@@ -15,6 +15,7 @@ started.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 import threading
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from headend.services.billing import BillingPeriod, BillingService
 
 T = TypeVar("T")
+GC_THRESHOLD = 20_000  # allocations between the collector's youngest passes in a worker
 
 _service: BillingService | None = None  # the worker process's own service
 
@@ -42,6 +44,11 @@ def _start(database_url: str, tz: str, page_size: int) -> None:
 
     factory = make_session_factory(make_engine(database_url, pool_size=2))
     _service = BillingService(factory, ZoneInfo(tz), page_size=page_size)
+    # A page is many short-lived objects that reference counting frees; the collector's
+    # passes over them (every 700 allocations by default) cost about a fifth of a record's
+    # time and found next to nothing. What is loaded by now stays out of its passes.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def page_json(meter_ids: Sequence[str], period: BillingPeriod) -> list[str]:
