@@ -4,13 +4,15 @@
                         [--rebuild] [--database NAME]
 
 A PostgreSQL store (database ``headend_api_bench``, kept between runs and rebuilt when its
-size changes or with --rebuild) holds the meters with ``--days`` days of 15-minute data on
-two channels (import and export), each interval as read (version 0) and validated (version
-1), and a daily register read at local midnight (tariff registers on the three-phase
-meters). It is filled inside PostgreSQL with generate_series, not through the collection
-path, which bench/collect.py measures. Then, as landing and the VEE pass leave it, every
-meter's day rollups are marked stale from the first day, and the rollup pass that ends
-``headend collect`` builds them; its time is reported (meters per second). A kept store is
+size changes or with --rebuild) holds the meters (one in ten three-phase, the rest
+single-phase) with ``--days`` days of load-profile data at each device profile's capture
+period (15 minutes; 30 on the three-phase meters) on two channels (import and export), each
+interval as read (version 0) and validated (version 1), and a daily register read at local
+midnight (tariff registers on the three-phase meters). It is filled inside PostgreSQL
+with generate_series, not through the collection path, which bench/collect.py measures.
+Then, as landing and the VEE pass leave it, every meter's day rollups are marked stale from
+the first day, and the rollup pass that ends ``headend collect`` builds them; its time is
+reported (meters per second). A kept store is
 migrated to the newest schema first, and any meter still marked is rolled up.
 
 ``headend serve --no-collect`` serves it. This process asks for one meter's billing record
@@ -74,7 +76,7 @@ def _use_database(name: str) -> None:
 
 
 def _spec_of(args: argparse.Namespace, first_day: date) -> str:
-    return f"meters={args.meters} days={args.days} from={first_day}"
+    return f"meters={args.meters} days={args.days} from={first_day} periods=profile"
 
 
 def build(args: argparse.Namespace, first_day: date) -> float:
@@ -143,7 +145,9 @@ def build(args: argparse.Namespace, first_day: date) -> float:
                     + (hashtext(m.id::text || t::text) & 65535))::bigint * 1 END AS value
             FROM meters m
             CROSS JOIN (VALUES ('1.0.1.8.0.255'), ('1.0.2.8.0.255')) c(channel)
-            CROSS JOIN generate_series(:start, :end, interval '15 minutes') t
+            CROSS JOIN LATERAL generate_series(:start, :end, CASE m.device_profile
+                WHEN 'three_phase_tou' THEN interval '30 minutes'
+                ELSE interval '15 minutes' END) t
             WHERE m.id > :lo AND m.id <= :hi
         ) s
         CROSS JOIN (VALUES (0, 'RAW', 'meter'), (1, 'VALID', 'vee:default')) v(version, quality,
@@ -375,7 +379,8 @@ def main(argv: list[str]) -> int:
             server.wait(30)
             keys.revoke(name)
     print(
-        f"API bench: {args.meters:,} meters, {args.days} days of 15-minute data "
+        f"API bench: {args.meters:,} meters, {args.days} days of 15-minute data (30-minute on "
+        "the three-phase meters) "
         f"({intervals:,} interval rows, two versions), PostgreSQL, period {period}"
     )
     print(
