@@ -28,7 +28,9 @@ test-sqlite: $(BIN)/.installed
 test-postgresql: $(BIN)/.installed
 	HEADEND_TEST_DATABASE=postgresql $(BIN)/pytest -q -m db
 
-test: lint test-sqlite test-postgresql
+# The two stores' runs go side by side, one to each core; each prints when it ends.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgresql
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/registry_import.py

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.api.app import create_app
-from headend.api.context import ApiContext, Runtime
-from headend.api.server import ApiServer
 from headend.cli.main import get_settings
 from headend.cli.output import Bar, emit_json, following, progress_bar
 from headend.cli.wiring import (
@@ -28,6 +26,10 @@ from headend.services.jobs import JobService, UnknownMeter
 from headend.services.plans import PlanService
 from headend.services.validation import ValidationService
 from headend.store.repositories.jobs import JobRepository
+
+if TYPE_CHECKING:
+    from headend.api.context import ApiContext
+    from headend.api.server import ApiServer
 
 DAILY = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
 
@@ -130,6 +132,11 @@ def serve(
 ) -> None:
     """Run the HTTP API, the read-plan scheduler and the dispatcher in one process until
     interrupted (Ctrl-C)."""
+    # The web stack is imported here, not at the top: the other commands start without it.
+    from headend.api.app import create_app
+    from headend.api.context import ApiContext, Runtime
+    from headend.api.server import ApiServer
+
     settings = get_settings(ctx)
     factory = session_factory(settings)
     jobs, _collection, dispatcher = collection_stack(settings, factory)
