@@ -50,8 +50,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from headend.domain.enums import Role
-from headend.services.keys import KeyService
-from headend.services.rollups import RollupService
+from headend.services.access.keys import KeyService
+from headend.services.validation.rollups import RollupService
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
 

@@ -61,7 +61,7 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
-from headend.services.readspec import read_spec_from_profile
+from headend.services.collection.readspec import read_spec_from_profile
 from headend.simulator.fleet import FleetOptions, generate_fleet, save_fleet
 from headend.simulator.spec import MeterSpec
 

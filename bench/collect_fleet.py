@@ -33,10 +33,10 @@ from headend.logs import configure_logging
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.plans import PlanScheduler
-from headend.services.collection import CollectionService, CollectionSettings
-from headend.services.jobs import JobService
-from headend.services.plans import PlanService, PlanSpec
-from headend.services.registry import import_registry
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanService, PlanSpec
+from headend.services.collection.runner import CollectionService, CollectionSettings
+from headend.services.registry.imports import import_registry
 from headend.simulator.fleet import FleetOptions, generate_fleet, save_fleet
 from headend.simulator.registry import write_registry
 from headend.store import migrations

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from headend.domain.registry_format import REGISTRY_COLUMNS
-from headend.services.registry import import_registry
+from headend.services.registry.imports import import_registry
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox

@@ -121,7 +121,7 @@ pytest_plugins = ["tests.served"]
 
 def import_sample_fleet(store: sessionmaker[Session]) -> None:
     """The registry of ``fixtures/sample_fleet.csv``, imported into ``store``."""
-    from headend.services.registry import import_registry
+    from headend.services.registry.imports import import_registry
     from headend.store.secrets import SecretBox
 
     import_registry(

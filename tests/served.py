@@ -32,9 +32,9 @@ from headend.api.server import ApiServer
 from headend.config import Settings
 from headend.domain.enums import ReadKind, Role
 from headend.protocol.transports import Timeouts
-from headend.services.keys import KeyService
-from headend.services.rollups import RollupService
-from headend.services.validation import ValidationService
+from headend.services.access.keys import KeyService
+from headend.services.validation.rollups import RollupService
+from headend.services.validation.vee import ValidationService
 from headend.simulator.spec import MeterSpec
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from headend.domain.enums import Role
-from headend.services.keys import KeyService
+from headend.services.access.keys import KeyService
 from tests.served import Served
 
 RANGE = "start=2026-11-01T00:00:00%2B07:00&end=2026-11-02T00:00:00%2B07:00"

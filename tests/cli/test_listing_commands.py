@@ -17,17 +17,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import MeterStatus, ReadKind, Role
-from headend.services.jobs import JobService
-from headend.services.keys import KeyService
-from headend.services.plans import PlanService, PlanSpec
-from headend.services.registry_api import RegistryService
-from headend.services.reports import ReportService
+from headend.services.access.keys import KeyService
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanService, PlanSpec
+from headend.services.registry.service import RegistryService
+from headend.services.reporting.reports import ReportService
 from headend.store import migrations
 from headend.store.engine import make_session_factory
 from tests.cli.conftest import Headend
-from tests.services.billing_fleet import empty
-from tests.services.test_edits import GAP, land_and_validate
-from tests.services.test_reports import (
+from tests.services.billing.fleet import empty
+from tests.services.reporting.test_reports import (
     BUS_1,
     DAY,
     GPRS_1,
@@ -41,6 +40,7 @@ from tests.services.test_reports import (
     local,
     registry,
 )
+from tests.services.validation.test_edits import GAP, land_and_validate
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from headend.profiles import load_profile
 from headend.protocol.plan import ReadSpec
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
-from headend.services.readspec import read_spec_from_profile
+from headend.services.collection.readspec import read_spec_from_profile
 from headend.simulator.consumption import MeterData
 from headend.simulator.devices import cosem_devices, link_parameters, meter_data
 from headend.simulator.serve import BackgroundSimulator, Simulator

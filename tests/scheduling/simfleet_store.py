@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
-from headend.services.collection import CollectionService, CollectionSettings
-from headend.services.jobs import JobService
-from headend.services.registry import import_registry
+from headend.services.collection.jobs import JobService
+from headend.services.collection.runner import CollectionService, CollectionSettings
+from headend.services.registry.imports import import_registry
 from headend.simulator.consumption import MeterData
 from headend.simulator.devices import cosem_devices, link_parameters, meter_data
 from headend.simulator.faultspec import parse_faults

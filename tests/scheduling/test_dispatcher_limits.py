@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
-from headend.services.jobs import AttemptOutcome, JobService
-from headend.services.registry import import_registry
+from headend.services.collection.jobs import AttemptOutcome, JobService
+from headend.services.registry.imports import import_registry
 from headend.store.models import Meter, ReadAttempt, ReadJob, ReadJobTransition
 from headend.store.repositories.jobs import DueJob
 from headend.store.secrets import SecretBox

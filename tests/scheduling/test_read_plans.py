@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
-from headend.services.jobs import JobService
-from headend.services.plans import PlanError, PlanService, PlanSpec, parse_selector
-from headend.services.registry import import_registry
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanError, PlanService, PlanSpec, parse_selector
+from headend.services.registry.imports import import_registry
 from headend.store.models import ReadJob, ReadPlan
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY

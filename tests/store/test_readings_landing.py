@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Quality
-from headend.services.registry import import_registry
+from headend.services.registry.imports import import_registry
 from headend.store.models import IntervalReading, Meter, RegisterReading
 from headend.store.repositories.readings import ReadingsRepository
 from headend.store.secrets import SecretBox

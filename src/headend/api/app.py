@@ -13,7 +13,7 @@ from headend.api.context import ApiContext
 from headend.api.metrics import LatencyMiddleware, make_registry
 from headend.api.pages import install as install_pages
 from headend.api.routers import billing, edits, jobs, keys, operations, reads, reports, system
-from headend.services.jobs import UnknownMeter
+from headend.services.collection.jobs import UnknownMeter
 
 DESCRIPTION = """\
 Billing-ready consumption records, validated reads, on-demand meter reads and failed-read

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from headend.api.problems import Problem
 from headend.api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS
 from headend.domain.enums import Role
-from headend.services.keys import Principal
+from headend.services.access.keys import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `headend keys create`.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

@@ -12,16 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from headend.api.ratelimit import MeterRateLimit
 from headend.api.sessions import SessionStore
 from headend.config import Settings
-from headend.services.audit import AuditService
-from headend.services.billing import BillingService, page_workers
-from headend.services.dashboard import DashboardService
-from headend.services.edits import EditService
-from headend.services.jobs import JobService
-from headend.services.keys import KeyService
-from headend.services.plans import PlanService
-from headend.services.readings import ReadingsService
-from headend.services.registry_api import RegistryService
-from headend.services.reports import ReportService
+from headend.services.access.audit import AuditService
+from headend.services.access.keys import KeyService
+from headend.services.billing.service import BillingService, page_workers
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanService
+from headend.services.registry.service import RegistryService
+from headend.services.reporting.dashboard import DashboardService
+from headend.services.reporting.readings import ReadingsService
+from headend.services.reporting.reports import ReportService
+from headend.services.validation.edits import EditService
 from headend.store.secrets import SecretBox
 
 

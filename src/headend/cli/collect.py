@@ -22,9 +22,9 @@ from headend.cli.wiring import (
 )
 from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
-from headend.services.jobs import JobService, UnknownMeter
-from headend.services.plans import PlanService
-from headend.services.validation import ValidationService
+from headend.services.collection.jobs import JobService, UnknownMeter
+from headend.services.collection.plans import PlanService
+from headend.services.validation.vee import ValidationService
 from headend.store.repositories.jobs import JobRepository
 
 if TYPE_CHECKING:

@@ -26,14 +26,14 @@ from headend.cli.output import Bar, counted, fail, progress_bar
 from headend.cli.wiring import session_factory
 from headend.config import Settings
 from headend.domain.billing import BillingRecord
-from headend.services.billing import (
+from headend.services.billing.service import (
     BillingPeriod,
     BillingService,
     PeriodError,
     page_workers,
     parse_period,
 )
-from headend.services.registry import registry_summary
+from headend.services.registry.imports import registry_summary
 
 export_app = typer.Typer(help="Exports for other systems.", no_args_is_help=True)
 

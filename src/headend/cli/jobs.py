@@ -10,8 +10,8 @@ from headend.cli.main import get_settings
 from headend.cli.output import emit, emit_json
 from headend.cli.wiring import session_factory
 from headend.domain.enums import JobState, ReadKind
-from headend.services.jobs import JobService
-from headend.services.plans import PlanError, PlanService, PlanSpec, parse_selector
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanError, PlanService, PlanSpec, parse_selector
 from headend.store.repositories.jobs import JobRepository
 
 JOB_COLUMNS = (

@@ -8,8 +8,8 @@ from headend.cli.main import get_settings
 from headend.cli.output import emit
 from headend.cli.wiring import session_factory
 from headend.domain.enums import Role
-from headend.services.audit import AuditService
-from headend.services.keys import KeyProblem, KeyService
+from headend.services.access.audit import AuditService
+from headend.services.access.keys import KeyProblem, KeyService
 
 KEY_COLUMNS = (
     ("name", "name"),

@@ -11,13 +11,13 @@ from headend.cli.main import get_settings
 from headend.cli.output import emit, emit_json, progress_bar
 from headend.cli.wiring import known_profiles, secret_box, session_factory
 from headend.domain.enums import MeterStatus
-from headend.services.registry import (
+from headend.services.registry.imports import (
     RegistryImportError,
     export_registry,
     import_registry,
     registry_summary,
 )
-from headend.services.registry_api import RegistryService
+from headend.services.registry.service import RegistryService
 
 METER_COLUMNS = (
     ("meter_id", "meter"),

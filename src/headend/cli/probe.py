@@ -28,7 +28,7 @@ from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
-from headend.services.readspec import read_spec_from_profile
+from headend.services.collection.readspec import read_spec_from_profile
 
 
 def _number(value: Decimal) -> Any:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from headend.cli.main import get_settings
 from headend.cli.output import emit, fail
 from headend.cli.wiring import session_factory
-from headend.services.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportError, ReportService
 
 FAILED_READ_COLUMNS = (
     ("meter_id", "meter"),

@@ -10,10 +10,10 @@ from headend.config import Settings
 from headend.profiles import profiles_dir
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
-from headend.services.collection import CollectionService, CollectionSettings
-from headend.services.jobs import JobService
-from headend.services.rollups import RollupService
-from headend.services.validation import ValidationService
+from headend.services.collection.jobs import JobService
+from headend.services.collection.runner import CollectionService, CollectionSettings
+from headend.services.validation.rollups import RollupService
+from headend.services.validation.vee import ValidationService
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox
 

@@ -20,8 +20,8 @@ import structlog
 
 from headend.domain.enums import FailureCategory
 from headend.scheduling.breaker import CircuitBreaker
-from headend.services.batch import StoreBatch
-from headend.services.jobs import AttemptOutcome, Finished, JobService
+from headend.services.collection.jobs import AttemptOutcome, Finished, JobService
+from headend.store.batch import StoreBatch
 from headend.store.repositories.jobs import DueJob
 
 log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from headend.services.plans import PlanService, trigger_for
+from headend.services.collection.plans import PlanService, trigger_for
 
 log = structlog.get_logger(__name__)
 

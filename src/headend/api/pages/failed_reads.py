@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from headend.api.pages.web import Ctx, Page, PageError, need, parse_day, render
 from headend.domain.enums import Role
 from headend.domain.reports import FailedRead
-from headend.services.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportError, ReportService
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 1000  # rows in the page at most; the CSV has them all

@@ -26,8 +26,8 @@ from headend.api.pages.web import (
 )
 from headend.domain.enums import Role
 from headend.domain.reports import Finding
-from headend.services.edits import EditError, UnknownFinding
-from headend.services.reports import ReportError
+from headend.services.reporting.reports import ReportError
+from headend.services.validation.edits import EditError, UnknownFinding
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from headend.api.pages.web import Ctx, Page, need, parse_day, render
 from headend.domain.enums import Role
 from headend.domain.reports import SuccessRate
-from headend.services.dashboard import GatewayInfo
+from headend.services.reporting.dashboard import GatewayInfo
 
 router = APIRouter(include_in_schema=False)
 

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from headend.api.pages.svg import frame, line, new_id, nice_ceiling, rect, text
 from headend.domain.quality import Quality
-from headend.services.readings import IntervalRow
+from headend.services.reporting.readings import IntervalRow
 
 
 @dataclass(frozen=True)

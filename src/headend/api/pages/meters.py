@@ -22,9 +22,9 @@ from headend.api.pages.web import (
     render,
 )
 from headend.domain.enums import MeterStatus, ReadKind, Role
-from headend.services.billing import parse_period
-from headend.services.jobs import UnknownMeter
-from headend.services.readings import RegisterRow
+from headend.services.billing.service import parse_period
+from headend.services.collection.jobs import UnknownMeter
+from headend.services.reporting.readings import RegisterRow
 
 router = APIRouter(include_in_schema=False)
 PAGE = 100

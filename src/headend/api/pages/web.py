@@ -20,7 +20,7 @@ from headend.api.context import ApiContext
 from headend.api.deps import context
 from headend.api.sessions import COOKIE, WebSession
 from headend.domain.enums import Role
-from headend.services.keys import Principal
+from headend.services.access.keys import Principal
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"

@@ -16,7 +16,7 @@ from headend.api.auth import Billing
 from headend.api.deps import Ctx, in_bounds
 from headend.api.problems import PROBLEM_RESPONSES, Problem, invalid
 from headend.domain.billing import BillingRecord
-from headend.services.billing import BillingPeriod, PeriodError, parse_period
+from headend.services.billing.service import BillingPeriod, PeriodError, parse_period
 
 router = APIRouter(tags=["billing"], responses=PROBLEM_RESPONSES)
 CHUNK = 200  # records per chunk written to the socket

@@ -10,7 +10,7 @@ from headend.api.auth import Operator
 from headend.api.deps import Ctx, RowId, time_range
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import EditRequest, ResolveRequest
-from headend.services.edits import EditError, UnknownEdit, UnknownFinding
+from headend.services.validation.edits import EditError, UnknownEdit, UnknownFinding
 
 router = APIRouter(tags=["edits"], responses=PROBLEM_RESPONSES)
 

@@ -12,7 +12,7 @@ from headend.api.deps import Ctx, RowId, time_range
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import JobOut, ReadRequest
 from headend.domain.enums import ReadKind
-from headend.services.jobs import JobOutcome
+from headend.services.collection.jobs import JobOutcome
 
 router = APIRouter(tags=["jobs"], responses=PROBLEM_RESPONSES)
 MAX_WAIT_S = 120

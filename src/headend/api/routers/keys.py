@@ -8,7 +8,7 @@ from headend.api.auth import Admin
 from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import KeyIn, KeyOut, NewKeyOut
-from headend.services.keys import KeyInfo, KeyProblem
+from headend.services.access.keys import KeyInfo, KeyProblem
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 

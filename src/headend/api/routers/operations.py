@@ -12,9 +12,9 @@ from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import PlanIn, PlanOut
 from headend.domain.enums import MeterStatus, ReadKind
-from headend.services.plans import PlanError, PlanSpec
-from headend.services.registry import RegistryImportError
-from headend.services.registry_api import COLUMNS, SECRET_COLUMNS
+from headend.services.collection.plans import PlanError, PlanSpec
+from headend.services.registry.imports import RegistryImportError
+from headend.services.registry.service import COLUMNS, SECRET_COLUMNS
 
 router = APIRouter(tags=["operations"], responses=PROBLEM_RESPONSES)
 WRITABLE = frozenset(COLUMNS) - {"meter_id"}

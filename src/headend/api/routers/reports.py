@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from headend.api.auth import Operator
 from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, invalid
-from headend.services.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportError, ReportService
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 MAX_DAYS = 366

@@ -131,7 +131,7 @@ class MeterEvent(Base):
 class IntervalDay(Base):
     """The current versions of one meter channel's intervals of one local day, by quality.
 
-    Derived from ``interval_readings`` by the rollup pass (``headend.services.rollups``) so
+    Derived from ``interval_readings`` by the rollup pass (``services.validation.rollups``) so
     that billing reads a few rows per meter and month instead of every interval. An interval
     belongs to the local day (the utility's time zone) its end falls in, ending in
     (D 00:00, D+1 00:00]; its time-of-use period is the one of its start. Sums are integers

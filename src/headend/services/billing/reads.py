@@ -1,0 +1,336 @@
+"""What the billing service reads for a page of meters.
+
+``PageReader.read`` runs a fixed handful of statements per page (listed in
+``headend.services.billing.service``) and returns them as ``PageData``, from which
+``headend.services.billing.records`` builds the records. Which days of each meter come from
+the day rollups and which from the intervals is ``headend.store.queries.day_rollups``'s split.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import cache, cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from headend.domain.local_days import LocalDays, offset_spans, seconds, utc
+from headend.domain.quality import Quality
+from headend.domain.tou import PERIODS, TouCalendar, TouPeriod
+from headend.services.billing.meters import (
+    MeterModel,
+    MeterRow,
+    Span,
+    meter_page,
+    meters_named,
+    models_of,
+    rolled_channels,
+)
+from headend.store.base import one_of, table_of
+from headend.store.models import IntervalReading, RegisterReading
+from headend.store.queries.day_rollups import (
+    Split,
+    Sums,
+    bounds,
+    ranges_clause,
+    read_rollups,
+    split_period,
+)
+from headend.store.queries.intervals import EpochSeconds, current_intervals
+from headend.store.queries.rollups import rollup_basis
+
+__all__ = [
+    "MeterModel",
+    "MeterRow",
+    "PageData",
+    "PageReader",
+    "Span",
+    "has_tariff_reads",
+    "meter_page",
+    "meters_named",
+    "models_of",
+]
+
+# -- the page reader ----------------------------------------------------------------------
+
+Key = tuple[int, str, int]  # meter pk, OBIS code, instant (epoch seconds: cheap to hash)
+Summary = dict[tuple[int, str], list[tuple[str, int, int, int, int]]]
+
+
+@dataclass(frozen=True)
+class PageData:
+    """What a page of meters needs for its records, as read from the store.
+
+    ``registers``: the newest version of each register read at a boundary, keyed by epoch
+    seconds; ``captures``: the load profile's register captures at those instants, at least
+    of every channel and end without its register read; ``summary``: per meter and channel,
+    (quality, intervals, intervals with a value, sum in micro-kWh, sum of version numbers);
+    ``tou``: import by period (micro-kWh) of the meters whose split comes from intervals;
+    ``month_start``: where the maximum-demand register's month begins.
+    """
+
+    span: Span
+    tz: ZoneInfo
+    models: dict[str, MeterModel]
+    bounds: dict[int, tuple[datetime, datetime]]  # the boundary instants of each meter
+    registers: dict[Key, Any]
+    captures: dict[Key, Any]
+    summary: Summary
+    tou: dict[int, dict[TouPeriod, int]]
+    month_start: datetime
+
+
+class PageReader:
+    def __init__(self, tz: ZoneInfo, calendar: TouCalendar, *, rollups: bool = True) -> None:
+        self.tz = tz
+        self.calendar = calendar
+        self.rollups = rollups
+        self.days = LocalDays(tz)
+        minutes = {
+            t.hour * 60 + t.minute
+            for version in calendar.versions
+            for day in (*version.week, *(s for _, s in version.special_days))
+            for t, _ in day.switches
+        }
+        self.segments = sorted(minutes)  # minutes of the day where some day's period changes
+        self._periods: dict[tuple[int, int], TouPeriod] = {}  # (local day, segment) -> period
+
+    @cached_property
+    def basis(self) -> str:
+        """The basis of rollups this reader can use (the profiles as first read); one no
+        stored rollups have when it reads intervals alone."""
+        if not self.rollups:
+            return "intervals alone"
+        return rollup_basis(self.tz, self.calendar, rolled_channels())
+
+    @staticmethod
+    def _dialect(session: Session) -> str:
+        return session.get_bind().dialect.name
+
+    def read(self, session: Session, meters: Sequence[MeterRow], span: Span) -> PageData:
+        """Everything the records of these meters need, in a fixed number of statements (one
+        fewer when every boundary read is a register read)."""
+        models = models_of(meters)
+        start, end = seconds(span.start), seconds(span.end)
+        bounds: dict[int, tuple[datetime, datetime]] = {}
+        for m in meters:  # the last interval ends at or before each end of the period
+            period_s = models[m.device_profile].period_s
+            bounds[m.pk] = (utc(start // period_s * period_s), utc(end // period_s * period_s))
+        pks = [m.pk for m in meters]
+        instants = sorted({at for pair in bounds.values() for at in pair})
+        codes = {o for mo in models.values() for o in _register_codes(mo)}
+        registers = self._registers(session, pks, codes, instants)
+        channels = sorted({c for mo in models.values() for c in mo.channels()})
+        # a boundary read falls back on the load profile's capture only where the register
+        # read is not there: on most pages the export channel alone
+        lacking = {
+            (m.pk, channel)
+            for m in meters
+            for channel in models[m.device_profile].channels()
+            for at in bounds[m.pk]
+            if (m.pk, channel, seconds(at)) not in registers
+        }
+        captures = (
+            self._captures(
+                session,
+                sorted({pk for pk, _ in lacking}),
+                sorted({channel for _, channel in lacking}),
+                instants,
+            )
+            if lacking
+            else {}
+        )
+        split = split_period(self.days, span.start, span.end, meters, self.basis)
+        imports = {mo.import_obis for mo in models.values()}
+        rolled = read_rollups(session, split.runs, sorted({*channels, *imports}))
+        summary = self._summary(session, pks, channels, split, rolled)
+        by_intervals: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for m in meters:
+            model = models[m.device_profile]
+            if not has_tariff_reads(m.pk, model, registers, bounds[m.pk]):
+                by_intervals[(model.period_s, model.import_obis)].append(m.pk)
+        tou = self._tou(session, by_intervals, split, rolled)
+        month_start = datetime.combine(
+            (span.end - timedelta(microseconds=1)).astimezone(self.tz).date().replace(day=1),
+            time(),
+            self.tz,
+        )
+        return PageData(
+            span, self.tz, models, bounds, registers, captures, summary, tou, month_start
+        )
+
+    def _registers(
+        self, session: Session, pks: list[int], codes: set[str], instants: list[datetime]
+    ) -> dict[Key, Any]:
+        rows = session.execute(
+            _registers_statement(self._dialect(session)),
+            {"pks": pks, "codes": sorted(codes), "instants": instants},
+        ).all()
+        found: dict[Key, Any] = {}
+        for row in rows:
+            key = (row.meter_id, row.obis, row.at)
+            if row.value is not None and (key not in found or row.version > found[key].version):
+                found[key] = row
+        return found
+
+    def _captures(
+        self, session: Session, pks: list[int], channels: list[str], instants: list[datetime]
+    ) -> dict[Key, Any]:
+        rows = session.execute(
+            _captures_statement(self._dialect(session)),
+            {"pks": pks, "channels": channels, "instants": instants},
+        ).all()
+        return {(r.meter_id, r.channel, r.at): r for r in rows}
+
+    def _summary(
+        self, session: Session, pks: list[int], channels: list[str], split: Split, rolled: Sums
+    ) -> Summary:
+        """Per meter and channel: (quality, rows, rows with a value, sum, sum of versions),
+        from the rollups and the intervals of the rest of the period."""
+        counts: Sums = defaultdict(dict)
+        for key, by_quality in rolled.items():
+            if key[1] in channels:
+                for quality, sums in by_quality.items():
+                    counts[key][quality] = sums[:4]
+        groups = split.by_ranges(pks)
+        if channels and groups:
+            t = table_of(IntervalReading)
+            after, until = bounds(groups)
+            where = [ranges_clause(t.c.meter_id, t.c.interval_end, groups)]
+            picked = [pk for group in groups.values() for pk in group]
+            cur = current_intervals(session, picked, channels, after, until, where=where)
+            rows = session.execute(
+                select(
+                    cur.c.meter_id,
+                    cur.c.channel,
+                    cur.c.quality,
+                    func.count(),
+                    func.count(cur.c.value),
+                    func.sum(cur.c.value),
+                    func.sum(cur.c.version),
+                ).group_by(cur.c.meter_id, cur.c.channel, cur.c.quality)
+            )
+            for pk, channel, quality, n, valued, total, versions in rows:
+                sums = [int(n), int(valued), int(total or 0), int(versions)]
+                before = counts[(pk, channel)].get(Quality(quality))
+                counts[(pk, channel)][Quality(quality)] = (
+                    sums if before is None else [x + y for x, y in zip(before, sums, strict=True)]
+                )
+        found: Summary = {}
+        for key, by_quality in counts.items():
+            found[key] = sorted((q.value, s[0], s[1], s[2], s[3]) for q, s in by_quality.items())
+        return found
+
+    def _tou(
+        self,
+        session: Session,
+        groups: dict[tuple[int, str], list[int]],
+        split: Split,
+        rolled: Sums,
+    ) -> dict[int, dict[TouPeriod, int]]:
+        """Import of each meter by period (micro-kWh), intervals taken by their local start:
+        the rollups' sums, and the rest of the period from the intervals."""
+        sums: dict[int, dict[TouPeriod, int]] = defaultdict(lambda: dict.fromkeys(PERIODS, 0))
+        for (_, channel), pks in groups.items():
+            for pk in pks:
+                for quality_sums in rolled.get((pk, channel), {}).values():
+                    if quality_sums[1]:  # some interval with a value
+                        for period, value in zip(PERIODS, quality_sums[4:], strict=True):
+                            sums[pk][period] += value
+        t = table_of(IntervalReading)
+        for (period_s, channel), pks in groups.items():
+            ranged = split.by_ranges(pks)
+            if not ranged:
+                continue
+            lo, hi = (seconds(at) for at in bounds(ranged))
+            where = [ranges_clause(t.c.meter_id, t.c.interval_end, ranged)]
+            picked = [pk for group in ranged.values() for pk in group]
+            # interval starts run over [lo - p + 1, hi - p + 1)
+            for a, b, offset in offset_spans(self.tz, lo - period_s + 1, hi - period_s + 1):
+                after, until = utc(a + period_s - 1), utc(b + period_s - 1)
+                cur = current_intervals(session, picked, [channel], after, until, where=where)
+                local = EpochSeconds(cur.c.interval_end) + (offset - period_s)
+                minute = local % 86400 // 60
+                segment = case(
+                    *((minute < m, k) for k, m in enumerate(self.segments[1:])),
+                    else_=len(self.segments) - 1,
+                )
+                parts = (
+                    select(
+                        cur.c.meter_id,
+                        (local // 86400).label("day"),
+                        segment.label("seg"),
+                        cur.c.value,
+                    )
+                    .where(cur.c.value.is_not(None))
+                    .subquery()
+                )
+                rows = session.execute(
+                    select(
+                        parts.c.meter_id, parts.c.day, parts.c.seg, func.sum(parts.c.value)
+                    ).group_by(parts.c.meter_id, parts.c.day, parts.c.seg)
+                )
+                for pk, day, seg, total in rows:
+                    sums[pk][self._period_of(int(day), int(seg))] += int(total)
+        return sums
+
+    def _period_of(self, day: int, segment: int) -> TouPeriod:
+        found = self._periods.get((day, segment))
+        if found is None:
+            local = date(1970, 1, 1) + timedelta(days=day)
+            schedule = self.calendar.version_on(local).day_schedule(local)
+            found = self._periods[(day, segment)] = schedule.period_at_minute(
+                self.segments[segment]
+            )
+        return found
+
+
+@cache
+def _registers_statement(dialect: str) -> Select[Any]:
+    t = table_of(RegisterReading)
+    return select(
+        t.c.meter_id,
+        t.c.obis,
+        EpochSeconds(t.c.read_at).label("at"),
+        t.c.version,
+        t.c.value,
+        t.c.unit,
+        t.c.capture_time,
+        t.c.quality,
+    ).where(
+        one_of(t.c.meter_id, "pks", dialect),
+        one_of(t.c.obis, "codes", dialect),
+        one_of(t.c.read_at, "instants", dialect),
+    )
+
+
+@cache
+def _captures_statement(dialect: str) -> Select[Any]:
+    t = table_of(IntervalReading)
+    at = EpochSeconds(t.c.interval_end).label("at")
+    return select(t.c.meter_id, t.c.channel, at, t.c.cumulative, t.c.quality).where(
+        one_of(t.c.meter_id, "pks", dialect),
+        one_of(t.c.channel, "channels", dialect),
+        one_of(t.c.interval_end, "instants", dialect),
+        t.c.version == 0,
+        t.c.cumulative.is_not(None),
+    )
+
+
+def _register_codes(model: MeterModel) -> list[str]:
+    codes = [model.import_obis, *(o for o, _ in model.tariffs)]
+    return codes + [c for c in (model.export_obis, model.demand_obis) if c is not None]
+
+
+def has_tariff_reads(
+    pk: int, model: MeterModel, registers: dict[Key, Any], bounds: tuple[datetime, datetime]
+) -> bool:
+    if not model.tariffs:
+        return False
+    instants = [seconds(at) for at in bounds]
+    return all((pk, obis, at) in registers for obis, _ in model.tariffs for at in instants)

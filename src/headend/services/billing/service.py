@@ -1,0 +1,331 @@
+"""Billing records from the store: one meter's, or every meter's page by page; billing periods.
+
+``BillingService.record`` builds one meter's ``BillingRecord`` (rules in
+``headend.domain.billing``); ``records`` streams every meter's in meter-id order, a page of
+meters per transaction, resuming after a cursor; ``record_json`` and ``records_json`` give
+the same records as the JSON written once while building them (the API sends it as it is);
+``nem12`` writes the NEM12 profile export (``headend.services.billing.nem12``).
+
+A page takes the same few statements whatever its size (``headend.services.billing.reads``;
+the records are built from them by ``headend.services.billing.records``):
+
+1. the page of meters (keyset pagination on ``meter_id``), with each meter's ``rollup_from``
+   mark and the basis the stored day rollups were computed on;
+2. register reads at the period's boundary instants (billing-profile snapshots);
+3. the load profile's register captures at those instants (the fallback for 2);
+4. the day rollups (``interval_days``) of each meter's whole local days before its mark,
+   summed by meter, channel and quality, time-of-use sums included
+   (``headend.store.queries.day_rollups``, ``headend.services.validation.rollups``);
+5. only for what the rollups do not hold (days from the mark on, part-days at the ends of a
+   period off midnight, everything when the rollups are on another basis): the current
+   version of every interval there, counted and summed by meter, channel and quality;
+6. only for meters whose time-of-use split comes from intervals, and only for what the
+   rollups do not hold: import summed by local day and time-of-use segment.
+
+With fresh rollups a month costs a few dozen rows per meter (statement 4) instead of about
+12,000 intervals (two channels, two versions); statements 5 and 6 then read a day or two of
+the meters whose data changed since the last rollup pass, or nothing. The current version of
+an interval is its highest (``headend.store.queries.intervals``). Values are summed in SQL as
+the integers of micro-kWh they are stored as, and become ``Decimal`` once per sum. Pages are
+read one ahead of the records being built (``headend.services.billing.prefetch``), or, given
+``PageWorkers``, read and built by a pool of worker processes
+(``headend.services.billing.workers``).
+
+What the meter measures is read from its device profile (``protocols/*.yaml``): the import and
+export registers, the load profile's capture period and channels, the tariff registers and the
+time-of-use period of each (``tariffs.registers``), the maximum-demand register and its unit.
+A boundary instant is the last interval end at or before each end of the period; an
+interval belongs to the period when it ends after its start and at or before its end.
+Where the meter's maximum-demand register is taken from, and the quality and billability of
+a record, are documented in ``headend.domain.billing``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.config import Settings
+from headend.domain.billing import BillingRecord
+from headend.domain.tou import TouCalendar, evn_calendar
+from headend.services.billing.meters import meter_ids_after, meter_page, meters_named
+from headend.services.billing.nem12 import Nem12Writer, TextSink
+from headend.services.billing.prefetch import prefetched
+from headend.services.billing.reads import PageReader
+from headend.services.billing.records import Built, build_records
+from headend.services.billing.workers import PageWorkers, page_csv, page_json
+from headend.services.collection.jobs import UnknownMeter
+
+__all__ = [
+    "BillingPeriod",
+    "BillingService",
+    "PeriodError",
+    "UnknownMeter",
+    "parse_period",
+]
+
+DEFAULT_PAGE_SIZE = 500
+
+
+class PeriodError(ValueError):
+    """A billing period that cannot be read; ``field`` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class BillingPeriod:
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC, exclusive
+    label: str  # "2026-11", "2026-11-05", or "2026-11-03T00:00+07:00/2026-11-10T00:00+07:00"
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_EXAMPLE = "2026-11-01T00:00+07:00"
+
+
+def parse_period(
+    period: str | None,
+    start: str | None,
+    end: str | None,
+    tz: ZoneInfo,
+    max_days: int = 62,
+) -> BillingPeriod:
+    """A month ("2026-11") or a day ("2026-11-05") in ``tz``, or ``start`` and ``end`` as ISO
+    8601 date-times with a UTC offset; never both forms, never longer than ``max_days``."""
+    if period is not None and (start is not None or end is not None):
+        raise PeriodError("period", "give either period or start and end, not both")
+    if period is not None:
+        lo, hi, label = _calendar_period(period.strip(), tz)
+        at_fault = "period"
+    else:
+        if start is None and end is None:
+            raise PeriodError(
+                "period",
+                "give a period (a month such as 2026-11 or a day such as 2026-11-05) "
+                f"or start and end (such as {_EXAMPLE})",
+            )
+        if start is None or end is None:
+            missing = "start" if start is None else "end"
+            raise PeriodError(
+                missing,
+                f"{missing} is missing: give both start and end, as date-times with an "
+                f"offset such as {_EXAMPLE}",
+            )
+        lo, hi = _instant("start", start), _instant("end", end)
+        if hi <= lo:
+            relation = "the same instant as" if hi == lo else "before"
+            raise PeriodError(
+                "end", f"end {_text(hi)} is {relation} start {_text(lo)}; it must come after it"
+            )
+        label = f"{_text(lo)}/{_text(hi)}"
+        at_fault = "end"
+    length = hi - lo
+    if length > timedelta(days=max_days):
+        days = length / timedelta(days=1)
+        raise PeriodError(
+            at_fault, f"the period {label} is {days:g} days long; at most {max_days} days"
+        )
+    return BillingPeriod(lo.astimezone(UTC), hi.astimezone(UTC), label)
+
+
+def _calendar_period(text: str, tz: ZoneInfo) -> tuple[datetime, datetime, str]:
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(), tz)
+
+    month, day = _MONTH.fullmatch(text), _DAY.fullmatch(text)
+    try:
+        if month is not None:
+            first = date(int(month[1]), int(month[2]), 1)
+            following = (first + timedelta(days=31)).replace(day=1)
+            return midnight(first), midnight(following), text
+        if day is not None:
+            one = date(int(day[1]), int(day[2]), int(day[3]))
+            return midnight(one), midnight(one + timedelta(days=1)), text
+    except (ValueError, OverflowError) as exc:
+        raise PeriodError("period", f"period {text!r} is not a real month or day ({exc})") from exc
+    raise PeriodError(
+        "period",
+        f"period {text!r} is neither a month (YYYY-MM, such as 2026-11) nor a day "
+        "(YYYY-MM-DD, such as 2026-11-05)",
+    )
+
+
+def _instant(field: str, text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise PeriodError(
+            field, f"{field} {text!r} is not an ISO 8601 date-time such as {_EXAMPLE}"
+        ) from None
+    if value.utcoffset() is None:
+        raise PeriodError(
+            field,
+            f"{field} {text!r} has no UTC offset, so the instant is ambiguous; add one such "
+            f"as +07:00 ({_EXAMPLE})",
+        )
+    return value
+
+
+def _text(moment: datetime) -> str:
+    whole_minute = moment.second == 0 and moment.microsecond == 0
+    return moment.isoformat(timespec="minutes" if whole_minute else "auto")
+
+
+def page_workers(settings: Settings) -> PageWorkers | None:
+    """The worker processes ``settings.billing_workers`` asks for (started on first use);
+    None for none, or for a store that lives in this process's memory."""
+    if settings.billing_workers < 1 or ":memory:" in settings.database_url:
+        return None
+    return PageWorkers(
+        settings.database_url, settings.tz, settings.billing_workers, DEFAULT_PAGE_SIZE
+    )
+
+
+class BillingService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        tz: ZoneInfo,
+        calendar: TouCalendar | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        rollups: bool = True,
+        workers: PageWorkers | None = None,
+    ) -> None:
+        """``rollups=False`` reads every interval of the period and no day rollup: the same
+        records, slower; a cross-check of the rollups. With ``workers``, ``records_json``
+        and ``csv_rows`` have the pages built by those processes."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.session_factory = session_factory
+        self.tz = tz
+        self.calendar = calendar or evn_calendar(tz)
+        self.page_size = page_size
+        self._reader = PageReader(self.tz, self.calendar, rollups=rollups)
+        self.workers = workers
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        """A session for reading only, each statement committed on its own: under READ
+        COMMITTED every statement has its own snapshot anyway, and no BEGIN and ROLLBACK
+        travel to the database and back."""
+        with self.session_factory() as session:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
+    def record(self, meter_id: str, period: BillingPeriod) -> BillingRecord:
+        """One meter's billing record; ``UnknownMeter`` if the registry has no such meter."""
+        return self._one(meter_id, period)[0]
+
+    def record_json(self, meter_id: str, period: BillingPeriod) -> str:
+        """``record`` as JSON, exactly ``record(...).model_dump_json()``."""
+        return self._one(meter_id, period)[1]
+
+    def records(
+        self, period: BillingPeriod, after: str | None = None, limit: int | None = None
+    ) -> Iterator[BillingRecord]:
+        """Every meter's record in meter-id order, from the meter after ``after`` on, at most
+        ``limit`` of them. Each page of meters is read in its own short transaction and
+        handed out after it is closed, so a slow consumer holds no transaction open; the
+        next page is read meanwhile (``headend.services.billing.prefetch``)."""
+        for build in prefetched(self._pages(period, after, limit)):
+            for record, _ in build():
+                yield record
+
+    def records_json(
+        self, period: BillingPeriod, after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """``records`` as JSON, each exactly its ``model_dump_json()``."""
+        if self.workers is not None:
+            yield from self.workers.in_order(page_json, self._id_pages(after, limit), period)
+            return
+        for build in prefetched(self._pages(period, after, limit)):
+            for _, text in build():
+                yield text
+
+    def csv_rows(
+        self, period: BillingPeriod, after: str | None = None, limit: int | None = None
+    ) -> Iterator[list[str]]:
+        """``records`` as CSV rows (``BillingRecord.csv_row``), without the header."""
+        if self.workers is not None:
+            yield from self.workers.in_order(page_csv, self._id_pages(after, limit), period)
+            return
+        for record in self.records(period, after, limit):
+            yield record.csv_row()
+
+    def built(self, meter_ids: Sequence[str], period: BillingPeriod) -> list[Built]:
+        """The records of the named meters that exist, in meter-id order, each with its JSON."""
+        with self._reading() as session:
+            meters = meters_named(session, meter_ids)
+            page = self._reader.read(session, meters, period) if meters else None
+        return build_records(page, meters) if page is not None else []
+
+    def _one(self, meter_id: str, period: BillingPeriod) -> Built:
+        found = self.built([meter_id], period)
+        if not found:
+            raise UnknownMeter([meter_id])
+        return found[0]
+
+    def _id_pages(self, after: str | None, limit: int | None) -> Iterator[list[str]]:
+        """The meter ids of each page, in order, each page read in its own short session."""
+        cursor, remaining = after, limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            with self._reading() as session:
+                ids = meter_ids_after(session, cursor, size)
+            if ids:
+                yield ids
+            if len(ids) < size:
+                return
+            cursor = ids[-1]
+            if remaining is not None:
+                remaining -= len(ids)
+
+    def _pages(
+        self, period: BillingPeriod, after: str | None, limit: int | None
+    ) -> Iterator[Callable[[], list[Built]]]:
+        """Page after page, read from the store; each gives how to build its records."""
+        cursor, remaining = after, limit
+        while remaining is None or remaining > 0:
+            size = self.page_size if remaining is None else min(self.page_size, remaining)
+            with self._reading() as session:
+                meters = meter_page(session, cursor, size)
+                page = self._reader.read(session, meters, period) if meters else None
+            if page is not None:
+                yield partial(build_records, page, meters)
+            if len(meters) < size:
+                return
+            cursor = meters[-1].meter_id
+            if remaining is not None:
+                remaining -= len(meters)
+
+    def nem12(
+        self,
+        period: BillingPeriod,
+        out: TextSink,
+        meter_ids: Sequence[str] | None = None,
+        now: datetime | None = None,
+        *,
+        from_participant: str = "HEADEND",
+        to_participant: str = "EVN",
+    ) -> int:
+        """Write the period's intervals as a NEM12 profile file; returns the 300 records."""
+        writer = Nem12Writer(
+            self.session_factory,
+            self.tz,
+            from_participant=from_participant,
+            to_participant=to_participant,
+            page_size=max(1, self.page_size // 20),
+        )
+        return writer.write(period, out, meter_ids, now)

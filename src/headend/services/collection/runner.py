@@ -1,0 +1,346 @@
+"""One read job, end to end: the meter's session, landing what it returned, then VEE.
+
+``CollectionService.run`` is the dispatcher's read runner. It never raises for a meter's or a
+link's fault: every failure comes back as an ``AttemptOutcome`` with its category.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.domain.enums import AuthLevel, FailureCategory, GatewayKind, ReadKind, SerialFraming
+from headend.domain.readings import MeterRead
+from headend.profiles import DeviceProfile, ProfileError, load_profile
+from headend.protocol.collect import Collection, collect
+from headend.protocol.errors import ProtocolError
+from headend.protocol.plan import ReadSpec
+from headend.protocol.registers import DefinitionCache
+from headend.protocol.session import MeterSession
+from headend.protocol.target import MeterTarget
+from headend.protocol.transports import Timeouts
+from headend.services.collection.jobs import AttemptOutcome, Clock, utcnow
+from headend.services.collection.landing import land, last_interval_ends
+from headend.services.collection.readspec import read_spec_from_profile
+from headend.store.batch import StoreBatch
+from headend.store.models import Gateway, Meter, MeterSecret
+from headend.store.repositories.jobs import DueJob
+from headend.store.repositories.registry import RegistryRepository
+from headend.store.secrets import SecretBox
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+COUNTER_BLOCK = 64  # HLS invocation counters reserved (and committed) before a session
+LANDING_BATCH = 64  # reads landed in one transaction at most
+CONTEXT_BATCH = 128  # meters whose session context is read in one transaction at most
+
+
+class ConfigurationProblem(Exception):
+    """The registry or a device profile does not let us talk to this meter."""
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    client_system_title: str = "4845414445000001"
+    clock_sync_threshold_s: float | None = 20.0
+    backfill: timedelta = timedelta(days=40)  # first read of a meter: this much history
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_pdu: int = 1024
+
+
+@dataclass(frozen=True)
+class MeterContext:
+    meter_pk: int
+    target: MeterTarget
+    profile: str
+    last_interval: datetime | None
+    first_counter: int | None
+
+
+class BlockCounterStore:
+    """Serves HLS invocation counters from a block already reserved in the store; asks the
+    store for another block (synchronously) only if a session outgrows it."""
+
+    def __init__(self, first: int, count: int, more: Callable[[int], int]) -> None:
+        self._next, self._end, self._more = first, first + count, more
+
+    def reserve(self, meter_id: str, n: int) -> int:
+        if self._next + n > self._end:
+            self._next = self._more(max(n, COUNTER_BLOCK))
+            self._end = self._next + max(n, COUNTER_BLOCK)
+        start, self._next = self._next, self._next + n
+        return start
+
+
+def what_to_read(
+    kind: ReadKind,
+    params: dict[str, Any],
+    context: MeterContext,
+    now: datetime,
+    settings: CollectionSettings,
+) -> Collection:
+    kinds = {ReadKind(k) for k in params.get("kinds", [])} or {kind}
+    if ReadKind.FULL in kinds:
+        kinds = {
+            ReadKind.REGISTERS,
+            ReadKind.LOAD_PROFILE,
+            ReadKind.BILLING_PROFILE,
+            ReadKind.EVENTS,
+            ReadKind.CLOCK,
+        }
+    start = datetime.fromisoformat(params["start"]) if "start" in params else None
+    end = datetime.fromisoformat(params["end"]) if "end" in params else now
+    if start is None:
+        # from the last stored interval (its row is the base of the next), else backfill
+        start = context.last_interval or (now - settings.backfill)
+    needs_period = kinds & {ReadKind.LOAD_PROFILE, ReadKind.BILLING_PROFILE, ReadKind.EVENTS}
+    return Collection(
+        start=start if needs_period else None,
+        end=end if needs_period else None,
+        clock=True,
+        registers=ReadKind.REGISTERS in kinds,
+        load_profile=ReadKind.LOAD_PROFILE in kinds,
+        billing=ReadKind.BILLING_PROFILE in kinds,
+        events=ReadKind.EVENTS in kinds,
+        clock_sync_threshold_s=settings.clock_sync_threshold_s if ReadKind.CLOCK in kinds else None,
+    )
+
+
+class CollectionService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        settings: CollectionSettings | None = None,
+        clock: Clock = utcnow,
+        store_executor: Executor | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.box = box
+        self.settings = settings or CollectionSettings()
+        self.clock = clock
+        self.cache = DefinitionCache()
+        self._specs: dict[str, ReadSpec] = {}
+        self._profiles: dict[str, DeviceProfile] = {}
+        self._executor = store_executor
+        # sessions start and end in bursts: what they need from the store goes in batches
+        self._contexts = StoreBatch(self._store, self.load_contexts, CONTEXT_BATCH)
+        self._landing = StoreBatch(self._store, self.land_reads, LANDING_BATCH)
+
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def profile(self, name: str) -> DeviceProfile:
+        found = self._profiles.get(name)
+        if found is None:
+            try:
+                found = self._profiles[name] = load_profile(name)
+            except ProfileError as exc:
+                raise ConfigurationProblem(str(exc)) from exc
+        return found
+
+    def read_spec(self, profile: str) -> ReadSpec:
+        spec = self._specs.get(profile)
+        if spec is None:
+            try:
+                spec = self._specs[profile] = read_spec_from_profile(self.profile(profile))
+            except ProfileError as exc:
+                raise ConfigurationProblem(str(exc)) from exc
+        return spec
+
+    # -- store side (runs in the store's thread) --------------------------------------------
+    def load_context(self, meter_pk: int) -> MeterContext:
+        found = self.load_contexts([meter_pk])[0]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def load_contexts(self, meter_pks: Sequence[int]) -> list[MeterContext | Exception]:
+        """What sessions to these meters need, read in one transaction; for a meter the
+        registry cannot serve, the problem in its place."""
+        with self.session_factory() as session, session.begin():
+            rows = session.execute(
+                select(Meter, Gateway, MeterSecret)
+                .join(Gateway, Meter.gateway_id == Gateway.id)
+                .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
+                .where(Meter.id.in_(set(meter_pks)))
+            ).all()
+            found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
+            last = last_interval_ends(session, list(found))
+            contexts: dict[int, MeterContext | Exception] = {}
+            for pk, (meter, gateway, secret) in found.items():
+                try:
+                    contexts[pk] = self._context(session, meter, gateway, secret, last.get(pk))
+                except ConfigurationProblem as exc:
+                    contexts[pk] = exc
+        missing = ConfigurationProblem
+        return [
+            contexts.get(pk) or missing(f"meter {pk} is not in the registry") for pk in meter_pks
+        ]
+
+    def _context(
+        self,
+        session: Session,
+        meter: Meter,
+        gateway: Gateway,
+        secret: MeterSecret | None,
+        last_interval: datetime | None,
+    ) -> MeterContext:
+        secrets = self.box.open(secret.name, secret.ciphertext) if secret is not None else None
+        if meter.auth is not AuthLevel.NONE and secrets is None:
+            raise ConfigurationProblem(
+                f"meter {meter.meter_id} uses {meter.auth} but has no secret"
+            )
+        quirks = self.profile(meter.device_profile).quirks
+        target = MeterTarget(
+            meter_id=meter.meter_id,
+            transport=meter.transport,
+            host=gateway.host,
+            port=gateway.port,
+            serial_device=gateway.device if gateway.kind is GatewayKind.SERIAL else None,
+            baud_rate=gateway.baud_rate or 9600,
+            framing=gateway.framing or SerialFraming.F8N1,
+            client_sap=meter.client_sap,
+            server_logical=meter.server_logical,
+            server_physical=meter.server_physical,
+            auth=meter.auth,
+            password=secrets.lls_password if secrets else None,
+            encryption_key=secrets.hls_encryption_key.hex()
+            if secrets and secrets.hls_encryption_key
+            else None,
+            authentication_key=secrets.hls_authentication_key.hex()
+            if secrets and secrets.hls_authentication_key
+            else None,
+            client_title=self.settings.client_system_title,
+            max_pdu=min(self.settings.max_pdu, quirks.max_pdu_size),
+            hdlc_max_info=quirks.hdlc_max_info_field,
+            hdlc_window=quirks.hdlc_window,
+            timeouts=self.settings.timeouts,
+        )
+        first_counter = None
+        if meter.auth is AuthLevel.HLS_GMAC:
+            first_counter = RegistryRepository(session).reserve_invocation_counters(
+                meter.id, COUNTER_BLOCK
+            )
+        return MeterContext(meter.id, target, meter.device_profile, last_interval, first_counter)
+
+    def reserve_more(self, meter_pk: int, count: int) -> int:
+        with self.session_factory() as session, session.begin():
+            return RegistryRepository(session).reserve_invocation_counters(meter_pk, count)
+
+    def land_reads(self, items: Sequence[tuple[DueJob, MeterRead, datetime]]) -> list[Any]:
+        """Land several reads in one transaction (one commit for many meters). If the batch
+        fails, each read is landed on its own, so one bad read cannot sink the others; the
+        result for a read that still fails is its exception."""
+        try:
+            with self.session_factory() as session, session.begin():
+                return [self._land(session, job, read, at) for job, read, at in items]
+        except Exception:
+            if len(items) == 1:
+                raise
+        results: list[Any] = []
+        for item in items:
+            try:
+                results.extend(self.land_reads([item]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    @staticmethod
+    def _land(session: Session, job: DueJob, read: MeterRead, at: datetime) -> dict[str, Any]:
+        landed = land(session, job.meter_pk, job.kind, read, at, job.id)
+        return {
+            "raw_read_id": landed.raw_read_id,
+            "registers": landed.registers,
+            "intervals": landed.intervals,
+            "events": landed.events,
+            "unavailable": sorted(str(o) for o in read.unavailable),
+        }
+
+    async def land_read(self, job: DueJob, read: MeterRead, read_at: datetime) -> dict[str, Any]:
+        """Land a read; reads finishing together are landed in one transaction."""
+        result = await self._landing.submit((job, read, read_at))
+        return dict(result)
+
+    # -- the runner ---------------------------------------------------------------------------
+    async def run(self, job: DueJob) -> AttemptOutcome:
+        started = self.clock()
+        t0 = time.perf_counter()
+        try:
+            context = await self._contexts.submit(job.meter_pk)
+            spec = self.read_spec(context.profile)
+        except Exception as exc:  # the registry, a profile or a secret is wrong: our fault
+            log.error("cannot prepare the session", error=str(exc))
+            return AttemptOutcome(
+                started, self.clock(), False, FailureCategory.CONFIGURATION, str(exc)
+            )
+        what = what_to_read(job.kind, job.params, context, started, self.settings)
+        counters = None
+        if context.first_counter is not None:
+            counters = BlockCounterStore(
+                context.first_counter,
+                COUNTER_BLOCK,
+                lambda n: self.reserve_more(context.meter_pk, n),
+            )
+        session = MeterSession(context.target, counters=counters, release=spec.supports_release)
+        connect_ms: int | None = None
+        try:
+            async with session:
+                connect_ms = int((time.perf_counter() - t0) * 1000)
+                read = await collect(session, spec, what, self.cache)
+        except ProtocolError as exc:
+            return AttemptOutcome(
+                started,
+                self.clock(),
+                False,
+                exc.category,
+                exc.one_line(),
+                connect_ms,
+                session.traffic.sent,
+                session.traffic.received,
+            )
+        except Exception as exc:  # a bug of ours while reading: record it, do not retry
+            log.exception("unexpected error in a meter session")
+            return AttemptOutcome(
+                started,
+                self.clock(),
+                False,
+                FailureCategory.CONFIGURATION,
+                f"internal error: {exc!r}",
+                connect_ms,
+                session.traffic.sent,
+                session.traffic.received,
+            )
+        finished = self.clock()
+        try:
+            result = await self.land_read(job, read, finished)
+        except Exception as exc:  # the read is kept by no one: record why, and retry later
+            log.exception("landing a read failed")
+            return AttemptOutcome(
+                started,
+                self.clock(),
+                False,
+                FailureCategory.CONFIGURATION,
+                f"landing failed: {exc!r}",
+                connect_ms,
+            )
+        return AttemptOutcome(
+            started,
+            finished,
+            True,
+            None,
+            None,
+            connect_ms,
+            session.traffic.sent,
+            session.traffic.received,
+            result,
+        )

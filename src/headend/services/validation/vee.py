@@ -1,0 +1,328 @@
+"""The VEE pass over the store: interval data landed since the last pass is validated and
+estimated, and the results stored as new versions; nothing stored is overwritten.
+
+Landing marks a meter (``meters.vee_from``) with the earliest interval it added; a pass takes
+the marked meters in batches, runs ``headend.vee`` on all of them at once (it is vectorised
+across meters), writes what changed and clears the marks it handled. Data arriving late moves
+the mark back, so the period it falls in is validated again and an actual replaces an
+estimate made before it came.
+
+Every new version moves the meter's ``rollup_from`` mark back to its interval, in the same
+transaction; given a ``RollupService``, the pass ends by recomputing the day rollups of the
+meters so marked (by landing, by itself, by operator edits).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.domain.enums import JobState, ReadKind
+from headend.domain.obis import Obis
+from headend.domain.quality import Flag
+from headend.profiles import load_profile
+from headend.services.collection.jobs import Clock, utcnow
+from headend.services.validation.rollups import RollupService
+from headend.store.base import table_of
+from headend.store.models import IntervalReading, Meter, ReadJob, VeeFinding
+from headend.store.repositories.rollups import RollupRepository
+from headend.vee.model import IntervalRead, IntervalVersion, MeterContext, RegisterRead
+from headend.vee.pipeline import run_vee
+
+RAW = 0
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    revalidate: timedelta = timedelta(days=1)  # validated again before the first new interval
+    history: timedelta = timedelta(days=14)  # earlier data for like days and usage history
+    batch_meters: int = 2000
+    # intervals a batch may write at most (estimated from each meter's mark): a transaction
+    # that writes much more holds SQLite's one write lock, or the meters' rows on PostgreSQL,
+    # long enough to stall landing; a meter alone is taken whatever its size
+    batch_intervals: int = 100_000
+
+
+@dataclass
+class PassSummary:
+    meters: int = 0
+    new_versions: int = 0
+    findings: int = 0
+    rereads_queued: int = 0
+    rolled_up: int = 0  # meters whose day rollups were recomputed after the pass
+
+    def add(self, other: PassSummary) -> None:
+        self.meters += other.meters
+        self.new_versions += other.new_versions
+        self.findings += other.findings
+        self.rereads_queued += other.rereads_queued
+        self.rolled_up += other.rolled_up
+
+
+def _version_of(row: Any, meter_id: str) -> IntervalVersion:
+    return IntervalVersion(
+        meter_id=meter_id,
+        channel=row.channel,
+        interval_end=row.interval_end,
+        value=row.value,
+        quality=row.quality,
+        method=row.method,
+        rules=tuple(row.rules.split(",")) if row.rules else (),
+        flags=Flag(row.flags),
+        inputs=row.inputs or "",
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+class ValidationService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: ValidationSettings | None = None,
+        clock: Clock = utcnow,
+        rollups: RollupService | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.settings = settings or ValidationSettings()
+        self.clock = clock
+        self.rollups = rollups
+
+    def run_pending(self, stop: Callable[[], bool] | None = None) -> PassSummary:
+        """Validate every meter marked by landing, a batch per transaction; then, with a
+        rollup service, bring the day rollups of every meter whose data changed up to date
+        (``RollupService.run_pending``). When ``stop`` turns true the pass ends after the
+        batch under way; what is left stays marked for the next pass."""
+        total = PassSummary()
+        while stop is None or not stop():
+            with self.session_factory() as session, session.begin():
+                marked = session.execute(
+                    select(Meter.id, Meter.meter_id, Meter.vee_from, Meter.device_profile)
+                    .where(Meter.vee_from.is_not(None))
+                    .order_by(Meter.id)
+                    .limit(self.settings.batch_meters)
+                ).all()
+                if not marked:
+                    break
+                total.add(self._validate(session, self._within_budget(marked)))
+        if self.rollups is not None and (stop is None or not stop()):
+            total.rolled_up = self.rollups.run_pending(stop).meters
+        return total
+
+    def _within_budget(self, marked: Sequence[Any]) -> Sequence[Any]:
+        """The first meters of ``marked`` whose intervals to write (import and export, from
+        the mark less ``revalidate`` to now) fit ``batch_intervals``; at least one."""
+        now, budget = self.clock(), self.settings.batch_intervals
+        for n, (_, _, since, profile) in enumerate(marked):
+            period_s = load_profile(profile).load_profile.capture_period_s
+            span = now - since + self.settings.revalidate
+            budget -= 2 * max(1, int(span.total_seconds() // period_s))
+            if budget < 0:
+                return marked[: max(n, 1)]
+        return marked
+
+    def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
+        now = self.clock()
+        step = self.settings
+        names = {pk: meter_id for pk, meter_id, _, _ in marked}
+        starts = {pk: since - step.revalidate for pk, _, since, _ in marked}
+        periods = {
+            pk: timedelta(seconds=load_profile(profile).load_profile.capture_period_s)
+            for pk, _, _, profile in marked
+        }
+        earliest = min(starts.values())
+        pks = list(names)
+        rows = session.execute(
+            select(IntervalReading)
+            .where(
+                IntervalReading.meter_id.in_(pks),
+                IntervalReading.interval_end > earliest - step.history,
+            )
+            .order_by(
+                IntervalReading.meter_id,
+                IntervalReading.channel,
+                IntervalReading.interval_end,
+                IntervalReading.version,
+            )
+        ).scalars()
+        raw: list[IntervalRead] = []
+        registers: list[RegisterRead] = []
+        current: dict[tuple[int, str, datetime], IntervalReading] = {}
+        latest_version: dict[tuple[int, str, datetime], int] = defaultdict(int)
+        cumulative: dict[tuple[int, str, datetime], Any] = {}
+        landed: list[IntervalReading] = []
+        for row in rows:
+            key = (row.meter_id, row.channel, row.interval_end)
+            latest_version[key] = max(latest_version[key], row.version)
+            if row.version > RAW:
+                current[key] = row  # ordered by version: the last one wins
+                continue
+            if row.cumulative is not None:
+                cumulative[key] = row.cumulative
+            if row.interval_end > starts[row.meter_id]:
+                landed.append(row)
+        for row in landed:
+            meter_id = names[row.meter_id]
+            if row.cumulative is not None:
+                obis = Obis.parse(row.channel)
+                registers.append(RegisterRead(meter_id, obis, row.interval_end, row.cumulative))
+            value = row.value
+            if Flag(row.flags) & Flag.LONG:
+                # it followed a gap; once the gap's rows have come, its own interval is known
+                before = cumulative.get(
+                    (row.meter_id, row.channel, row.interval_end - periods[row.meter_id])
+                )
+                value = (
+                    row.cumulative - before
+                    if before is not None and row.cumulative is not None
+                    else None
+                )
+            if value is not None:
+                raw.append(
+                    IntervalRead(meter_id, row.channel, row.interval_end, value, row.status or 0)
+                )
+        previous: list[IntervalVersion] = []
+        history: list[IntervalVersion] = []
+        for (pk, _channel, end), row in current.items():
+            version = _version_of(row, names[pk])
+            (previous if end > starts[pk] else history).append(version)
+        ends: dict[int, datetime] = {}
+        for pk, _channel, end in latest_version:
+            ends[pk] = max(ends.get(pk, end), end)
+        contexts = {meter_id: MeterContext(profile=profile) for _, meter_id, _, profile in marked}
+        summary = PassSummary(meters=len(marked))
+        if raw or registers:
+            result = run_vee(
+                raw, registers, now=now, contexts=contexts, previous=previous, history=history
+            )
+            pk_of = {meter_id: pk for pk, meter_id in names.items()}
+            inserts = []
+            for version in result.new_versions:
+                pk = pk_of[version.meter_id]
+                key = (pk, version.channel, version.interval_end)
+                latest_version[key] += 1
+                inserts.append(
+                    {
+                        "meter_id": pk,
+                        "channel": version.channel,
+                        "interval_end": version.interval_end,
+                        "version": latest_version[key],
+                        "value": version.value,
+                        "cumulative": None,
+                        "quality": version.quality,
+                        "flags": int(version.flags),
+                        "status": None,
+                        "method": version.method,
+                        "rules": ",".join(version.rules) or None,
+                        "inputs": version.inputs or None,
+                        "raw_read_id": None,
+                        "created_by": version.created_by,
+                        "created_at": now,
+                    }
+                )
+            if inserts:
+                session.execute(insert(table_of(IntervalReading)), inserts)
+                changed: dict[int, datetime] = {}
+                for new in inserts:
+                    pk, end = new["meter_id"], new["interval_end"]
+                    changed[pk] = min(changed.get(pk, end), end)
+                RollupRepository(session).mark_stale(changed)
+            summary.new_versions = len(inserts)
+            summary.findings = self._store_findings(session, result.findings, pk_of, starts, now)
+            summary.rereads_queued = self._queue_rereads(
+                session, result.reread_requests, pk_of, now
+            )
+        for pk, _, since, _ in marked:  # clear only the marks this pass saw
+            session.execute(
+                update(Meter)
+                .where(and_(Meter.id == pk, Meter.vee_from == since))
+                .values(vee_from=None)
+            )
+        return summary
+
+    def _store_findings(
+        self,
+        session: Session,
+        findings: Sequence[Any],
+        pk_of: dict[str, int],
+        starts: dict[int, datetime],
+        now: datetime,
+    ) -> int:
+        """Open findings of the re-validated period are replaced by this pass's."""
+        for pk, start in starts.items():
+            session.execute(
+                delete(VeeFinding).where(
+                    VeeFinding.meter_id == pk, VeeFinding.status == "open", VeeFinding.end > start
+                )
+            )
+        rows = [
+            {
+                "meter_id": pk_of[f.meter_id],
+                "channel": f.channel or None,
+                "rule": f.rule,
+                "start": f.start,
+                "end": f.end,
+                "detail": f.detail,
+                "params": dict(f.params),
+                "status": "open",
+                "created_at": now,
+            }
+            for f in findings
+        ]
+        if rows:
+            session.execute(insert(table_of(VeeFinding)), rows)
+        return len(rows)
+
+    def _queue_rereads(
+        self, session: Session, requests: Sequence[Any], pk_of: dict[str, int], now: datetime
+    ) -> int:
+        """E0: ask for the load profile again while the meter still holds it."""
+        wanted: dict[int, tuple[datetime, datetime, datetime]] = {}
+        for request in requests:
+            pk = pk_of[request.meter_id]
+            start, end, not_after = wanted.get(pk, (request.start, request.end, request.not_after))
+            wanted[pk] = (
+                min(start, request.start),
+                max(end, request.end),
+                min(not_after, request.not_after),
+            )
+        if not wanted:
+            return 0
+        busy = set(
+            session.scalars(
+                select(ReadJob.meter_id).where(
+                    ReadJob.meter_id.in_(list(wanted)),
+                    ReadJob.kind == ReadKind.LOAD_PROFILE,
+                    ReadJob.state.in_((JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)),
+                )
+            )
+        )
+        rows = [
+            {
+                "meter_id": pk,
+                "plan_id": None,
+                "kind": ReadKind.LOAD_PROFILE,
+                "params": {"start": start.isoformat(), "end": end.isoformat(), "reread": True},
+                "priority": 50,
+                "state": JobState.QUEUED,
+                "due_at": now,
+                "deadline": not_after,
+                "attempts": 0,
+                "requested_by": "vee:E0",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for pk, (start, end, not_after) in wanted.items()
+            if pk not in busy
+        ]
+        if rows:
+            from headend.store.repositories.jobs import JobRepository
+
+            JobRepository(session).add_jobs(rows)
+        return len(rows)

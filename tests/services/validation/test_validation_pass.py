@@ -1,0 +1,167 @@
+"""VEE over the store: newly landed data is validated, late data is validated again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.domain.enums import ReadKind
+from headend.domain.obis import Obis
+from headend.domain.quality import Quality
+from headend.domain.readings import (
+    ClockReading,
+    ClockStatus,
+    Column,
+    LoadProfile,
+    MeterRead,
+    ProfileRow,
+)
+from headend.services.collection.landing import land
+from headend.services.validation.vee import PassSummary, ValidationService, ValidationSettings
+from headend.store.models import IntervalReading, Meter, VeeFinding
+from tests.conftest import import_sample_fleet
+
+A_PLUS = Obis.parse("1.0.1.8.0.255")
+START = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # local midnight in Hanoi
+NOW = START + timedelta(days=1, hours=1)
+
+
+def _energy(i: int) -> int:
+    """Wh in interval i: a small daily shape, never zero."""
+    return 100 + 40 * ((i % 96) // 8) + (i * 7) % 13
+
+
+def _cumulative(i: int) -> int:
+    return 5_000_000 + sum(_energy(k) for k in range(1, i + 1))
+
+
+def _read(indexes: list[int]) -> MeterRead:
+    columns = (
+        Column(8, Obis.parse("0.0.1.0.0.255"), 2),
+        Column(1, Obis.parse("0.0.96.10.1.255"), 2),
+        Column(3, A_PLUS, 2, unit="Wh"),
+    )
+    rows = tuple(
+        ProfileRow(START + timedelta(minutes=15 * i), 0, {A_PLUS: Decimal(_cumulative(i))})
+        for i in indexes
+    )
+    at = START + timedelta(minutes=15 * max(indexes), seconds=40)
+    return MeterRead(
+        serial_number="2611000003",
+        clock=ClockReading(at, at, ClockStatus(0), 420, False),
+        load_profile=LoadProfile(Obis.parse("1.0.99.1.0.255"), 900, columns, rows),
+    )
+
+
+def _current(store: sessionmaker[Session], meter: int) -> dict[datetime, IntervalReading]:
+    with store() as session:
+        rows = session.scalars(
+            select(IntervalReading)
+            .where(IntervalReading.meter_id == meter, IntervalReading.version > 0)
+            .order_by(IntervalReading.interval_end, IntervalReading.version)
+        )
+        return {row.interval_end: row for row in rows}
+
+
+def test_new_data_is_validated_and_late_data_replaces_the_estimates(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    with store() as session:
+        meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
+    gap = [41, 42, 43, 44]
+    with store() as session, session.begin():
+        land(
+            session,
+            meter,
+            ReadKind.LOAD_PROFILE,
+            _read([i for i in range(0, 97) if i not in gap]),
+            NOW,
+            None,
+        )
+        assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is not None
+    vee = ValidationService(store, clock=lambda: NOW)
+    first = vee.run_pending()
+    assert first.meters == 1 and first.new_versions == 96
+
+    current = _current(store, meter)
+    gap_ends = {START + timedelta(minutes=15 * i) for i in [*gap, 45]}
+    for end, row in current.items():
+        if end in gap_ends:
+            assert row.quality is Quality.EST_SCALED_TO_REGISTER, end
+            assert row.method == "E2"
+        else:
+            assert row.quality is Quality.VALID, end
+    # the estimate is held to the register: the day still adds up exactly
+    day = sum(row.value for row in current.values())
+    assert day == Decimal(_cumulative(96) - _cumulative(0)) / 1000
+    with store() as session:
+        assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is None
+        assert session.scalar(select(func.count()).select_from(VeeFinding)) >= 1
+
+    assert vee.run_pending().new_versions == 0  # nothing new: nothing to do
+
+    # the missing rows arrive late (a re-read): that period is validated again
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read([40, *gap]), NOW, None)
+    again = vee.run_pending()
+    assert again.new_versions == len(gap_ends)
+    current = _current(store, meter)
+    for i in [*gap, 45]:
+        row = current[START + timedelta(minutes=15 * i)]
+        assert row.quality is Quality.VALID and row.version == 2
+        assert row.value == Decimal(_energy(i)) / 1000
+    with store() as session:
+        versions = session.scalar(
+            select(func.count())
+            .select_from(IntervalReading)
+            .where(IntervalReading.interval_end == START + timedelta(minutes=15 * 42))
+        )
+    assert versions == 3  # as read, estimated, replaced by the actual: nothing overwritten
+    assert vee.run_pending().new_versions == 0
+
+
+def test_a_pass_told_to_stop_validates_nothing_more_and_keeps_the_marks(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    with store() as session:
+        meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+    vee = ValidationService(store, clock=lambda: NOW)
+    assert vee.run_pending(stop=lambda: True).meters == 0
+    with store() as session:
+        assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is not None
+    assert vee.run_pending().meters == 1
+
+
+def test_a_pass_writes_in_transactions_of_bounded_size_and_validates_every_meter(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    names = ["2611000001", "2611000002", "2611000003"]
+    with store() as session:
+        meters = list(session.scalars(select(Meter.id).where(Meter.meter_id.in_(names))))
+    with store() as session, session.begin():
+        for meter in meters:
+            land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+    batches: list[int] = []
+
+    class Counting(ValidationService):
+        def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
+            batches.append(len(marked))
+            return super()._validate(session, marked)
+
+    # a day and the revalidated day before it on two channels: 400 intervals a meter
+    vee = Counting(store, ValidationSettings(batch_intervals=900), clock=lambda: NOW)
+    done = vee.run_pending()
+    assert batches == [2, 1]
+    assert done.meters == 3 and done.new_versions == 3 * 96
+    for meter in meters:
+        assert all(row.quality is Quality.VALID for row in _current(store, meter).values())
