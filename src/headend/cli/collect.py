@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.cli.main import get_settings
 from headend.cli.output import Bar, emit_json, following, progress_bar
+from headend.cli.state import get_settings
 from headend.cli.wiring import (
     collection_stack,
     known_profiles,

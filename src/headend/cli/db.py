@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from headend.cli.main import get_settings
 from headend.cli.output import emit_json
+from headend.cli.state import get_settings
 from headend.store import migrations
 
 db_app = typer.Typer(help="Create and migrate the SQL store (Alembic).", no_args_is_help=True)

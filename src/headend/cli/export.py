@@ -21,8 +21,8 @@ from typing import TextIO
 
 import typer
 
-from headend.cli.main import get_settings
 from headend.cli.output import Bar, counted, fail, progress_bar
+from headend.cli.state import get_settings
 from headend.cli.wiring import session_factory
 from headend.config import Settings
 from headend.domain.billing import BillingRecord

@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from headend.cli.main import get_settings
 from headend.cli.output import emit, emit_json
+from headend.cli.state import get_settings
 from headend.cli.wiring import session_factory
 from headend.domain.enums import JobState, ReadKind
 from headend.services.collection.jobs import JobService

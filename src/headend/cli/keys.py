@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from headend.cli.main import get_settings
 from headend.cli.output import emit
+from headend.cli.state import get_settings
 from headend.cli.wiring import session_factory
 from headend.domain.enums import Role
 from headend.services.access.audit import AuditService

@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from headend.config import ConfigError, Settings, load_settings
-from headend.logs import configure_logging
+from headend.cli.state import State
+from headend.config import ConfigError
 
 app = typer.Typer(
     name="headend",
@@ -16,27 +16,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class State:
-    """What every sub-command receives through ``ctx.obj``."""
-
-    _settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings()
-            configure_logging(self._settings.log_level, self._settings.log_json)
-        return self._settings
-
-
-def get_settings(ctx: typer.Context) -> Settings:
-    state = ctx.find_root().obj
-    if not isinstance(state, State):
-        state = State()
-        ctx.find_root().obj = state
-    return state.settings
 
 
 @app.callback()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from headend.cli.main import get_settings
 from headend.cli.output import emit, emit_json, progress_bar
+from headend.cli.state import get_settings
 from headend.cli.wiring import known_profiles, secret_box, session_factory
 from headend.domain.enums import MeterStatus
 from headend.services.registry.imports import (

@@ -14,8 +14,8 @@ from enum import StrEnum
 import typer
 from pydantic import BaseModel
 
-from headend.cli.main import get_settings
 from headend.cli.output import emit, fail
+from headend.cli.state import get_settings
 from headend.cli.wiring import session_factory
 from headend.services.reporting.reports import ReportError, ReportService
 
