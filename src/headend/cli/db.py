@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 
 from headend.cli.output import emit_json
 from headend.cli.state import get_settings
+from headend.config import ConfigError
 from headend.store import migrations
 
 db_app = typer.Typer(help="Create and migrate the SQL store (Alembic).", no_args_is_help=True)
+
+
+@contextmanager
+def _migrations() -> Iterator[None]:
+    """Migrations not found where headend looks for them: a configuration error (exit 2)."""
+    try:
+        yield
+    except migrations.MigrationsNotFound as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _redacted(url: str) -> str:
@@ -21,7 +34,8 @@ def _redacted(url: str) -> str:
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
     """Migrate the store to REVISION (default: the latest)."""
     settings = get_settings(ctx)
-    migrations.upgrade(settings.database_url, revision)
+    with _migrations():
+        migrations.upgrade(settings.database_url, revision)
     current = migrations.current_revision(settings.database_url)
     typer.echo(f"{_redacted(settings.database_url)} is at revision {current}")
 
@@ -30,7 +44,8 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
 def downgrade(ctx: typer.Context, revision: str = typer.Argument(..., help="e.g. base")) -> None:
     """Migrate the store back to REVISION ('base' removes every table)."""
     settings = get_settings(ctx)
-    migrations.downgrade(settings.database_url, revision)
+    with _migrations():
+        migrations.downgrade(settings.database_url, revision)
     current = migrations.current_revision(settings.database_url)
     typer.echo(f"{_redacted(settings.database_url)} is at revision {current or 'base'}")
 
@@ -50,7 +65,8 @@ def current(
         return
     from alembic.script import ScriptDirectory
 
-    config = migrations.alembic_config(settings.database_url)
+    with _migrations():
+        config = migrations.alembic_config(settings.database_url)
     head = ScriptDirectory.from_config(config).get_current_head()
     emit_json(
         {

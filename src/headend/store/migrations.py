@@ -7,15 +7,20 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from headend.config import ConfigError
-
 _REPO = Path(__file__).resolve().parents[3]
+
+
+class MigrationsNotFound(Exception):
+    """``alembic.ini`` is not where headend looks for it (headend runs from its source
+    checkout): a configuration problem, which the command line reports as one."""
 
 
 def alembic_config(database_url: str) -> Config:
     ini = _REPO / "alembic.ini"
     if not ini.exists():
-        raise ConfigError(f"alembic.ini not found at {ini}; run headend from its source checkout")
+        raise MigrationsNotFound(
+            f"alembic.ini not found at {ini}; run headend from its source checkout"
+        )
     config = Config(str(ini))
     config.set_main_option("script_location", str(_REPO / "alembic"))
     config.attributes["url"] = database_url
