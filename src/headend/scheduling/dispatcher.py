@@ -21,8 +21,7 @@ import structlog
 from headend.domain.enums import FailureCategory
 from headend.scheduling.breaker import CircuitBreaker
 from headend.services.collection.jobs import AttemptOutcome, Finished, JobService
-from headend.store.batch import StoreBatch
-from headend.store.repositories.jobs import DueJob
+from headend.services.collection.queue import DueJob, StoreBatch
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
