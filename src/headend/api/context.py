@@ -19,6 +19,7 @@ from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
+from headend.services.reporting.health import HealthService
 from headend.services.reporting.readings import ReadingsService
 from headend.services.reporting.reports import ReportService
 from headend.services.validation.edits import EditService
@@ -54,6 +55,7 @@ class ApiContext:
     plans: PlanService
     registry: RegistryService
     dashboard: DashboardService
+    health: HealthService
     rate_limit: MeterRateLimit
     box: SecretBox
     profiles: frozenset[str]
@@ -90,6 +92,7 @@ class ApiContext:
             plans=PlanService(session_factory, jobs, tz),
             registry=RegistryService(session_factory),
             dashboard=DashboardService(session_factory, tz),
+            health=HealthService(session_factory),
             rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
             box=box,
             profiles=profiles,
