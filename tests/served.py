@@ -27,18 +27,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.api.app import create_app
-from headend.api.context import ApiContext, Runtime
+from headend.api.context import ApiContext, ProcessHooks
 from headend.api.server import ApiServer
 from headend.config import Settings
 from headend.domain.enums import ReadKind, Role
 from headend.protocol.transports import Timeouts
+from headend.runtime import Runtime
 from headend.services.access.keys import KeyService
 from headend.services.validation.rollups import RollupService
 from headend.services.validation.vee import ValidationService
 from headend.simulator.spec import MeterSpec
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
-from headend.store.secrets import SecretBox
 from tests.conftest import (
     BACKEND,
     TEST_SECRET_KEY,
@@ -94,7 +94,7 @@ class Collected:
 class _Background:
     """uvicorn and the dispatcher in one event loop, in a thread."""
 
-    def __init__(self, server: ApiServer, fleet: StoreFleet, runtime: Runtime) -> None:
+    def __init__(self, server: ApiServer, fleet: StoreFleet, runtime: ProcessHooks) -> None:
         self.server = server
         self.fleet = fleet
         self.runtime = runtime
@@ -193,10 +193,10 @@ def served(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> It
         specs = {s.meter_id: s for s in collected.specs}
         fleet = _short_timeouts(StoreFleet(specs, collected.clock, store))
         settings = Settings(database_url=url, secret_key=TEST_SECRET_KEY)
-        runtime = Runtime(scheduler_running=lambda: False)
-        context = ApiContext.build(
-            settings, store, SecretBox(TEST_SECRET_KEY), PROFILES, fleet.jobs, runtime
-        )
+        runtime = ProcessHooks(scheduler_running=lambda: False)
+        context = Runtime(
+            settings, session_factory=store, jobs=fleet.jobs, profiles=PROFILES
+        ).api_context(runtime)
         port = free_ports(1)
         server = ApiServer(create_app(context), "127.0.0.1", port)
         try:

@@ -1,20 +1,19 @@
-"""What the routers use, built once per app from the settings: the services, the limits and
-what the process around the API tells it (is a scheduler running, sessions in flight)."""
+"""What the routers use, built once per app by the composition root (``headend.runtime``):
+the services, the limits and what the process around the API tells it (is a scheduler
+running, sessions in flight)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy.orm import Session, sessionmaker
+from zoneinfo import ZoneInfo
 
 from headend.api.ratelimit import MeterRateLimit
 from headend.api.sessions import SessionStore
-from headend.config import Settings
 from headend.services.access.audit import AuditService
 from headend.services.access.keys import KeyService
-from headend.services.billing.service import BillingService, page_workers
+from headend.services.billing.service import BillingService
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
 from headend.services.registry.service import RegistryService
@@ -23,11 +22,10 @@ from headend.services.reporting.health import HealthService
 from headend.services.reporting.readings import ReadingsService
 from headend.services.reporting.reports import ReportService
 from headend.services.validation.edits import EditService
-from headend.store.secrets import SecretBox
 
 
 @dataclass
-class Runtime:
+class ProcessHooks:
     """The collection side of the process, when the API runs beside it."""
 
     scheduler_running: Callable[[], bool] = lambda: False
@@ -41,10 +39,19 @@ class Runtime:
     paused_gateways: Callable[[], dict[int, datetime]] = dict
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the routers read of the settings."""
+
+    tz: ZoneInfo
+    api_max_range_days: int
+
+
 @dataclass
 class ApiContext:
-    settings: Settings
-    session_factory: sessionmaker[Session]
+    """Built by the composition root (``headend.runtime.Runtime.api_context``)."""
+
+    settings: ApiSettings
     keys: KeyService
     audit: AuditService
     jobs: JobService
@@ -57,44 +64,10 @@ class ApiContext:
     dashboard: DashboardService
     health: HealthService
     rate_limit: MeterRateLimit
-    box: SecretBox
-    profiles: frozenset[str]
-    runtime: Runtime = field(default_factory=Runtime)
+    runtime: ProcessHooks = field(default_factory=ProcessHooks)
     sessions: SessionStore = field(default_factory=SessionStore)
 
     def close(self) -> None:
         """Stop the worker processes the context started, if any."""
         if self.billing.workers is not None:
             self.billing.workers.close()
-
-    @classmethod
-    def build(
-        cls,
-        settings: Settings,
-        session_factory: sessionmaker[Session],
-        box: SecretBox,
-        profiles: frozenset[str],
-        jobs: JobService | None = None,
-        runtime: Runtime | None = None,
-    ) -> ApiContext:
-        jobs = jobs or JobService(session_factory, retry_delay_scale=settings.retry_delay_scale)
-        tz = settings.tz
-        return cls(
-            settings=settings,
-            session_factory=session_factory,
-            keys=KeyService(session_factory),
-            audit=AuditService(session_factory),
-            jobs=jobs,
-            readings=ReadingsService(session_factory),
-            billing=BillingService(session_factory, tz, workers=page_workers(settings)),
-            reports=ReportService(session_factory, tz),
-            edits=EditService(session_factory),
-            plans=PlanService(session_factory, jobs, tz),
-            registry=RegistryService(session_factory),
-            dashboard=DashboardService(session_factory, tz),
-            health=HealthService(session_factory),
-            rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
-            box=box,
-            profiles=profiles,
-            runtime=runtime or Runtime(),
-        )

@@ -4,34 +4,15 @@ dispatcher in one process)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from headend.cli.output import Bar, emit_json, following, progress_bar
 from headend.cli.state import get_settings
-from headend.cli.wiring import (
-    collection_stack,
-    known_profiles,
-    secret_box,
-    session_factory,
-    validation_service,
-)
 from headend.domain.enums import ReadKind
-from headend.scheduling.plans import PlanScheduler
+from headend.runtime import DAILY, Runtime
 from headend.services.collection.jobs import JobService, UnknownMeter
-from headend.services.collection.plans import PlanService
-from headend.services.validation.vee import ValidationService
 from headend.store.repositories.jobs import JobRepository
-
-if TYPE_CHECKING:
-    from headend.api.context import ApiContext
-    from headend.api.server import ApiServer
-
-DAILY = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
 
 
 def collect(
@@ -46,9 +27,8 @@ def collect(
     With no plan or meter named, every active meter's registers and load profile are read.
     Exit status 0 when every job ended (failures are counted in the output), 3 on time-out.
     """
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
-    jobs, _collection, dispatcher = collection_stack(settings, factory)
+    runtime = Runtime.from_settings(get_settings(ctx))
+    factory, jobs, dispatcher = runtime.session_factory, runtime.jobs, runtime.dispatcher
     if plan and meter:
         typer.echo("headend: name a plan or meters, not both", err=True)
         raise typer.Exit(2)
@@ -56,7 +36,7 @@ def collect(
     async def run(bar: Bar) -> tuple[list[int], bool]:
         await dispatcher.recover()
         if plan:
-            service = PlanService(factory, jobs, settings.tz)
+            service = runtime.plans
             found = [p for p in service.all() if p.name == plan]
             if not found:
                 typer.echo(f"headend: no read plan named {plan!r}", err=True)
@@ -89,7 +69,7 @@ def collect(
             dispatcher.close()
         summary = jobs.summary(ids)
         bar.update(len(ids) - summary["unfinished"], len(ids), "VEE pass")
-        checked = validation_service(settings, factory).run_pending()
+        checked = runtime.validation.run_pending()
     summary["vee"] = {
         "meters": checked.meters,
         "new_versions": checked.new_versions,
@@ -132,118 +112,21 @@ def serve(
 ) -> None:
     """Run the HTTP API, the read-plan scheduler and the dispatcher in one process until
     interrupted (Ctrl-C)."""
-    # The web stack is imported here, not at the top: the other commands start without it.
-    from headend.api.app import create_app
-    from headend.api.context import ApiContext, Runtime
-    from headend.api.server import ApiServer
-
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
-    jobs, _collection, dispatcher = collection_stack(settings, factory)
-    plans = PlanService(factory, jobs, settings.tz)
-    validation = validation_service(settings, factory)
-    scheduler = PlanScheduler(plans, dispatcher.wake)
-    bind_host, bind_port = host or settings.api_host, port or settings.api_port
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        background: set[asyncio.Task[None]] = set()
-
-        def plans_changed() -> None:
-            if collect:
-                task = loop.create_task(scheduler.reload())
-                background.add(task)
-                task.add_done_callback(background.discard)
-
-        runtime = Runtime(
-            scheduler_running=lambda: scheduler.running,
-            sessions_in_flight=lambda: dispatcher.in_flight,
-            outcomes=lambda: dict(dispatcher.stats.outcomes),
-            wake_dispatcher=dispatcher.wake,
-            plans_changed=plans_changed,
-            gateway_sessions=lambda: dispatcher.sessions_by_gateway,
-            paused_gateways=lambda: dispatcher.breaker.paused(jobs.clock()),
-        )
-        server: ApiServer | None = None
-        context: ApiContext | None = None
-        if api:
-            context = ApiContext.build(
-                settings, factory, secret_box(settings), known_profiles(), jobs, runtime
-            )
-            server = ApiServer(create_app(context), bind_host, bind_port)
-            if context.billing.workers is not None:  # ready before the first bulk stream
-                await asyncio.to_thread(context.billing.workers.start)
-
-        def on_signal() -> None:
-            stop.set()
-            if server is not None:
-                server.should_exit = True
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        tasks: list[asyncio.Task[None]] = []
-        if collect:
-            await dispatcher.recover()
-            caught_up = await scheduler.start()
-            typer.echo(
-                f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
-                f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions",
-                err=True,
-            )
-            if collect_now:
-                queued = await asyncio.to_thread(_queue_everyone, factory, jobs)
-                typer.echo(f"headend: reading {queued} meters now", err=True)
-            tasks.append(asyncio.create_task(dispatcher.run(stop)))
-            tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
-        try:
-            if server is not None:
-                serving = asyncio.create_task(server.serve())
-                while not server.started and not serving.done():
-                    await asyncio.sleep(0.05)
-                if server.started:
-                    typer.echo(f"headend: API on http://{bind_host}:{bind_port}/", err=True)
-                await serving
-                if not server.started:
-                    raise typer.Exit(1)
-                stop.set()
-            else:
-                await stop.wait()
-        finally:
-            stop.set()
-            scheduler.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if context is not None:
-                await asyncio.to_thread(context.close)
-
-    try:
-        asyncio.run(run())
-    finally:
-        dispatcher.close()
+    status = Runtime.from_settings(get_settings(ctx)).serve(
+        host,
+        port,
+        api=api,
+        collect=collect,
+        collect_now=collect_now,
+        say=lambda line: typer.echo(line, err=True),
+    )
+    if status:
+        raise typer.Exit(status)
 
 
 def _ended(jobs: JobService, ids: list[int]) -> int:
     """How many of the jobs ``ids`` have ended (succeeded or failed for good)."""
     return len(ids) - int(jobs.summary(ids)["unfinished"])
-
-
-def _queue_everyone(factory: sessionmaker[Session], jobs: JobService) -> int:
-    """Queue every active meter's daily read, as ``headend collect`` does; the count."""
-    with factory() as session:
-        pks = JobRepository(session).meter_pks_for({"all": True})
-    jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="serve --collect-now")
-    return len(pks)
-
-
-async def _validate_periodically(
-    validation: ValidationService, stop: asyncio.Event, every_s: float = 30.0
-) -> None:
-    """The VEE pass over newly landed data, every ``every_s`` seconds while serving."""
-    while not stop.is_set():
-        # Ctrl-C ends a long pass after its current batch, not after every meter
-        await asyncio.to_thread(validation.run_pending, stop.is_set)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
 
 
 def register(app: typer.Typer) -> None:

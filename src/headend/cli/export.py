@@ -23,9 +23,9 @@ import typer
 
 from headend.cli.output import Bar, counted, fail, progress_bar
 from headend.cli.state import get_settings
-from headend.cli.wiring import session_factory
 from headend.config import Settings
 from headend.domain.billing import BillingRecord
+from headend.runtime import session_factory
 from headend.services.billing.service import (
     BillingPeriod,
     BillingService,

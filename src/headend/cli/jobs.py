@@ -8,8 +8,8 @@ import typer
 
 from headend.cli.output import emit, emit_json
 from headend.cli.state import get_settings
-from headend.cli.wiring import session_factory
 from headend.domain.enums import JobState, ReadKind
+from headend.runtime import session_factory
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanError, PlanService, PlanSpec, parse_selector
 from headend.store.repositories.jobs import JobRepository

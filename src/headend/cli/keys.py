@@ -6,8 +6,8 @@ import typer
 
 from headend.cli.output import emit
 from headend.cli.state import get_settings
-from headend.cli.wiring import session_factory
 from headend.domain.enums import Role
+from headend.runtime import session_factory
 from headend.services.access.audit import AuditService
 from headend.services.access.keys import KeyProblem, KeyService
 

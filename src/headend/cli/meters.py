@@ -9,8 +9,8 @@ import typer
 
 from headend.cli.output import emit, emit_json, progress_bar
 from headend.cli.state import get_settings
-from headend.cli.wiring import known_profiles, secret_box, session_factory
 from headend.domain.enums import MeterStatus
+from headend.runtime import known_profiles, secret_box, session_factory
 from headend.services.registry.imports import (
     RegistryImportError,
     export_registry,

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from headend.cli.output import emit, fail
 from headend.cli.state import get_settings
-from headend.cli.wiring import session_factory
+from headend.runtime import session_factory
 from headend.services.reporting.reports import ReportError, ReportService
 
 FAILED_READ_COLUMNS = (

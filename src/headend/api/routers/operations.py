@@ -73,7 +73,7 @@ def put_meter(
             errors=[{"field": f, "message": "is not a registry field"} for f in unknown],
         )
     try:
-        summary = ctx.registry.put(meter_id, fields, ctx.box, ctx.profiles)
+        summary = ctx.registry.put(meter_id, fields)
     except RegistryImportError as exc:
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
         raise Problem(

@@ -33,8 +33,17 @@ def _public(row: dict[str, str]) -> dict[str, str]:
 
 
 class RegistryService:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    """``box`` and ``known_profiles`` are what ``put`` checks and encrypts a meter with."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox | None = None,
+        known_profiles: frozenset[str] = frozenset(),
+    ) -> None:
         self.session_factory = session_factory
+        self.box = box
+        self.known_profiles = known_profiles
 
     def _rows(self, session: Session, stmt: Any) -> list[dict[str, str]]:
         return [_public(export_row(m, g, s)) for m, g, s in session.execute(stmt)]
@@ -79,11 +88,11 @@ class RegistryService:
         self,
         meter_id: str,
         fields: Mapping[str, str | None],
-        box: SecretBox,
-        known_profiles: frozenset[str],
     ) -> ImportSummary:
         """Create or replace one meter from registry fields (as one CSV row would give them);
         refused with every problem listed (``RegistryImportError``) and nothing stored."""
+        if self.box is None:
+            raise ValueError("RegistryService.put needs the SecretBox it was built without")
         row = {name: "" for name in COLUMNS}
         row.update({k: "" if v is None else str(v) for k, v in fields.items()})
         row["meter_id"] = meter_id
@@ -92,7 +101,7 @@ class RegistryService:
         writer.writeheader()
         writer.writerow(row)
         text.seek(0)
-        return import_registry(self.session_factory, text, box, known_profiles)
+        return import_registry(self.session_factory, text, self.box, self.known_profiles)
 
     def set_status(self, meter_id: str, status: MeterStatus) -> dict[str, str]:
         with self.session_factory() as session, session.begin():

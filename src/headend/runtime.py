@@ -1,0 +1,306 @@
+"""The composition root: settings -> engine -> session factory -> services -> scheduler and
+dispatcher -> app. The command line and the tests build the process here; nothing else wires
+it. Nothing is built at import time, and each piece only when first asked for, so a command
+that lists meters needs neither a secret key nor the web stack.
+
+``Runtime.serve`` is ``headend serve``: the HTTP API, the read-plan scheduler and the
+dispatcher in one event loop until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from headend.config import Settings
+from headend.domain.enums import ReadKind
+from headend.profiles import profiles_dir
+from headend.protocol.transports import Timeouts
+from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
+from headend.scheduling.plans import PlanScheduler
+from headend.services.access.audit import AuditService
+from headend.services.access.keys import KeyService
+from headend.services.billing.service import BillingService, page_workers
+from headend.services.collection.jobs import JobService
+from headend.services.collection.plans import PlanService
+from headend.services.collection.runner import CollectionService, CollectionSettings
+from headend.services.registry.service import RegistryService
+from headend.services.reporting.dashboard import DashboardService
+from headend.services.reporting.health import HealthService
+from headend.services.reporting.readings import ReadingsService
+from headend.services.reporting.reports import ReportService
+from headend.services.validation.edits import EditService
+from headend.services.validation.rollups import RollupService
+from headend.services.validation.vee import ValidationService
+from headend.store.engine import make_engine, make_session_factory
+from headend.store.repositories.jobs import JobRepository
+from headend.store.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from headend.api.context import ApiContext, ProcessHooks
+    from headend.api.server import ApiServer
+
+# what ``headend collect`` and ``serve --collect-now`` read of every active meter
+DAILY: dict[str, Any] = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    """A new engine on ``settings.database_url`` and its session factory."""
+    return make_session_factory(make_engine(settings.database_url, settings.db_pool_size))
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """What encrypts meter secrets at rest; refuses a missing or unsafe secret key."""
+    return SecretBox(settings.encryption_secret())
+
+
+def known_profiles() -> frozenset[str]:
+    """Names of the device profiles in the profiles folder (``protocols/`` by default)."""
+    return frozenset(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+class Runtime:
+    """The process's parts, built from the settings once each, on first use.
+
+    ``session_factory``, ``jobs`` and ``profiles`` may be given instead (the tests give a
+    store of their own and a job service on a simulated clock)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_factory: sessionmaker[Session] | None = None,
+        jobs: JobService | None = None,
+        profiles: frozenset[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        if session_factory is not None:
+            self.session_factory = session_factory
+        if jobs is not None:
+            self.jobs = jobs
+        if profiles is not None:
+            self.profiles = profiles
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(settings)
+
+    # -- the store ------------------------------------------------------------------------
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return session_factory(self.settings)
+
+    @cached_property
+    def box(self) -> SecretBox:
+        return secret_box(self.settings)
+
+    @cached_property
+    def profiles(self) -> frozenset[str]:
+        return known_profiles()
+
+    # -- collection -----------------------------------------------------------------------
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self.session_factory, retry_delay_scale=self.settings.retry_delay_scale)
+
+    @cached_property
+    def collection(self) -> CollectionService:
+        """The read runner: one meter session per due job."""
+        settings = self.settings
+        return CollectionService(
+            self.session_factory,
+            self.box,
+            CollectionSettings(
+                client_system_title=settings.client_system_title,
+                clock_sync_threshold_s=settings.clock_sync_threshold_s,
+                backfill=timedelta(days=settings.backfill_days),
+                timeouts=Timeouts(
+                    connect=settings.connect_timeout_s,
+                    link=settings.response_timeout_s,
+                    response=settings.response_timeout_s,
+                ),
+            ),
+        )
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            self.jobs,
+            self.collection.run,
+            DispatcherLimits(max_sessions=self.settings.max_sessions),
+        )
+
+    @cached_property
+    def plans(self) -> PlanService:
+        return PlanService(self.session_factory, self.jobs, self.settings.tz)
+
+    @cached_property
+    def scheduler(self) -> PlanScheduler:
+        return PlanScheduler(self.plans, self.dispatcher.wake)
+
+    @cached_property
+    def validation(self) -> ValidationService:
+        """The VEE pass, ending with the rollup pass in the utility's time zone."""
+        factory = self.session_factory
+        return ValidationService(factory, rollups=RollupService(factory, self.settings.tz))
+
+    # -- what the API serves --------------------------------------------------------------
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        return RegistryService(self.session_factory)
+
+    def api_context(self, hooks: ProcessHooks | None = None) -> ApiContext:
+        """What the API's routers use: the services, the limits and ``hooks`` into the
+        collection side of the process (none: no scheduler or dispatcher here)."""
+        from headend.api.context import ApiContext, ApiSettings, ProcessHooks
+        from headend.api.ratelimit import MeterRateLimit
+
+        settings, factory, tz = self.settings, self.session_factory, self.settings.tz
+        return ApiContext(
+            settings=ApiSettings(tz=tz, api_max_range_days=settings.api_max_range_days),
+            keys=KeyService(factory),
+            audit=AuditService(factory),
+            jobs=self.jobs,
+            readings=ReadingsService(factory),
+            billing=BillingService(factory, tz, workers=page_workers(settings)),
+            reports=ReportService(factory, tz),
+            edits=EditService(factory),
+            plans=PlanService(factory, self.jobs, tz),
+            registry=RegistryService(factory, self.box, self.profiles),
+            dashboard=DashboardService(factory, tz),
+            health=HealthService(factory),
+            rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
+            runtime=hooks or ProcessHooks(),
+        )
+
+    # -- headend serve --------------------------------------------------------------------
+
+    def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        api: bool = True,
+        collect: bool = True,
+        collect_now: bool = False,
+        say: Callable[[str], None] = print,
+    ) -> int:
+        """Run the HTTP API, the read-plan scheduler and the dispatcher (each unless turned
+        off) until SIGINT or SIGTERM; ``say`` reports progress. The exit status: 0, or 1 if
+        the API could not start."""
+        settings = self.settings
+        dispatcher, scheduler, validation = self.dispatcher, self.scheduler, self.validation
+        bind_host, bind_port = host or settings.api_host, port or settings.api_port
+
+        async def run() -> int:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            background: set[asyncio.Task[None]] = set()
+
+            def plans_changed() -> None:
+                if collect:
+                    task = loop.create_task(scheduler.reload())
+                    background.add(task)
+                    task.add_done_callback(background.discard)
+
+            server: ApiServer | None = None
+            context: ApiContext | None = None
+            if api:
+                # The web stack is imported here, not at the top: the other commands start
+                # without it.
+                from headend.api.app import create_app
+                from headend.api.server import ApiServer
+
+                context = self.api_context(self._hooks(plans_changed))
+                server = ApiServer(create_app(context), bind_host, bind_port)
+                if context.billing.workers is not None:  # ready before the first bulk stream
+                    await asyncio.to_thread(context.billing.workers.start)
+
+            def on_signal() -> None:
+                stop.set()
+                if server is not None:
+                    server.should_exit = True
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal)
+            tasks: list[asyncio.Task[None]] = []
+            if collect:
+                await dispatcher.recover()
+                caught_up = await scheduler.start()
+                say(
+                    f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
+                    f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions"
+                )
+                if collect_now:
+                    queued = await asyncio.to_thread(self._queue_everyone)
+                    say(f"headend: reading {queued} meters now")
+                tasks.append(asyncio.create_task(dispatcher.run(stop)))
+                tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
+            try:
+                if server is not None:
+                    serving = asyncio.create_task(server.serve())
+                    while not server.started and not serving.done():
+                        await asyncio.sleep(0.05)
+                    if server.started:
+                        say(f"headend: API on http://{bind_host}:{bind_port}/")
+                    await serving
+                    if not server.started:
+                        return 1
+                    stop.set()
+                else:
+                    await stop.wait()
+            finally:
+                stop.set()
+                scheduler.stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if context is not None:
+                    await asyncio.to_thread(context.close)
+            return 0
+
+        try:
+            return asyncio.run(run())
+        finally:
+            dispatcher.close()
+
+    def _hooks(self, plans_changed: Callable[[], None]) -> ProcessHooks:
+        """What the API learns of the scheduler and the dispatcher running beside it."""
+        from headend.api.context import ProcessHooks
+
+        scheduler, dispatcher, jobs = self.scheduler, self.dispatcher, self.jobs
+        return ProcessHooks(
+            scheduler_running=lambda: scheduler.running,
+            sessions_in_flight=lambda: dispatcher.in_flight,
+            outcomes=lambda: dict(dispatcher.stats.outcomes),
+            wake_dispatcher=dispatcher.wake,
+            plans_changed=plans_changed,
+            gateway_sessions=lambda: dispatcher.sessions_by_gateway,
+            paused_gateways=lambda: dispatcher.breaker.paused(jobs.clock()),
+        )
+
+    def _queue_everyone(self) -> int:
+        """Queue every active meter's daily read, as ``headend collect`` does; the count."""
+        with self.session_factory() as session:
+            pks = JobRepository(session).meter_pks_for({"all": True})
+        self.jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="serve --collect-now")
+        return len(pks)
+
+
+async def _validate_periodically(
+    validation: ValidationService, stop: asyncio.Event, every_s: float = 30.0
+) -> None:
+    """The VEE pass over newly landed data, every ``every_s`` seconds while serving."""
+    while not stop.is_set():
+        # Ctrl-C ends a long pass after its current batch, not after every meter
+        await asyncio.to_thread(validation.run_pending, stop.is_set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
