@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.services.collection.jobs import Clock, utcnow
+from headend.services.clock import Clock, utcnow
 from headend.store.models import AuditEvent
 
 

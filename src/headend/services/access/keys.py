@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import Role
-from headend.services.collection.jobs import Clock, utcnow
+from headend.services.clock import Clock, utcnow
 from headend.store.models import ApiKey
 
 ROLE_ORDER = (Role.BILLING, Role.TECHNICIAN, Role.OPERATOR, Role.ADMIN)

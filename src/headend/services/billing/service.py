@@ -61,7 +61,7 @@ from headend.services.billing.prefetch import prefetched
 from headend.services.billing.reads import PageReader
 from headend.services.billing.records import Built, build_records
 from headend.services.billing.workers import PageWorkers, page_csv, page_json
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.errors import UnknownMeter
 
 __all__ = [
     "BillingPeriod",

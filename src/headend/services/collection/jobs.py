@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
 from headend.domain.jobs import RETRY_RULES, TERMINAL, IllegalTransition, JobEvent, retry_at
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import UnknownMeter
 from headend.store.repositories.jobs import DueJob, JobRepository
 
-Clock = Callable[[], datetime]
 ON_DEMAND_PRIORITY = 10
 SCHEDULED_PRIORITY = 100
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UnknownMeter(LookupError):
-    def __init__(self, meter_ids: Sequence[str]) -> None:
-        super().__init__(f"no meter with id {', '.join(sorted(meter_ids))} in the registry")
-        self.meter_ids = list(meter_ids)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import MeterStatus
 from headend.domain.registry_format import REGISTRY_COLUMNS
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.errors import UnknownMeter
 from headend.services.registry.imports import ImportSummary, export_row, import_registry
 from headend.services.registry.rows import OPTIONAL_COLUMNS
 from headend.store.models import Gateway, Meter, MeterSecret

@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Flag
 from headend.domain.reports import EditRecord, EditResult, Finding, IntervalChange
-from headend.services.collection.jobs import Clock, UnknownMeter, utcnow
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import UnknownMeter
 from headend.services.reporting.reports import RESOLUTION_NOTE, finding_of
 from headend.services.validation.edit_requests import (
     EditConflict,
