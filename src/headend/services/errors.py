@@ -24,6 +24,27 @@ also a ``LookupError`` and ``Invalid`` a ``ValueError``, as they were before the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class FieldProblem(Protocol):
+    """One problem of an ``Invalid`` request: the field at fault and what is wrong with it."""
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 class ServiceError(Exception):
@@ -44,15 +65,15 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError, ValueError):
     """The request is wrong. ``field`` names the request field at fault, if one is;
-    ``errors`` lists each problem as ``{"field": ..., "message": ...}`` when there are
-    several; ``source`` names the file they are in, if they came from one."""
+    ``errors`` lists each problem (a field and a message) when there are several;
+    ``source`` names the file they are in, if they came from one."""
 
     def __init__(
         self,
         message: str,
         field: str | None = None,
         *,
-        errors: Sequence[dict[str, str]] = (),
+        errors: Sequence[FieldProblem] = (),
         source: str | None = None,
     ) -> None:
         super().__init__(message)
