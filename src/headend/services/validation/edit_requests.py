@@ -23,8 +23,10 @@ class EditError(Invalid):
     on; ``field`` names the request field at fault, if one is."""
 
 
-class EditConflict(Conflict):
-    """The data changed while the change was being made; nothing was stored."""
+class EditConflict(EditError, Conflict):
+    """The stored data does not allow the change: it changed while the change was being
+    made, or what the change is about was resolved, reverted or changed already. Nothing
+    was stored."""
 
 
 class UnknownEdit(NotFound):

@@ -303,7 +303,7 @@ class EditService:
                     raise UnknownEdit(edit_id)
                 edit, meter_id = found
                 if edit.reverted_at is not None:
-                    raise EditError(
+                    raise EditConflict(
                         f"edit {edit_id} was reverted already, by {edit.reverted_by} at "
                         f"{edit.reverted_at.isoformat()}"
                     )
@@ -340,7 +340,7 @@ class EditService:
                     changes.append(_change(rows[-1], latest))
                 if blocked:
                     first = blocked[0]
-                    raise EditError(
+                    raise EditConflict(
                         f"{len(blocked)} interval(s) were changed after edit {edit_id}, the "
                         f"first ending {first.interval_end.isoformat()} (version "
                         f"{first.version}, {first.quality.value} by {first.created_by}); "
@@ -424,7 +424,7 @@ class EditService:
             if meter_id is not None and owner != meter_id:
                 raise EditError(f"finding {finding.id} is of meter {owner}, not {meter_id}", field)
             if finding.status != "open":
-                raise EditError(
+                raise EditConflict(
                     f"finding {finding.id} is {finding.status} already, by "
                     f"{finding.resolved_by} at "
                     f"{finding.resolved_at.isoformat() if finding.resolved_at else '?'}",
