@@ -22,7 +22,7 @@ from headend.cli.wiring import (
 )
 from headend.domain.enums import ReadKind
 from headend.scheduling.plans import PlanScheduler
-from headend.services.collection.jobs import JobService, UnknownMeter
+from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
 from headend.services.validation.vee import ValidationService
 from headend.store.repositories.jobs import JobRepository
@@ -82,9 +82,6 @@ def collect(
     with progress_bar("reading meters", quiet=as_json) as bar:
         try:
             ids, finished = asyncio.run(run(bar))
-        except UnknownMeter as exc:
-            typer.echo(f"headend: {exc}", err=True)
-            raise typer.Exit(2) from None
         finally:
             dispatcher.close()
         summary = jobs.summary(ids)
