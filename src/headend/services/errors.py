@@ -16,9 +16,13 @@ ServiceError
  └── RateLimited     too many requests for now; ``retry_after_s`` says when to come back
 ```
 
-The services' own refusals (``EditError``, ``ReportError``, ``PeriodError``, ``PlanError``,
-``KeyProblem``, ``RegistryImportError``, ...) are subclasses of these kinds. ``NotFound`` is
-also a ``LookupError`` and ``Invalid`` a ``ValueError``, as they were before the tree.
+The services' own refusals are subclasses of these kinds: ``UnknownEdit`` and
+``UnknownFinding`` are ``NotFound``; ``EditError``, ``ReportError``, ``PeriodError``,
+``PlanError`` and ``RegistryImportError`` are ``Invalid``; ``EditConflict`` is an
+``EditError`` that is also a ``Conflict``, and the conflict is what callers answer. A
+``NotFound`` is also a ``LookupError`` and an ``Invalid`` a ``ValueError``, as they were
+before the tree. Internal problems (the collection runner's ``ConfigurationProblem``, a
+failed read's ``ProtocolError``) are not refusals and stay out of it.
 """
 
 from __future__ import annotations
