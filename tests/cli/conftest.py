@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from headend.cli import collect, db, export, jobs, keys, meters, reports
 from headend.cli.main import State
+from headend.cli.output import Commands
 
 HEADEND = [sys.executable, "-m", "headend"]
 
@@ -36,7 +37,7 @@ Headend = Callable[..., Ran]
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
+    app = typer.Typer(cls=Commands)
 
     @app.callback()
     def _root(ctx: typer.Context) -> None:

@@ -4,8 +4,7 @@ No app exists until ``create_app`` is called."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 
 from headend import __version__
 from headend.api import problems
@@ -13,7 +12,6 @@ from headend.api.context import ApiContext
 from headend.api.metrics import LatencyMiddleware, make_registry
 from headend.api.pages import install as install_pages
 from headend.api.routers import billing, edits, jobs, keys, operations, reads, reports, system
-from headend.services.collection.jobs import UnknownMeter
 
 DESCRIPTION = """\
 Billing-ready consumption records, validated reads, on-demand meter reads and failed-read
@@ -40,12 +38,6 @@ def create_app(context: ApiContext) -> FastAPI:
     registry, latency = make_registry(context)
     app.state.metrics = registry
     problems.install(app)
-
-    async def on_unknown_meter(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, UnknownMeter)
-        return problems.problem_response(problems.Problem(404, str(exc)), request.url.path)
-
-    app.add_exception_handler(UnknownMeter, on_unknown_meter)
 
     api = APIRouter(prefix="/api/v1")
     for module in (billing, reads, jobs, reports, edits, operations, keys):

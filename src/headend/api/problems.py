@@ -1,7 +1,10 @@
 """Errors as ``application/problem+json`` (RFC 9457), each with a message a person can act on.
 
 Every error the API returns goes through here: refused requests (401, 403, 404, 409, 422,
-429) and, should a bug slip through, a 500 that names no internals.
+429) and, should a bug slip through, a 500 that names no internals. A service's refusal
+(``headend.services.errors``) is translated here by its kind, for every route at once:
+
+    NotFound 404, Conflict 409, Invalid 422, Refused 403, RateLimited 429 with Retry-After
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+
+from headend.services.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Refused,
+    ServiceError,
+)
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -44,6 +56,36 @@ class Problem(Exception):
 def invalid(field: str, message: str) -> Problem:
     """A 422 naming the request field at fault."""
     return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+STATUS_OF: tuple[tuple[type[ServiceError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (Refused, 403),
+    (RateLimited, 429),
+)
+
+
+def status_of(exc: ServiceError) -> int:
+    """The HTTP status of a service's refusal, by its kind."""
+    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 500)
+
+
+def service_problem(exc: ServiceError) -> Problem:
+    """A service's refusal as a problem document: an ``Invalid`` one names the fields at
+    fault, a ``RateLimited`` one says when to come back."""
+    status = status_of(exc)
+    if isinstance(exc, Invalid):
+        if exc.errors:
+            errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            return Problem(status, detail, errors=errors)
+        field = exc.field or "request"
+        return Problem(status, str(exc), errors=[{"field": field, "message": str(exc)}])
+    if isinstance(exc, RateLimited):
+        return Problem(status, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+    return Problem(status, str(exc))
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -82,6 +124,10 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, Problem)
         return problem_response(exc, request.url.path)
 
+    async def on_service_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return problem_response(service_problem(exc), request.url.path)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
@@ -108,6 +154,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_error)

@@ -11,7 +11,7 @@ from headend.cli.output import Bar, emit_json, following, progress_bar
 from headend.cli.state import get_settings
 from headend.domain.enums import ReadKind
 from headend.runtime import DAILY, Runtime
-from headend.services.collection.jobs import JobService, UnknownMeter
+from headend.services.collection.jobs import JobService
 from headend.store.repositories.jobs import JobRepository
 
 
@@ -62,9 +62,6 @@ def collect(
     with progress_bar("reading meters", quiet=as_json) as bar:
         try:
             ids, finished = asyncio.run(run(bar))
-        except UnknownMeter as exc:
-            typer.echo(f"headend: {exc}", err=True)
-            raise typer.Exit(2) from None
         finally:
             dispatcher.close()
         summary = jobs.summary(ids)

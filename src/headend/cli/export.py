@@ -29,7 +29,6 @@ from headend.runtime import session_factory
 from headend.services.billing.service import (
     BillingPeriod,
     BillingService,
-    PeriodError,
     page_workers,
     parse_period,
 )
@@ -95,8 +94,6 @@ def _period(
 ) -> BillingPeriod:
     try:
         return parse_period(period, start, end, settings.tz, settings.api_max_range_days)
-    except PeriodError as exc:
-        fail("export billing", f"--{exc.field}: {exc}")
     except OverflowError:  # a date-time near year 1 or 9999 in some offset
         fail("export billing", f"--{'period' if period else 'start'}: is out of range")
 

@@ -11,7 +11,7 @@ from headend.cli.state import get_settings
 from headend.domain.enums import JobState, ReadKind
 from headend.runtime import session_factory
 from headend.services.collection.jobs import JobService
-from headend.services.collection.plans import PlanError, PlanService, PlanSpec, parse_selector
+from headend.services.collection.plans import PlanService, PlanSpec, parse_selector
 from headend.store.repositories.jobs import JobRepository
 
 JOB_COLUMNS = (
@@ -133,13 +133,7 @@ def set_plan(
     settings = get_settings(ctx)
     factory = session_factory(settings)
     service = PlanService(factory, JobService(factory), settings.tz)
-    try:
-        plan = service.save(
-            PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes)
-        )
-    except PlanError as exc:
-        typer.echo(f"headend: {exc}", err=True)
-        raise typer.Exit(2) from None
+    plan = service.save(PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes))
     typer.echo(f"read plan {plan.name}: {', '.join(plan.read_kinds)} at '{plan.cron}'")
 
 
@@ -169,11 +163,7 @@ def deactivate_plan(ctx: typer.Context, name: str) -> None:
     """Stop a plan from firing (it stays stored)."""
     settings = get_settings(ctx)
     factory = session_factory(settings)
-    try:
-        PlanService(factory, JobService(factory), settings.tz).deactivate(name)
-    except PlanError as exc:
-        typer.echo(f"headend: {exc}", err=True)
-        raise typer.Exit(2) from None
+    PlanService(factory, JobService(factory), settings.tz).deactivate(name)
     typer.echo(f"read plan {name} deactivated")
 
 

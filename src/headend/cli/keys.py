@@ -8,8 +8,8 @@ from headend.cli.output import emit
 from headend.cli.state import get_settings
 from headend.domain.enums import Role
 from headend.runtime import session_factory
-from headend.services.access.audit import AuditService
-from headend.services.access.keys import KeyProblem, KeyService
+from headend.services.access.audit import Actor
+from headend.services.access.keys import KeyService
 
 KEY_COLUMNS = (
     ("name", "name"),
@@ -22,9 +22,11 @@ KEY_COLUMNS = (
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 
-def _service(ctx: typer.Context) -> tuple[KeyService, AuditService]:
-    factory = session_factory(get_settings(ctx))
-    return KeyService(factory), AuditService(factory)
+CLI = Actor("cli")  # who the audit trail names for a change made with this command
+
+
+def _service(ctx: typer.Context) -> KeyService:
+    return KeyService(session_factory(get_settings(ctx)))
 
 
 @keys_app.command("create")
@@ -34,13 +36,7 @@ def create(
     role: Role = typer.Option(..., help="billing, technician, operator or admin."),
 ) -> None:
     """Create a key and print it. It is shown this once and stored only as a hash."""
-    keys, audit = _service(ctx)
-    try:
-        info, key = keys.create(name, role)
-    except KeyProblem as exc:
-        typer.echo(f"headend: {exc}", err=True)
-        raise typer.Exit(2) from None
-    audit.record("cli", "key.create", f"key:{info.name}", {"role": str(role)})
+    info, key = _service(ctx).create(name, role, actor=CLI)
     typer.echo(key)
     typer.echo(
         f"key {info.name!r} ({info.role}) created; keep it now, it is not shown again", err=True
@@ -50,7 +46,7 @@ def create(
 @keys_app.command("list")
 def list_keys(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every key with its role and state (never the key itself)."""
-    keys, _ = _service(ctx)
+    keys = _service(ctx)
     items = [
         {
             "name": k.name,
@@ -76,13 +72,7 @@ def list_keys(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
 @keys_app.command("revoke")
 def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The key's name.")) -> None:
     """Revoke a key: requests with it are refused from now on."""
-    keys, audit = _service(ctx)
-    try:
-        keys.revoke(name)
-    except KeyProblem as exc:
-        typer.echo(f"headend: {exc}", err=True)
-        raise typer.Exit(2) from None
-    audit.record("cli", "key.revoke", f"key:{name}", {})
+    _service(ctx).revoke(name, actor=CLI)
     typer.echo(f"key {name!r} revoked")
 
 

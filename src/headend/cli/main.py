@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from headend.cli.output import Commands
 from headend.cli.state import State
 from headend.config import ConfigError
 
@@ -15,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
 
 

@@ -12,7 +12,6 @@ from headend.cli.state import get_settings
 from headend.domain.enums import MeterStatus
 from headend.runtime import known_profiles, secret_box, session_factory
 from headend.services.registry.imports import (
-    RegistryImportError,
     export_registry,
     import_registry,
     registry_summary,
@@ -49,19 +48,13 @@ def import_(
     settings = get_settings(ctx)
     factory = session_factory(settings)
     with progress_bar("importing", quiet=as_json) as bar:
-        try:
-            summary = import_registry(
-                factory,
-                file,
-                secret_box(settings),
-                known_profiles(),
-                lambda phase, done, total: bar.update(done, total, phase),
-            )
-        except RegistryImportError as exc:
-            for error in exc.errors:
-                typer.echo(f"{file}: {error}", err=True)
-            typer.echo(f"{file}: {exc}", err=True)
-            raise typer.Exit(1) from None
+        summary = import_registry(
+            factory,
+            file,
+            secret_box(settings),
+            known_profiles(),
+            lambda phase, done, total: bar.update(done, total, phase),
+        )
     if as_json:
         emit_json(summary.as_dict())
     else:

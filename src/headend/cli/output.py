@@ -5,6 +5,9 @@
 * Long work shows a progress bar on stderr, never on stdout, and only when stderr is a
   terminal and no ``--json`` was asked for (``progress_bar``). Otherwise the bar is silent and
   costs nothing, so a redirected or piped run prints exactly its output.
+* A service's refusal (``headend.services.errors``) ends any command the same way, in
+  ``Commands``: one line on stderr naming the command (and the option at fault), exit 2; a
+  file with bad rows gets a line per problem naming the file, exit 1.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from datetime import datetime
 from typing import Any, NoReturn, TextIO, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+from headend.services.errors import Invalid, ServiceError
 
 T = TypeVar("T")
 Row = Mapping[str, Any]
@@ -29,6 +35,52 @@ def fail(command: str, message: str, code: int = 2) -> NoReturn:
     """One line on stderr naming the command, then exit (2: the request was wrong)."""
     typer.echo(f"headend {command}: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def refuse(command: str, exc: ServiceError) -> NoReturn:
+    """A service's refusal: the problems of a file line by line (exit 1), or one line naming
+    the option at fault, if one is (exit 2: the request was wrong)."""
+    if isinstance(exc, Invalid) and exc.source:
+        for error in exc.errors:
+            typer.echo(f"{exc.source}: {error}", err=True)
+        typer.echo(f"{exc.source}: {exc}", err=True)
+        raise typer.Exit(1)
+    if isinstance(exc, Invalid) and exc.errors:
+        fail(command, "; ".join(f"{_option(e.field)}: {e.message}" for e in exc.errors))
+    if isinstance(exc, Invalid) and exc.field:
+        fail(command, f"{_option(exc.field)}: {exc}")
+    fail(command, str(exc))
+
+
+class Commands(TyperGroup):
+    """The ``headend`` command group: a ``ServiceError`` from any sub-command ends it through
+    ``refuse``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["headend.words"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ServiceError as exc:
+            refuse(self._path(ctx), exc)
+
+    def _path(self, ctx: Any) -> str:
+        """The sub-command's name, e.g. ``reports failed-reads``."""
+        names: list[str] = []
+        group: TyperGroup | None = self
+        for word in ctx.meta.get("headend.words", []):
+            found = group.get_command(ctx, word) if group is not None else None
+            if found is None:
+                break
+            names.append(word)
+            group = found if isinstance(found, TyperGroup) else None
+        return " ".join(names)
 
 
 def emit_json(doc: Any, *, indent: int | None = None, sort_keys: bool = False) -> None:

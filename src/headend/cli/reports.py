@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from headend.cli.output import emit, fail
 from headend.cli.state import get_settings
 from headend.runtime import session_factory
-from headend.services.reporting.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportService
 
 FAILED_READ_COLUMNS = (
     ("meter_id", "meter"),
@@ -85,12 +85,9 @@ def failed_reads(
     success; most failures in a row first."""
     if as_json and as_csv:
         fail("reports failed-reads", "--json and --csv: choose one")
-    try:
-        rows = _reports(ctx).failed_reads(
-            day.date(), gateway=gateway, device_profile=device_profile, category=category
-        )
-    except ReportError as exc:
-        fail("reports failed-reads", f"--{(exc.field or 'date').replace('_', '-')}: {exc}")
+    rows = _reports(ctx).failed_reads(
+        day.date(), gateway=gateway, device_profile=device_profile, category=category
+    )
     if as_csv:
         ReportService.failed_reads_csv(rows, sys.stdout)
         return
@@ -106,10 +103,7 @@ def read_success(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Meters attempted and read per local day and group, with the success rate."""
-    try:
-        rows = _reports(ctx).success_rates(start.date(), end.date(), by.value)
-    except ReportError as exc:
-        fail("reports read-success", f"--{exc.field or 'end'}: {exc}")
+    rows = _reports(ctx).success_rates(start.date(), end.date(), by.value)
     _emit(rows, SUCCESS_COLUMNS, as_json)
 
 
@@ -123,10 +117,7 @@ def list_findings(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Open VEE findings, oldest first."""
-    try:
-        rows = _reports(ctx).open_findings(meter_id=meter, rule=rule, limit=limit, after_id=after)
-    except ReportError as exc:  # the options' own limits keep this from happening
-        fail("findings list", str(exc))
+    rows = _reports(ctx).open_findings(meter_id=meter, rule=rule, limit=limit, after_id=after)
     _emit(rows, FINDING_COLUMNS, as_json)
 
 

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from headend.api.pages.web import Ctx, Page, PageError, need, parse_day, render
+from headend.api.pages.web import Ctx, Page, PageRoute, need, parse_day, render
 from headend.domain.enums import Role
 from headend.domain.reports import FailedRead
-from headend.services.reporting.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportService
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 SHOWN = 1000  # rows in the page at most; the CSV has them all
 DayQ = Annotated[str | None, Query(alias="date")]
 
@@ -24,11 +24,8 @@ def _report(
     ctx: Ctx, day: date, gateway: str | None, profile: str | None, category: str | None
 ) -> tuple[list[FailedRead], list[FailedRead]]:
     """The day's whole report, and the rows the filters keep."""
-    try:
-        rows = ctx.reports.failed_reads(day, category=category or None)
-        every = ctx.reports.failed_reads(day) if category else rows
-    except ReportError as exc:
-        raise PageError(422, str(exc)) from exc
+    rows = ctx.reports.failed_reads(day, category=category or None)
+    every = ctx.reports.failed_reads(day) if category else rows
     kept = [
         r
         for r in rows

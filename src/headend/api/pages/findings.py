@@ -17,6 +17,7 @@ from headend.api.pages.web import (
     Form,
     Page,
     PageError,
+    PageRoute,
     Viewer,
     check_csrf,
     need,
@@ -26,10 +27,9 @@ from headend.api.pages.web import (
 )
 from headend.domain.enums import Role
 from headend.domain.reports import Finding
-from headend.services.reporting.reports import ReportError
-from headend.services.validation.edits import EditError, UnknownFinding
+from headend.services.errors import Invalid, ServiceError
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PAGE = 50
 REASON_CODES = ("ESTIMATE_OK", "FIELD_READ", "METER_EXCHANGE", "ZERO_CONFIRMED", "CUSTOMER_READ")
 FindingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -45,15 +45,12 @@ def _list(
     failed: tuple[int, str, dict[str, str]] | None = None,
     back: str | None = None,
 ) -> HTMLResponse:
-    try:
-        rows = ctx.reports.open_findings(
-            meter_id=filters.get("meter_id") or None,
-            rule=filters.get("rule") or None,
-            limit=PAGE,
-            after_id=filters.get("after"),
-        )
-    except ReportError as exc:
-        raise PageError(422, str(exc)) from exc
+    rows = ctx.reports.open_findings(
+        meter_id=filters.get("meter_id") or None,
+        rule=filters.get("rule") or None,
+        limit=PAGE,
+        after_id=filters.get("after"),
+    )
     more = {k: v for k, v in filters.items() if v and k != "after"}
     return render(
         request,
@@ -105,11 +102,11 @@ def _value(form: dict[str, str]) -> Decimal | None:
         return None
     text = form.get("value", "").strip().replace(",", ".")
     if not text:
-        raise EditError("give the kWh each interval is set to, or keep the current values", "value")
+        raise Invalid("give the kWh each interval is set to, or keep the current values", "value")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise EditError(f"{text!r} is not a number of kWh", "value") from None
+        raise Invalid(f"{text!r} is not a number of kWh", "value") from None
 
 
 def _done(form: dict[str, str], **params: int) -> Response:
@@ -145,10 +142,12 @@ async def edit_finding(
                 form.get("comment") or None,
                 viewer.name,
                 resolve_findings=[finding_id],
+                actor=viewer.principal.actor,
             )
         )
-    except EditError as exc:
-        message = f"{exc.field}: {exc}" if exc.field else str(exc)
+    except ServiceError as exc:  # shown in the form, which the person may correct
+        field = exc.field if isinstance(exc, Invalid) else None
+        message = f"{field}: {exc}" if field else str(exc)
         back = safe_next(form.get("back") or "/findings")
         asked = parse_qs(back.partition("?")[2])
         filters = {k: asked.get(k, [""])[0] for k in ("meter_id", "rule")} | {"after": None}
@@ -157,24 +156,6 @@ async def edit_finding(
                 request, ctx, viewer, filters, failed=(finding_id, message, form), back=back
             )
         )
-    detail = {
-        "finding": finding_id,
-        "edit": result.id,
-        "channel": finding.channel,
-        "start": finding.start.isoformat(),
-        "end": finding.end.isoformat(),
-        "value_kwh": None if value is None else str(value),
-        "reason_code": result.reason_code,
-        "comment": result.comment,
-    }
-    await asyncio.to_thread(
-        ctx.audit.record,
-        viewer.name,
-        "interval.edit",
-        f"meter:{finding.meter_id}",
-        detail,
-        str(viewer.principal.role),
-    )
     return _done(form, edited=finding_id, edit=result.id)
 
 
@@ -183,18 +164,9 @@ async def resolve_finding(ctx: Ctx, viewer: Page, form: Form, finding_id: Findin
     check_csrf(viewer, form)
     need(viewer, Role.OPERATOR, "resolving findings")
     note = form.get("note") or None
-    try:
-        await asyncio.to_thread(ctx.edits.resolve_finding, finding_id, viewer.name, note)
-    except UnknownFinding as exc:
-        raise PageError(404, f"there is no VEE finding {finding_id}") from exc
-    except EditError as exc:
-        raise PageError(409, str(exc)) from exc
     await asyncio.to_thread(
-        ctx.audit.record,
-        viewer.name,
-        "finding.resolve",
-        f"finding:{finding_id}",
-        {"note": note},
-        str(viewer.principal.role),
+        lambda: ctx.edits.resolve_finding(
+            finding_id, viewer.name, note, actor=viewer.principal.actor
+        )
     )
     return _done(form, resolved=finding_id)

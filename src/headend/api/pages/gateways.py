@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from headend.api.pages.web import Ctx, Page, need, parse_day, render
+from headend.api.pages.web import Ctx, Page, PageRoute, need, parse_day, render
 from headend.domain.enums import Role
 from headend.domain.reports import SuccessRate
 from headend.services.reporting.dashboard import GatewayInfo
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 @dataclass(frozen=True)

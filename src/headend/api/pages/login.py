@@ -15,10 +15,19 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from headend.api.pages.web import Ctx, Form, Page, check_csrf, redirect, render, safe_next
+from headend.api.pages.web import (
+    Ctx,
+    Form,
+    Page,
+    PageRoute,
+    check_csrf,
+    redirect,
+    render,
+    safe_next,
+)
 from headend.api.sessions import COOKIE, LOGIN_CSRF_COOKIE
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 MAX_KEY = 200
 
 
@@ -68,9 +77,7 @@ async def login(request: Request, ctx: Ctx, form: Form) -> Response:
     response = redirect(next_path)
     _set_cookie(request, response, COOKIE, token, "/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    await asyncio.to_thread(
-        ctx.audit.record, principal.name, "dashboard.login", None, {}, str(principal.role)
-    )
+    await asyncio.to_thread(ctx.audit.login, principal.actor)
     return response
 
 

@@ -15,6 +15,7 @@ from headend.api.pages.web import (
     Ctx,
     Page,
     PageError,
+    PageRoute,
     billing_periods,
     need,
     parse_day,
@@ -23,10 +24,9 @@ from headend.api.pages.web import (
 )
 from headend.domain.enums import MeterStatus, ReadKind, Role
 from headend.services.billing.service import parse_period
-from headend.services.collection.jobs import UnknownMeter
 from headend.services.reporting.readings import RegisterRow
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PAGE = 100
 MAX_CHART_DAYS = 14
 REGISTER_LOOKBACK = timedelta(days=35)
@@ -49,9 +49,7 @@ def meters(
     missing = None
     if q and q.strip():
         wanted = q.strip()
-        try:
-            ctx.registry.meter(wanted)
-        except UnknownMeter:
+        if ctx.registry.find(wanted) is None:
             missing, after = wanted, wanted
         else:
             return redirect(f"/meters/{quote(wanted, safe='')}")
@@ -90,10 +88,9 @@ def meter(
 ) -> HTMLResponse:
     need(viewer, Role.TECHNICIAN, "a meter's page")
     tz = ctx.settings.tz
-    try:
-        registry = ctx.registry.meter(meter_id)
-    except UnknownMeter as exc:
-        raise PageError(404, f"there is no meter {meter_id} in the registry") from exc
+    registry = ctx.registry.find(meter_id)
+    if registry is None:
+        raise PageError(404, f"there is no meter {meter_id} in the registry")
     today = ctx.dashboard.today()
     last_day = parse_day(end_text, today, "end")
     first_day = parse_day(start_text, last_day - timedelta(days=1), "start")

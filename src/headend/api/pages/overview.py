@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from headend.api.pages.svg import DayRate, success_chart
-from headend.api.pages.web import Ctx, Page, billing_periods, parse_day, render
+from headend.api.pages.web import Ctx, Page, PageRoute, billing_periods, parse_day, render
 from headend.domain.enums import JobState, MeterStatus
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 CHART_DAYS = 30
 TOP_GATEWAYS = 5
 

@@ -3,6 +3,7 @@ tokens, and the answers (pages with strict security headers, redirects, error pa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -11,16 +12,19 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from headend import __version__
 from headend.api.context import ApiContext
 from headend.api.deps import context
+from headend.api.problems import status_of
 from headend.api.sessions import COOKIE, WebSession
 from headend.domain.enums import Role
 from headend.services.access.keys import Principal
+from headend.services.errors import ServiceError
 
 HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = HERE / "templates"
@@ -53,6 +57,22 @@ class PageError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class PageRoute(APIRoute):
+    """The route of a page: a service's refusal is answered with the error page, with the
+    status the API gives that kind of refusal (``problems.status_of``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                raise PageError(status_of(exc), str(exc)) from exc
+
+        return page
 
 
 @dataclass(frozen=True)

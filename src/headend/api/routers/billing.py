@@ -14,9 +14,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from headend.api.auth import Billing
 from headend.api.deps import Ctx, in_bounds
-from headend.api.problems import PROBLEM_RESPONSES, Problem, invalid
+from headend.api.problems import PROBLEM_RESPONSES, invalid
 from headend.domain.billing import BillingRecord
-from headend.services.billing.service import BillingPeriod, PeriodError, parse_period
+from headend.services.billing.service import BillingPeriod, parse_period
 
 router = APIRouter(tags=["billing"], responses=PROBLEM_RESPONSES)
 CHUNK = 200  # records per chunk written to the socket
@@ -46,8 +46,6 @@ def _period(ctx: Ctx, period: str | None, start: str | None, end: str | None) ->
     field = "period" if period is not None else "start"
     try:
         span = parse_period(period, start, end, ctx.settings.tz, ctx.settings.api_max_range_days)
-    except PeriodError as exc:
-        raise Problem(422, str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from exc
     except OverflowError as exc:  # a date-time near year 1 or 9999 in some offset
         raise invalid(field, "is out of range") from exc
     in_bounds(field, span.start)

@@ -13,6 +13,7 @@ from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import JobOut, ReadRequest
 from headend.domain.enums import ReadKind
 from headend.services.collection.jobs import JobOutcome
+from headend.services.errors import RateLimited
 
 router = APIRouter(tags=["jobs"], responses=PROBLEM_RESPONSES)
 MAX_WAIT_S = 120
@@ -61,22 +62,13 @@ async def request_read(
     kind = ReadKind(body.kind)
     wait_s = ctx.rate_limit.take(meter_id)
     if wait_s is not None:
-        raise Problem(
-            429,
+        raise RateLimited(
             f"meter {meter_id} had {ctx.rate_limit.limit} on-demand reads in the last "
             f"{int(ctx.rate_limit.window_s // 60)} minutes; try again in {int(wait_s) + 1} s",
-            headers={"Retry-After": str(int(wait_s) + 1)},
+            int(wait_s) + 1,
         )
     job_id = await asyncio.to_thread(
-        ctx.jobs.request_read, meter_id, kind, params, f"api:{who.name}"
-    )
-    await asyncio.to_thread(
-        ctx.audit.record,
-        who.name,
-        "read.request",
-        f"meter:{meter_id}",
-        {"job_id": job_id, "kind": body.kind, **params},
-        str(who.role),
+        lambda: ctx.jobs.request_read(meter_id, kind, params, f"api:{who.name}", actor=who.actor)
     )
     ctx.runtime.wake_dispatcher()
     outcome = await asyncio.to_thread(ctx.jobs.outcome, job_id)

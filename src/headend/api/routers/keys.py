@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from headend.api.auth import Admin
 from headend.api.deps import Ctx
-from headend.api.problems import PROBLEM_RESPONSES, Problem
+from headend.api.problems import PROBLEM_RESPONSES
 from headend.api.schemas import KeyIn, KeyOut, NewKeyOut
-from headend.services.access.keys import KeyInfo, KeyProblem
+from headend.services.access.keys import KeyInfo
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 
@@ -31,19 +31,10 @@ def keys(ctx: Ctx, _: Admin) -> list[KeyOut]:
 
 @router.post("", status_code=201, response_model=NewKeyOut)
 def create_key(body: KeyIn, ctx: Ctx, who: Admin) -> NewKeyOut:
-    try:
-        info, key = ctx.keys.create(body.name, body.role)
-    except KeyProblem as exc:
-        raise Problem(409 if "exists" in str(exc) else 422, str(exc)) from exc
-    ctx.audit.record(who.name, "key.create", f"key:{body.name}", {"role": str(body.role)})
+    info, key = ctx.keys.create(body.name, body.role, actor=who.actor)
     return NewKeyOut(**_out(info).model_dump(), key=key)
 
 
 @router.post("/{name}/revoke", response_model=KeyOut)
 def revoke_key(name: str, ctx: Ctx, who: Admin) -> KeyOut:
-    try:
-        info = ctx.keys.revoke(name)
-    except KeyProblem as exc:
-        raise Problem(404, str(exc)) from exc
-    ctx.audit.record(who.name, "key.revoke", f"key:{name}", {})
-    return _out(info)
+    return _out(ctx.keys.revoke(name, actor=who.actor))

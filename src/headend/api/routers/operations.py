@@ -12,9 +12,8 @@ from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import PlanIn, PlanOut
 from headend.domain.enums import MeterStatus, ReadKind
-from headend.services.collection.plans import PlanError, PlanSpec
-from headend.services.registry.imports import RegistryImportError
-from headend.services.registry.service import COLUMNS, SECRET_COLUMNS
+from headend.services.collection.plans import PlanSpec
+from headend.services.registry.service import COLUMNS
 
 router = APIRouter(tags=["operations"], responses=PROBLEM_RESPONSES)
 WRITABLE = frozenset(COLUMNS) - {"meter_id"}
@@ -72,30 +71,14 @@ def put_meter(
             f"{', '.join(unknown)}: not a registry field",
             errors=[{"field": f, "message": "is not a registry field"} for f in unknown],
         )
-    try:
-        summary = ctx.registry.put(meter_id, fields)
-    except RegistryImportError as exc:
-        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        raise Problem(
-            422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        ) from exc
-    shown = {k: ("***" if k in SECRET_COLUMNS and v else v) for k, v in fields.items()}
-    ctx.audit.record(
-        who.name,
-        "meter.put",
-        f"meter:{meter_id}",
-        {"fields": shown, **summary.as_dict()},
-        str(who.role),
-    )
+    ctx.registry.put(meter_id, fields, actor=who.actor)
     return ctx.registry.meter(meter_id)
 
 
 @router.post("/meters/{meter_id}/deactivate")
 def deactivate_meter(meter_id: str, ctx: Ctx, who: Operator) -> dict[str, str]:
     """Stop reading a meter (its data stays)."""
-    row = ctx.registry.set_status(meter_id, MeterStatus.INACTIVE)
-    ctx.audit.record(who.name, "meter.deactivate", f"meter:{meter_id}", {}, str(who.role))
-    return row
+    return ctx.registry.set_status(meter_id, MeterStatus.INACTIVE, actor=who.actor)
 
 
 @router.get("/gateways")
@@ -140,27 +123,14 @@ async def put_plan(name: str, body: PlanIn, ctx: Ctx, who: Operator) -> PlanOut:
     spec = PlanSpec(
         name, body.cron, tuple(ReadKind(k) for k in body.kinds), body.selector, body.window_minutes
     )
-    try:
-        plan = await asyncio.to_thread(ctx.plans.save, spec)
-    except PlanError as exc:
-        field, _, message = str(exc).partition(": ")
-        raise Problem(422, str(exc), errors=[{"field": field, "message": message}]) from exc
-    await asyncio.to_thread(
-        ctx.audit.record, who.name, "plan.put", f"plan:{name}", body.model_dump(), str(who.role)
-    )
+    plan = await asyncio.to_thread(lambda: ctx.plans.save(spec, actor=who.actor))
     ctx.runtime.plans_changed()
     return _plan_out(plan)
 
 
 @router.post("/plans/{name}/deactivate", response_model=PlanOut)
 async def deactivate_plan(name: str, ctx: Ctx, who: Operator) -> PlanOut:
-    try:
-        await asyncio.to_thread(ctx.plans.deactivate, name)
-    except PlanError as exc:
-        raise Problem(404, f"there is no read plan named {name!r}") from exc
-    await asyncio.to_thread(
-        ctx.audit.record, who.name, "plan.deactivate", f"plan:{name}", {}, str(who.role)
-    )
+    await asyncio.to_thread(lambda: ctx.plans.deactivate(name, actor=who.actor))
     ctx.runtime.plans_changed()
     found = [p for p in await asyncio.to_thread(ctx.plans.all) if p.name == name]
     return _plan_out(found[0])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from headend.api.auth import Operator
 from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, invalid
-from headend.services.reporting.reports import ReportError, ReportService
+from headend.services.reporting.reports import ReportService
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 MAX_DAYS = 366
@@ -37,12 +37,9 @@ def failed_reads(
     """Meters whose reads failed on a day (in the utility's time zone): last success,
     consecutive failures, category and detail, gateway and device profile."""
     day = _day("date", day)
-    try:
-        rows = ctx.reports.failed_reads(
-            day, gateway=gateway, device_profile=device_profile, category=category
-        )
-    except ReportError as exc:
-        raise invalid(exc.field or "request", str(exc)) from exc
+    rows = ctx.reports.failed_reads(
+        day, gateway=gateway, device_profile=device_profile, category=category
+    )
     if format == "csv":
         out = io.StringIO()
         ReportService.failed_reads_csv(rows, out)
@@ -68,10 +65,7 @@ def read_success(
         raise invalid("end", f"{end} is before start {start}")
     if (end - start).days >= MAX_DAYS:
         raise invalid("end", f"ask for at most {MAX_DAYS} days at a time")
-    try:
-        return ctx.reports.success_rates(start, end, by)
-    except ReportError as exc:
-        raise invalid(exc.field or "request", str(exc)) from exc
+    return ctx.reports.success_rates(start, end, by)
 
 
 @router.get("/findings")
@@ -86,7 +80,4 @@ def findings(
     ] = None,
 ) -> Any:
     """Open VEE findings, oldest first."""
-    try:
-        return ctx.reports.open_findings(meter_id=meter_id, rule=rule, limit=limit, after_id=after)
-    except ReportError as exc:
-        raise invalid(exc.field or "request", str(exc)) from exc
+    return ctx.reports.open_findings(meter_id=meter_id, rule=rule, limit=limit, after_id=after)

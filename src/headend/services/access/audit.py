@@ -1,4 +1,9 @@
-"""The audit trail: every command and edit, with the name of the key that made it."""
+"""The audit trail: every command and edit, with the name of the key that made it.
+
+A use case that changes data takes the ``Actor`` who asks for the change and writes its
+audit record (``write``) in the same transaction as the change: the record and the change
+are stored together or not at all, whoever called the use case.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,38 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.services.collection.jobs import Clock, utcnow
+from headend.domain.enums import Role
+from headend.services.clock import Clock, utcnow
 from headend.store.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change: a key's name and role, or a name such as ``cli``."""
+
+    name: str
+    role: Role | None = None
+
+
+def write(
+    session: Session,
+    at: datetime,
+    actor: Actor,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add the audit record of a change to the transaction that makes it."""
+    session.add(
+        AuditEvent(
+            at=at,
+            actor=actor.name,
+            role=None if actor.role is None else str(actor.role),
+            action=action,
+            target=target,
+            detail=detail or {},
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -28,25 +63,10 @@ class AuditService:
         self.session_factory = session_factory
         self.clock = clock
 
-    def record(
-        self,
-        actor: str,
-        action: str,
-        target: str | None = None,
-        detail: dict[str, Any] | None = None,
-        role: str | None = None,
-    ) -> None:
+    def login(self, actor: Actor) -> None:
+        """A dashboard login: it changes nothing else, so it is recorded on its own."""
         with self.session_factory() as session, session.begin():
-            session.add(
-                AuditEvent(
-                    at=self.clock(),
-                    actor=actor,
-                    role=role,
-                    action=action,
-                    target=target,
-                    detail=detail or {},
-                )
-            )
+            write(session, self.clock(), actor, "dashboard.login")
 
     def recent(self, limit: int = 100, actor: str | None = None) -> list[AuditEntry]:
         stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)

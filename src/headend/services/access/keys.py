@@ -26,7 +26,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import Role
-from headend.services.collection.jobs import Clock, utcnow
+from headend.services.access import audit
+from headend.services.access.audit import Actor
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import Conflict, Invalid, NotFound
 from headend.store.models import ApiKey
 
 ROLE_ORDER = (Role.BILLING, Role.TECHNICIAN, Role.OPERATOR, Role.ADMIN)
@@ -35,10 +38,6 @@ LAST_USED_EVERY = timedelta(minutes=10)  # how stale a key's last_used_at may ge
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 CACHE_S = 5.0  # how long a key found valid is taken as valid without asking the store
 _CACHE_LIMIT = 10_000
-
-
-class KeyProblem(ValueError):
-    """A key cannot be created or revoked as asked; the message says why."""
 
 
 def allows(role: Role, needed: Role) -> bool:
@@ -55,6 +54,11 @@ class Principal:
 
     def may(self, needed: Role) -> bool:
         return allows(self.role, needed)
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the audit trail names it."""
+        return Actor(self.name, self.role)
 
 
 @dataclass(frozen=True)
@@ -115,32 +119,39 @@ class KeyService:
         self.clock = clock
         self.monotonic = monotonic
 
-    def create(self, name: str, role: Role) -> tuple[KeyInfo, str]:
-        """A new key; the key itself is returned here and never again."""
+    def create(self, name: str, role: Role, *, actor: Actor | None = None) -> tuple[KeyInfo, str]:
+        """A new key; the key itself is returned here and never again. Audited as
+        ``key.create`` when an ``actor`` asks."""
         if not _NAME.fullmatch(name):
-            raise KeyProblem(
+            raise Invalid(
                 f"key name {name!r}: use 1 to 64 letters, digits, spaces or . _ @ -, "
-                "starting with a letter or digit"
+                "starting with a letter or digit",
+                "name",
             )
         prefix = secrets.token_hex(6)
         key = f"hk_{prefix}_{secrets.token_urlsafe(32)}"
         with self.session_factory() as session, session.begin():
             if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
-                raise KeyProblem(f"a key named {name!r} exists already; revoke it or pick another")
-            row = ApiKey(
-                name=name, prefix=prefix, key_hash=_digest(key), role=role, created_at=self.clock()
-            )
+                raise Conflict(f"a key named {name!r} exists already; revoke it or pick another")
+            now = self.clock()
+            row = ApiKey(name=name, prefix=prefix, key_hash=_digest(key), role=role, created_at=now)
             session.add(row)
+            if actor is not None:
+                audit.write(session, now, actor, "key.create", f"key:{name}", {"role": str(role)})
             session.flush()
             return _info(row), key
 
-    def revoke(self, name: str) -> KeyInfo:
+    def revoke(self, name: str, *, actor: Actor | None = None) -> KeyInfo:
+        """Revoke a key (again: no change); audited as ``key.revoke`` when an ``actor`` asks."""
         with self.session_factory() as session, session.begin():
             row = session.scalar(select(ApiKey).where(ApiKey.name == name))
             if row is None:
-                raise KeyProblem(f"no key named {name!r}")
+                raise NotFound(f"no key named {name!r}")
+            now = self.clock()
             if row.revoked_at is None:
-                row.revoked_at = self.clock()
+                row.revoked_at = now
+            if actor is not None:
+                audit.write(session, now, actor, "key.revoke", f"key:{name}")
             _VALID.forget(name)
             return _info(row)
 

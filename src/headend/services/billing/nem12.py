@@ -45,7 +45,7 @@ from headend.services.billing.meters import (
     meters_named,
     models_of,
 )
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.errors import UnknownMeter
 from headend.store.queries.intervals import current_intervals
 from headend.vee.codes import METHOD_QUALITY
 

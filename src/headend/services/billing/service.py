@@ -61,7 +61,7 @@ from headend.services.billing.prefetch import prefetched
 from headend.services.billing.reads import PageReader
 from headend.services.billing.records import Built, build_records
 from headend.services.billing.workers import PageWorkers, page_csv, page_json
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.errors import Invalid, UnknownMeter
 
 __all__ = [
     "BillingPeriod",
@@ -74,12 +74,13 @@ __all__ = [
 DEFAULT_PAGE_SIZE = 500
 
 
-class PeriodError(ValueError):
+class PeriodError(Invalid):
     """A billing period that cannot be read; ``field`` names the request field at fault."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 @dataclass(frozen=True)

@@ -6,28 +6,21 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
 from headend.domain.jobs import RETRY_RULES, TERMINAL, IllegalTransition, JobEvent, retry_at
+from headend.services.access.audit import Actor
+from headend.services.access.audit import write as write_audit
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import UnknownMeter
 from headend.store.repositories.jobs import DueJob, JobRepository
 
-Clock = Callable[[], datetime]
 ON_DEMAND_PRIORITY = 10
 SCHEDULED_PRIORITY = 100
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UnknownMeter(LookupError):
-    def __init__(self, meter_ids: Sequence[str]) -> None:
-        super().__init__(f"no meter with id {', '.join(sorted(meter_ids))} in the registry")
-        self.meter_ids = list(meter_ids)
 
 
 @dataclass(frozen=True)
@@ -87,9 +80,11 @@ class JobService:
         window: timedelta | None = timedelta(hours=4),
         requested_by: str | None = None,
         skip_if_active: bool = True,
+        audit: Callable[[Session, list[int]], None] | None = None,
     ) -> list[int]:
         """Queue one job per meter; a meter that already has a live job of this kind is skipped
-        (so a plan firing again, or after downtime, does not pile up duplicates)."""
+        (so a plan firing again, or after downtime, does not pile up duplicates). ``audit``,
+        if given, records the queued job ids in the same transaction."""
         now = self.clock()
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
@@ -112,7 +107,10 @@ class JobService:
                 for pk in meter_pks
                 if pk not in busy
             ]
-            return repo.add_jobs(rows)
+            ids = repo.add_jobs(rows)
+            if audit is not None:
+                audit(session, ids)
+            return ids
 
     def live(self, meter_pks: Sequence[int], kind: ReadKind) -> list[int]:
         """Jobs of this kind still queued, running or waiting to retry for these meters."""
@@ -146,8 +144,19 @@ class JobService:
         kind: ReadKind,
         params: dict[str, Any] | None = None,
         requested_by: str | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> int:
-        """An on-demand read: runs before scheduled work."""
+        """An on-demand read: runs before scheduled work. Audited as ``read.request`` when an
+        ``actor`` asks."""
+
+        def audited(session: Session, ids: list[int]) -> None:
+            if actor is not None:
+                detail = {"job_id": ids[0], "kind": str(kind), **(params or {})}
+                write_audit(
+                    session, self.clock(), actor, "read.request", f"meter:{meter_id}", detail
+                )
+
         return self.queue_for_meters(
             [meter_id],
             kind,
@@ -156,6 +165,7 @@ class JobService:
             window=timedelta(minutes=30),
             requested_by=requested_by or "on-demand",
             skip_if_active=False,
+            audit=audited,
         )[0]
 
     # -- running ----------------------------------------------------------------------------

@@ -13,15 +13,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import ReadKind
+from headend.services.access import audit
+from headend.services.access.audit import Actor
 from headend.services.collection.jobs import SCHEDULED_PRIORITY, JobService
+from headend.services.errors import FieldError, Invalid, NotFound
 from headend.store.models import ReadPlan
 from headend.store.repositories.jobs import JobRepository
 
 SELECTOR_KEYS = ("all", "gateway", "device_profile", "tag")
 
 
-class PlanError(ValueError):
-    """A read plan is not valid; the message names the field."""
+class PlanError(Invalid):
+    """A read plan is not valid; the message names the field (``field: what is wrong``)."""
+
+    def __init__(self, message: str) -> None:
+        field, _, problem = message.partition(": ")
+        super().__init__(message, field, errors=[FieldError(field, problem)])
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,9 @@ class PlanService:
         self.jobs = jobs
         self.tz = tz
 
-    def save(self, spec: PlanSpec) -> ReadPlan:
-        """Create the plan, or update the plan of that name."""
+    def save(self, spec: PlanSpec, *, actor: Actor | None = None) -> ReadPlan:
+        """Create the plan, or update the plan of that name; audited as ``plan.put`` when an
+        ``actor`` asks."""
         trigger_for(spec.cron, self.tz)
         if not spec.read_kinds:
             raise PlanError(
@@ -90,16 +98,28 @@ class PlanService:
             plan.selector = spec.selector
             plan.window_minutes = spec.window_minutes
             plan.active = spec.active
+            if actor is not None:
+                detail = {
+                    "cron": spec.cron,
+                    "kinds": [str(k) for k in spec.read_kinds],
+                    "selector": spec.selector,
+                    "window_minutes": spec.window_minutes,
+                }
+                target = f"plan:{spec.name}"
+                audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
             session.flush()
             session.expunge(plan)
             return plan
 
-    def deactivate(self, name: str) -> None:
+    def deactivate(self, name: str, *, actor: Actor | None = None) -> None:
+        """Stop a plan firing; audited as ``plan.deactivate`` when an ``actor`` asks."""
         with self.session_factory() as session, session.begin():
             plan = JobRepository(session).plan_by_name(name)
             if plan is None:
-                raise PlanError(f"name: no read plan named {name!r}")
+                raise NotFound(f"there is no read plan named {name!r}")
             plan.active = False
+            if actor is not None:
+                audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
 
     def all(self) -> list[ReadPlan]:
         with self.session_factory() as session:

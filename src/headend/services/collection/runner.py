@@ -28,7 +28,8 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
-from headend.services.collection.jobs import AttemptOutcome, Clock, utcnow
+from headend.services.clock import Clock, utcnow
+from headend.services.collection.jobs import AttemptOutcome
 from headend.services.collection.landing import land, last_interval_ends
 from headend.services.collection.readspec import read_spec_from_profile
 from headend.store.batch import StoreBatch

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.registry_format import REGISTRY_COLUMNS
+from headend.services.errors import Invalid
 from headend.services.registry.rows import (
     OPTIONAL_COLUMNS,
     GatewayRecord,
@@ -34,13 +35,18 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 _PROFILE = METER_FIELDS.index("device_profile")
 
 
-class RegistryImportError(Exception):
+class RegistryImportError(Invalid):
     """The file has bad rows; ``errors`` names each by line and field. Nothing was stored."""
 
-    def __init__(self, errors: list[RowError]) -> None:
-        self.errors = errors
+    errors: list[RowError]  # type: ignore[assignment]
+
+    def __init__(self, errors: list[RowError], source: str | None = None) -> None:
         lines = {e.line for e in errors if e.line}
-        super().__init__(f"{len(errors)} problem(s) on {len(lines)} row(s); nothing was imported")
+        super().__init__(
+            f"{len(errors)} problem(s) on {len(lines)} row(s); nothing was imported",
+            errors=errors,
+            source=source,
+        )
 
 
 @dataclass
@@ -89,20 +95,24 @@ def import_registry(
     box: SecretBox,
     known_profiles: frozenset[str],
     progress: Progress | None = None,
+    audit: Callable[[Session, ImportSummary], None] | None = None,
 ) -> ImportSummary:
+    """Check every row, then store the file in one transaction (``audit``, if given, writes
+    its record in that transaction); refused with every problem listed and nothing stored."""
+    name = str(source) if isinstance(source, Path) else None
     if isinstance(source, Path):
         try:
             with source.open(newline="", encoding="utf-8-sig") as handle:
                 header, rows = _read_rows(handle)
         except UnicodeDecodeError as exc:
             raise RegistryImportError(
-                [RowError(0, "file", f"is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+                [RowError(0, "file", f"is not UTF-8 text ({exc.reason} at byte {exc.start})")], name
             ) from exc
     else:
         header, rows = _read_rows(source)
     header_errors = check_header(header)
     if header_errors:
-        raise RegistryImportError(header_errors)
+        raise RegistryImportError(header_errors, name)
     extra = [
         RowError(line, "row", "has more cells than the header has columns")
         for line, values in rows
@@ -120,7 +130,7 @@ def import_registry(
         parsed = parse_registry(rows, known_profiles, stored_records, frozenset(stored_secrets))
         errors = sorted(parsed.errors + extra)
         if errors:
-            raise RegistryImportError(errors)
+            raise RegistryImportError(errors, name)
         if progress:
             progress("validated", len(rows), len(rows))
 
@@ -152,7 +162,7 @@ def import_registry(
         repo.update_secrets(changed_secrets)
         summary.secrets_added, summary.secrets_updated = len(new_secrets), len(changed_secrets)
         secret_ids = {s.name: s.id for s in repo.secrets()}
-        _check_referenced_secrets(parsed.meters, parsed.secrets, stored_secrets, box)
+        _check_referenced_secrets(parsed.meters, parsed.secrets, stored_secrets, box, name)
 
         # Meters
         stored_meters = repo.meter_rows()
@@ -180,6 +190,8 @@ def import_registry(
         summary.meters_unchanged = len(parsed.meters) - len(new_meters) - len(changed_meters)
         if progress:
             progress("stored", len(rows), len(rows))
+        if audit is not None:
+            audit(session, summary)
     return summary
 
 
@@ -188,6 +200,7 @@ def _check_referenced_secrets(
     given: dict[str, MeterSecrets],
     stored: dict[str, Any],
     box: SecretBox,
+    source: str | None = None,
 ) -> None:
     """A meter naming a stored secret must find in it what its authentication needs."""
     opened: dict[str, MeterSecrets] = {}
@@ -212,7 +225,7 @@ def _check_referenced_secrets(
                 RowError(meter.line, "secret_ref", f"secret {meter.secret_ref!r} holds no HLS keys")
             )
     if errors:
-        raise RegistryImportError(errors)
+        raise RegistryImportError(errors, source)
 
 
 def export_row(meter: Any, gateway: Any, secret_name: str | None) -> dict[str, str]:

@@ -17,7 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import MeterStatus
 from headend.domain.registry_format import REGISTRY_COLUMNS
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.access import audit
+from headend.services.access.audit import Actor
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import UnknownMeter
 from headend.services.registry.imports import ImportSummary, export_row, import_registry
 from headend.services.registry.rows import OPTIONAL_COLUMNS
 from headend.store.models import Gateway, Meter, MeterSecret
@@ -40,10 +43,12 @@ class RegistryService:
         session_factory: sessionmaker[Session],
         box: SecretBox | None = None,
         known_profiles: frozenset[str] = frozenset(),
+        clock: Clock = utcnow,
     ) -> None:
         self.session_factory = session_factory
         self.box = box
         self.known_profiles = known_profiles
+        self.clock = clock
 
     def _rows(self, session: Session, stmt: Any) -> list[dict[str, str]]:
         return [_public(export_row(m, g, s)) for m, g, s in session.execute(stmt)]
@@ -77,22 +82,31 @@ class RegistryService:
         with self.session_factory() as session:
             return self._rows(session, stmt)
 
-    def meter(self, meter_id: str) -> dict[str, str]:
+    def find(self, meter_id: str) -> dict[str, str] | None:
+        """One meter's registry entry, or None when there is no such meter."""
         with self.session_factory() as session:
             rows = self._rows(session, self._select().where(Meter.meter_id == meter_id))
-        if not rows:
+        return rows[0] if rows else None
+
+    def meter(self, meter_id: str) -> dict[str, str]:
+        found = self.find(meter_id)
+        if found is None:
             raise UnknownMeter([meter_id])
-        return rows[0]
+        return found
 
     def put(
         self,
         meter_id: str,
         fields: Mapping[str, str | None],
+        *,
+        actor: Actor | None = None,
     ) -> ImportSummary:
         """Create or replace one meter from registry fields (as one CSV row would give them);
-        refused with every problem listed (``RegistryImportError``) and nothing stored."""
+        refused with every problem listed (``RegistryImportError``) and nothing stored.
+        Audited as ``meter.put`` (secrets shown as ``***``) when an ``actor`` asks."""
         if self.box is None:
             raise ValueError("RegistryService.put needs the SecretBox it was built without")
+        box = self.box
         row = {name: "" for name in COLUMNS}
         row.update({k: "" if v is None else str(v) for k, v in fields.items()})
         row["meter_id"] = meter_id
@@ -101,15 +115,35 @@ class RegistryService:
         writer.writeheader()
         writer.writerow(row)
         text.seek(0)
-        return import_registry(self.session_factory, text, self.box, self.known_profiles)
 
-    def set_status(self, meter_id: str, status: MeterStatus) -> dict[str, str]:
+        def audited(session: Session, summary: ImportSummary) -> None:
+            if actor is not None:
+                shown = {k: ("***" if k in SECRET_COLUMNS and v else v) for k, v in fields.items()}
+                detail = {"fields": shown, **summary.as_dict()}
+                audit.write(session, self.clock(), actor, "meter.put", f"meter:{meter_id}", detail)
+
+        return import_registry(
+            self.session_factory, text, box, self.known_profiles, audit=audited
+        )
+
+    def set_status(
+        self,
+        meter_id: str,
+        status: MeterStatus,
+        *,
+        actor: Actor | None = None,
+    ) -> dict[str, str]:
+        """Change a meter's status; a deactivation is audited as ``meter.deactivate`` when
+        an ``actor`` asks."""
         with self.session_factory() as session, session.begin():
             done = session.execute(
                 update(Meter).where(Meter.meter_id == meter_id).values(status=status)
             )
             if not done.rowcount:  # type: ignore[attr-defined]
                 raise UnknownMeter([meter_id])
+            if actor is not None:
+                action = "meter.deactivate" if status is MeterStatus.INACTIVE else "meter.status"
+                audit.write(session, self.clock(), actor, action, f"meter:{meter_id}")
         return self.meter(meter_id)
 
     def gateways(self) -> list[dict[str, Any]]:

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, GatewayKind, JobState, MeterStatus, ReadKind
 from headend.services.access.keys import Principal
-from headend.services.collection.jobs import ON_DEMAND_PRIORITY, Clock, UnknownMeter, utcnow
+from headend.services.clock import Clock, utcnow
+from headend.services.collection.jobs import ON_DEMAND_PRIORITY
+from headend.services.errors import UnknownMeter
 from headend.store.repositories.dashboard import DashboardRepository
 
 MAX_JOBS = 200

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Flag, Quality
-from headend.services.collection.jobs import UnknownMeter
+from headend.services.errors import UnknownMeter
 from headend.store.models import IntervalReading, Meter, RegisterReading
 
 Version = Literal["current", "raw"]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, ReadKind
 from headend.domain.reports import FailedRead, Finding, Grouping, SuccessRate
+from headend.services.errors import FieldError, Invalid
 from headend.store.models import VeeFinding
 from headend.store.repositories.reports import ReportRepository
 
@@ -52,12 +53,11 @@ _RATE_PLACES = Decimal("0.0001")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class ReportError(ValueError):
+class ReportError(Invalid):
     """A report asked for with parameters it cannot be made from; ``field`` names the one."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field, errors=[FieldError(field, message)] if field else ())
 
 
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:

@@ -10,34 +10,34 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
+from headend.services.errors import Conflict, Invalid, NotFound
+
 REASON_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
 MAX_USER = 64
 MAX_COMMENT = 2000
 MAX_VALUE = Decimal(10) ** 9  # kWh in one interval; far above any meter, inside the column
 
 
-class EditError(ValueError):
+class EditError(Invalid):
     """An edit, revert or resolution that cannot be made as asked, in words a person can act
     on; ``field`` names the request field at fault, if one is."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+
+class EditConflict(EditError, Conflict):
+    """The stored data does not allow the change: it changed while the change was being
+    made, or what the change is about was resolved, reverted or changed already. Nothing
+    was stored."""
 
 
-class EditConflict(EditError):
-    """The data changed while the change was being made; nothing was stored."""
-
-
-class UnknownEdit(LookupError):
+class UnknownEdit(NotFound):
     def __init__(self, edit_id: int) -> None:
-        super().__init__(f"no edit with id {edit_id}")
+        super().__init__(f"there is no edit {edit_id}")
         self.edit_id = edit_id
 
 
-class UnknownFinding(LookupError):
+class UnknownFinding(NotFound):
     def __init__(self, finding_id: int) -> None:
-        super().__init__(f"no VEE finding with id {finding_id}")
+        super().__init__(f"there is no VEE finding {finding_id}")
         self.finding_id = finding_id
 
 

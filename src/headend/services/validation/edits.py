@@ -39,7 +39,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Flag
 from headend.domain.reports import EditRecord, EditResult, Finding, IntervalChange
-from headend.services.collection.jobs import Clock, UnknownMeter, utcnow
+from headend.services.access import audit
+from headend.services.access.audit import Actor
+from headend.services.clock import Clock, utcnow
+from headend.services.errors import UnknownMeter
 from headend.services.reporting.reports import RESOLUTION_NOTE, finding_of
 from headend.services.validation.edit_requests import (
     EditConflict,
@@ -168,11 +171,13 @@ class EditService:
         user: str,
         *,
         resolve_findings: Sequence[int] = (),
+        actor: Actor | None = None,
     ) -> EditResult:
         """Give every stored interval ending in ``(start, end]`` a new, edited version.
 
         ``resolve_findings`` names open findings of the same meter that the edit settles;
-        they are resolved in the same transaction.
+        they are resolved in the same transaction, and so is the ``interval.edit`` audit
+        record when an ``actor`` asks.
         """
         reason, who = check_reason(reason_code), check_user(user)
         note = check_note(comment, "comment")
@@ -253,6 +258,19 @@ class EditService:
                         {**finding.params, RESOLUTION_NOTE: f"edit #{edit_id}"},
                     ):
                         raise EditConflict(f"finding {finding.id} was resolved meanwhile")
+                if actor is not None:
+                    detail: dict[str, Any] = {
+                        "edit": edit_id,
+                        "channel": channel,
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "value_kwh": None if value is None else str(value),
+                        "reason_code": reason,
+                        "comment": note,
+                    }
+                    if resolve_findings:
+                        detail["findings"] = list(resolve_findings)
+                    audit.write(session, now, actor, "interval.edit", f"meter:{meter_id}", detail)
         except IntegrityError as exc:
             raise _conflict() from exc
         except vee_edits.EditError as exc:
@@ -271,8 +289,9 @@ class EditService:
             changes=tuple(changes),
         )
 
-    def revert_edit(self, edit_id: int, user: str) -> EditResult:
-        """Restore what an edit replaced, as new versions; the edit is marked reverted."""
+    def revert_edit(self, edit_id: int, user: str, *, actor: Actor | None = None) -> EditResult:
+        """Restore what an edit replaced, as new versions; the edit is marked reverted.
+        Audited as ``interval.revert`` when an ``actor`` asks."""
         who = check_user(user)
         now = self.clock()
         tag = f"edit #{edit_id}:"
@@ -284,7 +303,7 @@ class EditService:
                     raise UnknownEdit(edit_id)
                 edit, meter_id = found
                 if edit.reverted_at is not None:
-                    raise EditError(
+                    raise EditConflict(
                         f"edit {edit_id} was reverted already, by {edit.reverted_by} at "
                         f"{edit.reverted_at.isoformat()}"
                     )
@@ -321,7 +340,7 @@ class EditService:
                     changes.append(_change(rows[-1], latest))
                 if blocked:
                     first = blocked[0]
-                    raise EditError(
+                    raise EditConflict(
                         f"{len(blocked)} interval(s) were changed after edit {edit_id}, the "
                         f"first ending {first.interval_end.isoformat()} (version "
                         f"{first.version}, {first.quality.value} by {first.created_by}); "
@@ -335,6 +354,8 @@ class EditService:
                 )
                 if not repo.mark_reverted(edit_id, who, now):
                     raise EditConflict(f"edit {edit_id} was reverted meanwhile")
+                if actor is not None:
+                    audit.write(session, now, actor, "interval.revert", f"edit:{edit_id}")
                 record = _record(edit, meter_id) | {"reverted_by": who, "reverted_at": now}
         except IntegrityError as exc:
             raise _conflict() from exc
@@ -342,8 +363,11 @@ class EditService:
             raise EditError(str(exc)) from exc
         return EditResult(**record, changes=tuple(changes))
 
-    def resolve_finding(self, finding_id: int, user: str, note: str | None = None) -> Finding:
-        """Close an open VEE finding: who, when, and an optional note."""
+    def resolve_finding(
+        self, finding_id: int, user: str, note: str | None = None, *, actor: Actor | None = None
+    ) -> Finding:
+        """Close an open VEE finding: who, when, and an optional note. Audited as
+        ``finding.resolve`` when an ``actor`` asks."""
         who, text = check_user(user), check_note(note, "note")
         now = self.clock()
         with self.session_factory() as session, session.begin():
@@ -352,6 +376,9 @@ class EditService:
             params = {**finding.params, RESOLUTION_NOTE: text} if text is not None else None
             if not repo.resolve(finding_id, who, now, params):
                 raise EditConflict(f"finding {finding_id} was resolved meanwhile")
+            if actor is not None:
+                target = f"finding:{finding_id}"
+                audit.write(session, now, actor, "finding.resolve", target, {"note": note})
             session.refresh(finding)
             return finding_of(finding, meter_id)
 
@@ -397,7 +424,7 @@ class EditService:
             if meter_id is not None and owner != meter_id:
                 raise EditError(f"finding {finding.id} is of meter {owner}, not {meter_id}", field)
             if finding.status != "open":
-                raise EditError(
+                raise EditConflict(
                     f"finding {finding.id} is {finding.status} already, by "
                     f"{finding.resolved_by} at "
                     f"{finding.resolved_at.isoformat() if finding.resolved_at else '?'}",

@@ -27,7 +27,7 @@ from headend.domain.enums import JobState, ReadKind
 from headend.domain.obis import Obis
 from headend.domain.quality import Flag
 from headend.profiles import load_profile
-from headend.services.collection.jobs import Clock, utcnow
+from headend.services.clock import Clock, utcnow
 from headend.services.validation.rollups import RollupService
 from headend.store.base import table_of
 from headend.store.models import IntervalReading, Meter, ReadJob, VeeFinding
