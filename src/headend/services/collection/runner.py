@@ -158,12 +158,6 @@ class CollectionService:
         return spec
 
     # -- store side (runs in the store's thread) --------------------------------------------
-    def load_context(self, meter_pk: int) -> MeterContext:
-        found = self.load_contexts([meter_pk])[0]
-        if isinstance(found, Exception):
-            raise found
-        return found
-
     def load_contexts(self, meter_pks: Sequence[int]) -> list[MeterContext | Exception]:
         """What sessions to these meters need, read in one transaction; for a meter the
         registry cannot serve, the problem in its place."""
@@ -323,7 +317,7 @@ class CollectionService:
         finished = self.clock()
         try:
             result = await self.land_read(job, read, finished)
-        except Exception as exc:  # the read is kept by no one: record why, and retry later
+        except Exception as exc:  # the read is kept by no one: record why; the job is not retried
             log.exception("landing a read failed")
             return AttemptOutcome(
                 started,
