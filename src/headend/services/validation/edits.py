@@ -37,7 +37,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.quality import Flag
 from headend.domain.reports import EditRecord, EditResult, Finding, IntervalChange
 from headend.services.collection.jobs import Clock, UnknownMeter, utcnow
 from headend.services.reporting.reports import RESOLUTION_NOTE, finding_of
@@ -52,6 +51,7 @@ from headend.services.validation.edit_requests import (
     check_user,
     check_value,
 )
+from headend.services.validation.versions import as_version
 from headend.store.models import Edit, IntervalReading, VeeFinding
 from headend.store.repositories.edits import EditRepository
 from headend.store.repositories.rollups import RollupRepository
@@ -70,22 +70,6 @@ __all__ = [
 
 MAX_INPUTS = 255
 MAX_PAGE = 1000
-
-
-def _as_version(row: IntervalReading, meter_id: str) -> IntervalVersion:
-    return IntervalVersion(
-        meter_id=meter_id,
-        channel=row.channel,
-        interval_end=row.interval_end,
-        value=row.value,
-        quality=row.quality,
-        method=row.method,
-        rules=tuple(row.rules.split(",")) if row.rules else (),
-        flags=Flag(row.flags),
-        inputs=row.inputs or "",
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
 
 
 def _new_row(
@@ -229,7 +213,7 @@ class EditService:
                     kept = value if value is not None else row.value
                     assert kept is not None
                     (new,) = vee_edits.apply_edit(
-                        [_as_version(row, meter_id)], replace(edit, value=kept)
+                        [as_version(row, meter_id)], replace(edit, value=kept)
                     )
                     rows.append(
                         _new_row(
@@ -304,8 +288,8 @@ class EditService:
                     earlier = [v for v in versions if v.version < ours[0].version]
                     if not earlier:
                         raise EditError(f"the version edit {edit_id} replaced is not stored")
-                    before = _as_version(earlier[-1], meter_id)
-                    edited = replace(_as_version(latest, meter_id), supersedes=before.created_at)
+                    before = as_version(earlier[-1], meter_id)
+                    edited = replace(as_version(latest, meter_id), supersedes=before.created_at)
                     restored = vee_edits.revert(
                         [before, edited], who, now, f"revert of edit #{edit_id}"
                     )
