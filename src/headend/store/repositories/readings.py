@@ -8,15 +8,16 @@ column type's own bind processor, so what is stored is exactly what the ORM woul
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam
+from sqlalchemy import Dialect, Select, Table, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, RegisterReading
+from headend.store.models import IntervalReading, Meter, RegisterReading
 
 _INTERVAL_KEY = ("meter_id", "channel", "interval_end", "version")
 _REGISTER_KEY = ("meter_id", "obis", "read_at", "version")
@@ -98,6 +99,36 @@ def _defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
+def _in_range(
+    model: type[IntervalReading] | type[RegisterReading],
+    keys: tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]],
+    where: Sequence[Any],
+    raw: bool,
+) -> Select[Any]:
+    """The readings matching ``where``, version 0 (``raw``) or the highest version of each
+    ``keys`` (series, instant), ordered by them."""
+    stmt = select(model).where(*where)
+    if raw:
+        stmt = stmt.where(model.version == 0)
+    else:
+        series, instant = keys
+        latest = (
+            select(series, instant, func.max(model.version).label("v"))
+            .where(*where)
+            .group_by(series, instant)
+            .subquery()
+        )
+        stmt = stmt.join(
+            latest,
+            and_(
+                series == latest.c[series.key],
+                instant == latest.c[instant.key],
+                model.version == latest.c.v,
+            ),
+        )
+    return stmt.order_by(*keys)
+
+
 class ReadingsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -113,3 +144,30 @@ class ReadingsRepository:
         return _insert_ignoring_existing(
             self.session, table_of(RegisterReading), _REGISTER_KEY, rows
         )
+
+    def meter_pk(self, meter_id: str) -> int | None:
+        return self.session.scalar(select(Meter.id).where(Meter.meter_id == meter_id))
+
+    def intervals(
+        self, meter_pk: int, start: datetime, end: datetime, channel: str | None, raw: bool
+    ) -> list[IntervalReading]:
+        """Intervals ending in (start, end], by channel and time: version 0 (``raw``) or the
+        current version."""
+        r = IntervalReading
+        where = [r.meter_id == meter_pk, r.interval_end > start, r.interval_end <= end]
+        if channel is not None:
+            where.append(r.channel == channel)
+        stmt = _in_range(r, (r.channel, r.interval_end), where, raw)
+        return list(self.session.scalars(stmt))
+
+    def registers(
+        self, meter_pk: int, start: datetime, end: datetime, obis: str | None, raw: bool
+    ) -> list[RegisterReading]:
+        """Register reads taken in (start, end], by OBIS code and time: version 0 (``raw``)
+        or the current version."""
+        r = RegisterReading
+        where = [r.meter_id == meter_pk, r.read_at > start, r.read_at <= end]
+        if obis is not None:
+            where.append(r.obis == obis)
+        stmt = _in_range(r, (r.obis, r.read_at), where, raw)
+        return list(self.session.scalars(stmt))
