@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import AuthLevel, FailureCategory, GatewayKind, ReadKind, SerialFraming
@@ -29,11 +28,12 @@ from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 from headend.services.collection.jobs import AttemptOutcome, Clock, utcnow
-from headend.services.collection.landing import land, last_interval_ends
+from headend.services.collection.landing import land
 from headend.services.collection.readspec import read_spec_from_profile
 from headend.store.batch import StoreBatch
 from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.repositories.jobs import DueJob
+from headend.store.repositories.readings import ReadingsRepository
 from headend.store.repositories.registry import RegistryRepository
 from headend.store.secrets import SecretBox
 
@@ -162,14 +162,9 @@ class CollectionService:
         """What sessions to these meters need, read in one transaction; for a meter the
         registry cannot serve, the problem in its place."""
         with self.session_factory() as session, session.begin():
-            rows = session.execute(
-                select(Meter, Gateway, MeterSecret)
-                .join(Gateway, Meter.gateway_id == Gateway.id)
-                .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
-                .where(Meter.id.in_(set(meter_pks)))
-            ).all()
+            rows = RegistryRepository(session).meters_with_gateways(meter_pks)
             found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
-            last = last_interval_ends(session, list(found))
+            last = ReadingsRepository(session).last_interval_ends(list(found))
             contexts: dict[int, MeterContext | Exception] = {}
             for pk, (meter, gateway, secret) in found.items():
                 try:

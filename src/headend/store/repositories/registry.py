@@ -97,6 +97,18 @@ class RegistryRepository:
         for row in self.session.execute(stmt):
             yield row[0], row[1], row[2]
 
+    def meters_with_gateways(
+        self, meter_pks: Sequence[int]
+    ) -> list[tuple[Meter, Gateway, MeterSecret | None]]:
+        """Each of these meters with its gateway and its secret (None if it has none)."""
+        rows = self.session.execute(
+            select(Meter, Gateway, MeterSecret)
+            .join(Gateway, Meter.gateway_id == Gateway.id)
+            .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
+            .where(Meter.id.in_(set(meter_pks)))
+        ).all()
+        return [(meter, gateway, secret) for meter, gateway, secret in rows]
+
     def reserve_invocation_counters(self, meter_pk: int, count: int) -> int:
         """Advance the meter's stored HLS invocation counter by ``count`` and return the first
         value of the reserved block. The block is committed before any of it is used."""
