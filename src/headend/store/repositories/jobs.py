@@ -49,6 +49,9 @@ class JobRepository:
     def plan_by_name(self, name: str) -> ReadPlan | None:
         return self.session.scalars(select(ReadPlan).where(ReadPlan.name == name)).one_or_none()
 
+    def plans(self) -> list[ReadPlan]:
+        return list(self.session.scalars(select(ReadPlan).order_by(ReadPlan.name)))
+
     def meter_pks_for(self, selector: dict[str, Any]) -> list[int]:
         stmt = select(Meter.id).where(Meter.status == MeterStatus.ACTIVE)
         if "gateway" in selector:
