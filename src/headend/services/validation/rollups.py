@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, offset_spans
@@ -103,9 +102,7 @@ class RollupService:
         while stop is None or not stop():
             with self.session_factory() as session, session.begin():
                 repo = RollupRepository(session)
-                if session.get_bind().dialect.name == "postgresql":
-                    # compiling the statement costs more than it saves on a batch this size
-                    session.execute(text("SET LOCAL jit = off"))
+                repo.without_jit()
                 marked = repo.stale_meters(after, self.settings.batch_meters)
                 if not marked:
                     return summary
