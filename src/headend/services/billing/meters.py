@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from headend.domain.tou import TouPeriod
+from headend.domain.tou import EVN_TOU_2014, TouCalendar, TouPeriod, calendar_named
 from headend.profiles import DeviceProfile, Quantity, load_all, load_profile
 from headend.protocol.units import unit_symbol
 from headend.store.queries.billing import meter_ids_page, meter_page_rows, named_meter_rows
@@ -132,3 +133,17 @@ def rolled_channels() -> tuple[str, ...]:
         found.update(model.channels())
         found.add(model.import_obis)
     return tuple(sorted(found))
+
+
+def profiles_calendar(tz: ZoneInfo) -> TouCalendar:
+    """The time-of-use calendar the device profiles' tariff registers follow (their
+    ``tariffs.calendar``), in ``tz``; the EVN calendar when no profile has tariffs. Billing
+    and the day rollups split every meter's import on one calendar: profiles that name
+    different calendars are refused."""
+    names = {p.tariffs.calendar for p in load_all().values() if p.tariffs is not None}
+    if len(names) > 1:
+        raise ValueError(
+            "the device profiles name more than one time-of-use calendar: "
+            + ", ".join(sorted(names))
+        )
+    return calendar_named(names.pop() if names else EVN_TOU_2014, tz)

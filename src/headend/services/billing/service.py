@@ -48,14 +48,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.config import Settings
 from headend.domain.billing import BillingRecord
-from headend.domain.tou import TouCalendar, evn_calendar
-from headend.services.billing.meters import meter_ids_after, meter_page, meters_named
+from headend.domain.tou import TouCalendar
+from headend.services.billing.meters import (
+    meter_ids_after,
+    meter_page,
+    meters_named,
+    profiles_calendar,
+)
 from headend.services.billing.nem12 import Nem12Writer, TextSink
 from headend.services.billing.prefetch import prefetched
 from headend.services.billing.reads import PageReader
@@ -72,6 +78,9 @@ __all__ = [
 ]
 
 DEFAULT_PAGE_SIZE = 500
+T = TypeVar("T")
+# a page as read: how many meters it has, the last one's id, what it hands out (None: nothing)
+_Page = tuple[int, str | None, T | None]
 
 
 class PeriodError(ValueError):
@@ -210,7 +219,7 @@ class BillingService:
             raise ValueError("page_size must be at least 1")
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or evn_calendar(tz)
+        self.calendar = calendar or profiles_calendar(tz)
         self.page_size = page_size
         self._reader = PageReader(self.tz, self.calendar, rollups=rollups)
         self.workers = workers
@@ -279,36 +288,51 @@ class BillingService:
 
     def _id_pages(self, after: str | None, limit: int | None) -> Iterator[list[str]]:
         """The meter ids of each page, in order, each page read in its own short session."""
-        cursor, remaining = after, limit
-        while remaining is None or remaining > 0:
-            size = self.page_size if remaining is None else min(self.page_size, remaining)
-            with self._reading() as session:
-                ids = meter_ids_after(session, cursor, size)
-            if ids:
-                yield ids
-            if len(ids) < size:
-                return
-            cursor = ids[-1]
-            if remaining is not None:
-                remaining -= len(ids)
+
+        def ids(session: Session, cursor: str | None, size: int) -> _Page[list[str]]:
+            found = meter_ids_after(session, cursor, size)
+            return len(found), found[-1] if found else None, found or None
+
+        return self._paged(after, limit, ids)
 
     def _pages(
         self, period: BillingPeriod, after: str | None, limit: int | None
     ) -> Iterator[Callable[[], list[Built]]]:
         """Page after page, read from the store; each gives how to build its records."""
+
+        def page(
+            session: Session, cursor: str | None, size: int
+        ) -> _Page[Callable[[], list[Built]]]:
+            meters = meter_page(session, cursor, size)
+            if not meters:
+                return 0, None, None
+            data = self._reader.read(session, meters, period)
+            return len(meters), meters[-1].meter_id, partial(build_records, data, meters)
+
+        return self._paged(after, limit, page)
+
+    def _paged(
+        self,
+        after: str | None,
+        limit: int | None,
+        read: Callable[[Session, str | None, int], _Page[T]],
+    ) -> Iterator[T]:
+        """Pages of meters in meter-id order from the meter after ``after`` on, at most
+        ``limit`` meters, each read by ``read(session, cursor, size)`` in its own short
+        session; ``read`` gives the page's number of meters, the last one's id and what to
+        hand out (None: nothing)."""
         cursor, remaining = after, limit
         while remaining is None or remaining > 0:
             size = self.page_size if remaining is None else min(self.page_size, remaining)
             with self._reading() as session:
-                meters = meter_page(session, cursor, size)
-                page = self._reader.read(session, meters, period) if meters else None
-            if page is not None:
-                yield partial(build_records, page, meters)
-            if len(meters) < size:
+                count, last, item = read(session, cursor, size)
+            if item is not None:
+                yield item
+            if count < size:
                 return
-            cursor = meters[-1].meter_id
+            cursor = last
             if remaining is not None:
-                remaining -= len(meters)
+                remaining -= count
 
     def nem12(
         self,

@@ -38,9 +38,9 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, offset_spans
-from headend.domain.tou import TouCalendar, evn_calendar
+from headend.domain.tou import TouCalendar
 from headend.profiles import ProfileError, load_profile
-from headend.services.billing.meters import rolled_channels
+from headend.services.billing.meters import profiles_calendar, rolled_channels
 from headend.store.queries.rollups import (
     RollupBatch,
     beyond_horizon,
@@ -78,7 +78,7 @@ class RollupService:
     ) -> None:
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or evn_calendar(tz)
+        self.calendar = calendar or profiles_calendar(tz)
         self.settings = settings or RollupSettings()
         self.clock = clock
         self.days = LocalDays(tz)
