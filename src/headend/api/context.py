@@ -84,7 +84,11 @@ class ApiContext:
             audit=AuditService(session_factory),
             jobs=jobs,
             readings=ReadingsService(session_factory),
-            billing=BillingService(session_factory, tz, workers=page_workers(settings)),
+            billing=BillingService(
+                session_factory,
+                tz,
+                workers=page_workers(settings.database_url, settings.tz, settings.billing_workers),
+            ),
             reports=ReportService(session_factory, tz),
             edits=EditService(session_factory),
             plans=PlanService(session_factory, jobs, tz),
