@@ -172,7 +172,11 @@ class Runtime:
             audit=AuditService(factory),
             jobs=self.jobs,
             readings=ReadingsService(factory),
-            billing=BillingService(factory, tz, workers=page_workers(settings)),
+            billing=BillingService(
+                factory,
+                tz,
+                workers=page_workers(settings.database_url, tz, settings.billing_workers),
+            ),
             reports=ReportService(factory, tz),
             edits=EditService(factory),
             plans=PlanService(factory, self.jobs, tz),

@@ -118,7 +118,11 @@ def billing(
     settings = get_settings(ctx)
     span = _period(period, start, end, settings)
     factory = session_factory(settings)
-    service = BillingService(factory, settings.tz, workers=page_workers(settings))
+    service = BillingService(
+        factory,
+        settings.tz,
+        workers=page_workers(settings.database_url, settings.tz, settings.billing_workers),
+    )
     with progress_bar(f"billing {span.label}") as bar:
         if bar.shown:
             bar.update(0, registry_summary(factory)["meters"])

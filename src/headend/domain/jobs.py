@@ -52,6 +52,7 @@ TRANSITIONS: dict[JobState, dict[JobEvent, JobState]] = {
     JobState.CANCELLED: {},
 }
 
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)  # not yet ended
 TERMINAL = frozenset(state for state, events in TRANSITIONS.items() if not events)
 
 

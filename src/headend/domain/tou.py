@@ -17,6 +17,7 @@ EVN (reference (f)): Monday to Saturday normal 04:00-09:30, 11:30-17:00, 20:00-2
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -298,3 +299,16 @@ def evn_calendar(tz: ZoneInfo | None = None) -> TouCalendar:
 
 
 DEFAULT_CALENDAR = evn_calendar()
+
+EVN_TOU_2014 = "evn_tou_2014"
+# the calendars a device profile may name (``tariffs.calendar``), each built in a time zone
+CALENDARS: dict[str, Callable[[ZoneInfo | None], TouCalendar]] = {EVN_TOU_2014: evn_calendar}
+
+
+def calendar_named(name: str, tz: ZoneInfo | None = None) -> TouCalendar:
+    """The calendar a device profile names, in ``tz``."""
+    try:
+        return CALENDARS[name](tz)
+    except KeyError:
+        known = ", ".join(sorted(CALENDARS))
+        raise ValueError(f"no time-of-use calendar named {name!r} (known: {known})") from None

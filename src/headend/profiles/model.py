@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from headend.domain.enums import ReadKind
 from headend.domain.obis import Obis, ObisError
 from headend.domain.quality import Flag
+from headend.domain.tou import EVN_TOU_2014
 
 
 def _parse_obis(value: object) -> Obis:
@@ -200,7 +201,7 @@ class AssociationSpec(_Strict):
 class TariffSpec(_Strict):
     """Which time-of-use period each tariff register accumulates."""
 
-    calendar: str = "evn_tou_2014"
+    calendar: str = EVN_TOU_2014
     registers: dict[Literal["T1", "T2", "T3"], Literal["normal", "peak", "off_peak"]]
 
 

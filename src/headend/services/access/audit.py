@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import Role
 from headend.services.clock import Clock, utcnow
 from headend.store.models import AuditEvent
+from headend.store.repositories.access import AccessRepository
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,8 @@ class AuditService:
             write(session, self.clock(), actor, "dashboard.login")
 
     def recent(self, limit: int = 100, actor: str | None = None) -> list[AuditEntry]:
-        stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-        if actor is not None:
-            stmt = stmt.where(AuditEvent.actor == actor)
         with self.session_factory() as session:
             return [
                 AuditEntry(e.at, e.actor, e.role, e.action, e.target, dict(e.detail))
-                for e in session.scalars(stmt)
+                for e in AccessRepository(session).recent_events(limit, actor)
             ]

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import Role
@@ -31,6 +30,7 @@ from headend.services.access.audit import Actor
 from headend.services.clock import Clock, utcnow
 from headend.services.errors import Conflict, Invalid, NotFound
 from headend.store.models import ApiKey
+from headend.store.repositories.access import AccessRepository
 
 ROLE_ORDER = (Role.BILLING, Role.TECHNICIAN, Role.OPERATOR, Role.ADMIN)
 _KEY = re.compile(r"hk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -131,7 +131,7 @@ class KeyService:
         prefix = secrets.token_hex(6)
         key = f"hk_{prefix}_{secrets.token_urlsafe(32)}"
         with self.session_factory() as session, session.begin():
-            if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
+            if AccessRepository(session).key_exists(name):
                 raise Conflict(f"a key named {name!r} exists already; revoke it or pick another")
             now = self.clock()
             row = ApiKey(name=name, prefix=prefix, key_hash=_digest(key), role=role, created_at=now)
@@ -144,7 +144,7 @@ class KeyService:
     def revoke(self, name: str, *, actor: Actor | None = None) -> KeyInfo:
         """Revoke a key (again: no change); audited as ``key.revoke`` when an ``actor`` asks."""
         with self.session_factory() as session, session.begin():
-            row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+            row = AccessRepository(session).key(name)
             if row is None:
                 raise NotFound(f"no key named {name!r}")
             now = self.clock()
@@ -157,7 +157,7 @@ class KeyService:
 
     def list(self) -> list[KeyInfo]:
         with self.session_factory() as session:
-            return [_info(r) for r in session.scalars(select(ApiKey).order_by(ApiKey.name))]
+            return [_info(r) for r in AccessRepository(session).all_keys()]
 
     def remembered(self, key: str) -> Principal | None:
         """The key's owner if the key was found valid less than ``CACHE_S`` seconds ago;
@@ -173,23 +173,15 @@ class KeyService:
         if match is None:
             return None
         with self.session_factory() as session:
-            row = session.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.name,
-                    ApiKey.role,
-                    ApiKey.key_hash,
-                    ApiKey.revoked_at,
-                    ApiKey.last_used_at,
-                ).where(ApiKey.prefix == match.group(1))
-            ).one_or_none()
+            repo = AccessRepository(session)
+            row = repo.key_by_prefix(match.group(1))
             if row is None or row.revoked_at is not None:
                 return None
             if not hmac.compare_digest(row.key_hash, _digest(key)):
                 return None
             now = self.clock()
             if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
-                session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+                repo.mark_used(row.id, now)
                 session.commit()
         principal = Principal(row.name, row.role)
         _VALID.put(_digest(key), principal, self.monotonic() + CACHE_S)

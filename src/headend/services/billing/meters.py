@@ -13,17 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
-from typing import Any, Protocol
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from headend.domain.tou import TouPeriod
+from headend.domain.tou import EVN_TOU_2014, TouCalendar, TouPeriod, calendar_named
 from headend.profiles import DeviceProfile, Quantity, load_all, load_profile
 from headend.protocol.units import unit_symbol
-from headend.store.base import one_of, table_of
-from headend.store.models import Meter, RollupBasis
+from headend.store.queries.billing import meter_ids_page, meter_page_rows, named_meter_rows
 
 
 class Span(Protocol):
@@ -48,54 +46,18 @@ class MeterRow:
     rollup_basis: str | None = None  # what the stored rollups were computed on
 
 
-_METER_COLUMNS = (
-    Meter.id,
-    Meter.meter_id,
-    Meter.service_point,
-    Meter.customer_ref,
-    Meter.device_profile,
-    Meter.ct_ratio,
-    Meter.vt_ratio,
-    Meter.rollup_from,
-    select(RollupBasis.basis).order_by(RollupBasis.id).limit(1).scalar_subquery(),
-)
-
-
-# built once: a statement object used again skips most of SQLAlchemy's work per execution
-@cache
-def _page_statement(first: bool) -> Select[Any]:
-    query = select(*_METER_COLUMNS).order_by(Meter.meter_id).limit(bindparam("size"))
-    return query if first else query.where(Meter.meter_id > bindparam("after"))
-
-
-@cache
-def _named_statement(dialect: str) -> Select[Any]:
-    named = one_of(table_of(Meter).c.meter_id, "meter_ids", dialect)
-    return select(*_METER_COLUMNS).where(named).order_by(Meter.meter_id)
-
-
 def meter_page(session: Session, after: str | None, size: int) -> list[MeterRow]:
     """The next ``size`` meters in meter-id order after ``after``."""
-    rows = session.execute(_page_statement(after is None), {"after": after, "size": size}).all()
-    return [MeterRow(*row) for row in rows]
-
-
-@cache
-def _ids_statement(first: bool) -> Select[Any]:
-    query = select(Meter.meter_id).order_by(Meter.meter_id).limit(bindparam("size"))
-    return query if first else query.where(Meter.meter_id > bindparam("after"))
+    return [MeterRow(*row) for row in meter_page_rows(session, after, size)]
 
 
 def meter_ids_after(session: Session, after: str | None, size: int) -> list[str]:
     """The ids of the next ``size`` meters in meter-id order after ``after``."""
-    rows = session.execute(_ids_statement(after is None), {"after": after, "size": size}).all()
-    return [meter_id for (meter_id,) in rows]
+    return meter_ids_page(session, after, size)
 
 
 def meters_named(session: Session, meter_ids: Sequence[str]) -> list[MeterRow]:
-    dialect = session.get_bind().dialect.name
-    rows = session.execute(_named_statement(dialect), {"meter_ids": list(meter_ids)}).all()
-    return [MeterRow(*row) for row in rows]
+    return [MeterRow(*row) for row in named_meter_rows(session, meter_ids)]
 
 
 @dataclass(frozen=True)
@@ -171,3 +133,17 @@ def rolled_channels() -> tuple[str, ...]:
         found.update(model.channels())
         found.add(model.import_obis)
     return tuple(sorted(found))
+
+
+def profiles_calendar(tz: ZoneInfo) -> TouCalendar:
+    """The time-of-use calendar the device profiles' tariff registers follow (their
+    ``tariffs.calendar``), in ``tz``; the EVN calendar when no profile has tariffs. Billing
+    and the day rollups split every meter's import on one calendar: profiles that name
+    different calendars are refused."""
+    names = {p.tariffs.calendar for p in load_all().values() if p.tariffs is not None}
+    if len(names) > 1:
+        raise ValueError(
+            "the device profiles name more than one time-of-use calendar: "
+            + ", ".join(sorted(names))
+        )
+    return calendar_named(names.pop() if names else EVN_TOU_2014, tz)

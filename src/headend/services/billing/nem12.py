@@ -31,7 +31,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.billing import plain
@@ -46,7 +45,7 @@ from headend.services.billing.meters import (
     models_of,
 )
 from headend.services.errors import UnknownMeter
-from headend.store.queries.intervals import current_intervals
+from headend.store.queries.intervals import current_rows
 from headend.vee.codes import METHOD_QUALITY
 
 # NEM12 method digits of each substituted quality (reference section (c)).
@@ -168,7 +167,7 @@ class Nem12Writer:
         series: dict[tuple[int, str], dict[int, _Day]] = {}
         if channels:
             with self.session_factory() as session:
-                cur = current_intervals(
+                rows = current_rows(
                     session,
                     [m.pk for m in meters],
                     channels,
@@ -177,7 +176,6 @@ class Nem12Writer:
                     "method",
                     "created_at",
                 )
-                rows = session.execute(select(cur)).all()
             period_of = {m.pk: models[m.device_profile].period_s for m in meters}
             for row in rows:
                 self._place(row, series, days[0], midnights, period_of[row.meter_id])

@@ -12,11 +12,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from headend.domain.local_days import LocalDays, offset_spans, seconds, utc
@@ -31,17 +30,13 @@ from headend.services.billing.meters import (
     models_of,
     rolled_channels,
 )
-from headend.store.base import one_of, table_of
-from headend.store.models import IntervalReading, RegisterReading
-from headend.store.queries.day_rollups import (
-    Split,
-    Sums,
-    bounds,
-    ranges_clause,
-    read_rollups,
-    split_period,
+from headend.store.queries.billing import (
+    boundary_captures,
+    boundary_registers,
+    interval_sums,
+    segment_sums,
 )
-from headend.store.queries.intervals import EpochSeconds, current_intervals
+from headend.store.queries.day_rollups import Split, Sums, bounds, read_rollups, split_period
 from headend.store.queries.rollups import rollup_basis
 
 __all__ = [
@@ -108,10 +103,6 @@ class PageReader:
             return "intervals alone"
         return rollup_basis(self.tz, self.calendar, rolled_channels())
 
-    @staticmethod
-    def _dialect(session: Session) -> str:
-        return session.get_bind().dialect.name
-
     def read(self, session: Session, meters: Sequence[MeterRow], span: Span) -> PageData:
         """Everything the records of these meters need, in a fixed number of statements (one
         fewer when every boundary read is a register read)."""
@@ -167,10 +158,7 @@ class PageReader:
     def _registers(
         self, session: Session, pks: list[int], codes: set[str], instants: list[datetime]
     ) -> dict[Key, Any]:
-        rows = session.execute(
-            _registers_statement(self._dialect(session)),
-            {"pks": pks, "codes": sorted(codes), "instants": instants},
-        ).all()
+        rows = boundary_registers(session, pks, sorted(codes), instants)
         found: dict[Key, Any] = {}
         for row in rows:
             key = (row.meter_id, row.obis, row.at)
@@ -181,10 +169,7 @@ class PageReader:
     def _captures(
         self, session: Session, pks: list[int], channels: list[str], instants: list[datetime]
     ) -> dict[Key, Any]:
-        rows = session.execute(
-            _captures_statement(self._dialect(session)),
-            {"pks": pks, "channels": channels, "instants": instants},
-        ).all()
+        rows = boundary_captures(session, pks, channels, instants)
         return {(r.meter_id, r.channel, r.at): r for r in rows}
 
     def _summary(
@@ -199,22 +184,8 @@ class PageReader:
                     counts[key][quality] = sums[:4]
         groups = split.by_ranges(pks)
         if channels and groups:
-            t = table_of(IntervalReading)
             after, until = bounds(groups)
-            where = [ranges_clause(t.c.meter_id, t.c.interval_end, groups)]
-            picked = [pk for group in groups.values() for pk in group]
-            cur = current_intervals(session, picked, channels, after, until, where=where)
-            rows = session.execute(
-                select(
-                    cur.c.meter_id,
-                    cur.c.channel,
-                    cur.c.quality,
-                    func.count(),
-                    func.count(cur.c.value),
-                    func.sum(cur.c.value),
-                    func.sum(cur.c.version),
-                ).group_by(cur.c.meter_id, cur.c.channel, cur.c.quality)
-            )
+            rows = interval_sums(session, groups, channels, after, until)
             for pk, channel, quality, n, valued, total, versions in rows:
                 sums = [int(n), int(valued), int(total or 0), int(versions)]
                 before = counts[(pk, channel)].get(Quality(quality))
@@ -242,38 +213,16 @@ class PageReader:
                     if quality_sums[1]:  # some interval with a value
                         for period, value in zip(PERIODS, quality_sums[4:], strict=True):
                             sums[pk][period] += value
-        t = table_of(IntervalReading)
         for (period_s, channel), pks in groups.items():
             ranged = split.by_ranges(pks)
             if not ranged:
                 continue
             lo, hi = (seconds(at) for at in bounds(ranged))
-            where = [ranges_clause(t.c.meter_id, t.c.interval_end, ranged)]
-            picked = [pk for group in ranged.values() for pk in group]
             # interval starts run over [lo - p + 1, hi - p + 1)
             for a, b, offset in offset_spans(self.tz, lo - period_s + 1, hi - period_s + 1):
                 after, until = utc(a + period_s - 1), utc(b + period_s - 1)
-                cur = current_intervals(session, picked, [channel], after, until, where=where)
-                local = EpochSeconds(cur.c.interval_end) + (offset - period_s)
-                minute = local % 86400 // 60
-                segment = case(
-                    *((minute < m, k) for k, m in enumerate(self.segments[1:])),
-                    else_=len(self.segments) - 1,
-                )
-                parts = (
-                    select(
-                        cur.c.meter_id,
-                        (local // 86400).label("day"),
-                        segment.label("seg"),
-                        cur.c.value,
-                    )
-                    .where(cur.c.value.is_not(None))
-                    .subquery()
-                )
-                rows = session.execute(
-                    select(
-                        parts.c.meter_id, parts.c.day, parts.c.seg, func.sum(parts.c.value)
-                    ).group_by(parts.c.meter_id, parts.c.day, parts.c.seg)
+                rows = segment_sums(
+                    session, ranged, channel, after, until, offset - period_s, self.segments
                 )
                 for pk, day, seg, total in rows:
                     sums[pk][self._period_of(int(day), int(seg))] += int(total)
@@ -288,38 +237,6 @@ class PageReader:
                 self.segments[segment]
             )
         return found
-
-
-@cache
-def _registers_statement(dialect: str) -> Select[Any]:
-    t = table_of(RegisterReading)
-    return select(
-        t.c.meter_id,
-        t.c.obis,
-        EpochSeconds(t.c.read_at).label("at"),
-        t.c.version,
-        t.c.value,
-        t.c.unit,
-        t.c.capture_time,
-        t.c.quality,
-    ).where(
-        one_of(t.c.meter_id, "pks", dialect),
-        one_of(t.c.obis, "codes", dialect),
-        one_of(t.c.read_at, "instants", dialect),
-    )
-
-
-@cache
-def _captures_statement(dialect: str) -> Select[Any]:
-    t = table_of(IntervalReading)
-    at = EpochSeconds(t.c.interval_end).label("at")
-    return select(t.c.meter_id, t.c.channel, at, t.c.cumulative, t.c.quality).where(
-        one_of(t.c.meter_id, "pks", dialect),
-        one_of(t.c.channel, "channels", dialect),
-        one_of(t.c.interval_end, "instants", dialect),
-        t.c.version == 0,
-        t.c.cumulative.is_not(None),
-    )
 
 
 def _register_codes(model: MeterModel) -> list[str]:

@@ -42,26 +42,30 @@ a record, are documented in ``headend.domain.billing``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.config import Settings
 from headend.domain.billing import BillingRecord
-from headend.domain.tou import TouCalendar, evn_calendar
-from headend.services.billing.meters import meter_ids_after, meter_page, meters_named
+from headend.domain.tou import TouCalendar
+from headend.services.billing.meters import (
+    meter_ids_after,
+    meter_page,
+    profiles_calendar,
+)
 from headend.services.billing.nem12 import Nem12Writer, TextSink
+from headend.services.billing.pages import built_named, reading
+from headend.services.billing.period import BillingPeriod, PeriodError, parse_period
 from headend.services.billing.prefetch import prefetched
 from headend.services.billing.reads import PageReader
 from headend.services.billing.records import Built, build_records
 from headend.services.billing.workers import PageWorkers, page_csv, page_json
-from headend.services.errors import Invalid, UnknownMeter
+from headend.services.errors import UnknownMeter
 
 __all__ = [
     "BillingPeriod",
@@ -72,125 +76,17 @@ __all__ = [
 ]
 
 DEFAULT_PAGE_SIZE = 500
+T = TypeVar("T")
+# a page as read: how many meters it has, the last one's id, what it hands out (None: nothing)
+_Page = tuple[int, str | None, T | None]
 
 
-class PeriodError(Invalid):
-    """A billing period that cannot be read; ``field`` names the request field at fault."""
-
-    field: str
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field)
-
-
-@dataclass(frozen=True)
-class BillingPeriod:
-    start: datetime  # aware, UTC
-    end: datetime  # aware, UTC, exclusive
-    label: str  # "2026-11", "2026-11-05", or "2026-11-03T00:00+07:00/2026-11-10T00:00+07:00"
-
-
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_EXAMPLE = "2026-11-01T00:00+07:00"
-
-
-def parse_period(
-    period: str | None,
-    start: str | None,
-    end: str | None,
-    tz: ZoneInfo,
-    max_days: int = 62,
-) -> BillingPeriod:
-    """A month ("2026-11") or a day ("2026-11-05") in ``tz``, or ``start`` and ``end`` as ISO
-    8601 date-times with a UTC offset; never both forms, never longer than ``max_days``."""
-    if period is not None and (start is not None or end is not None):
-        raise PeriodError("period", "give either period or start and end, not both")
-    if period is not None:
-        lo, hi, label = _calendar_period(period.strip(), tz)
-        at_fault = "period"
-    else:
-        if start is None and end is None:
-            raise PeriodError(
-                "period",
-                "give a period (a month such as 2026-11 or a day such as 2026-11-05) "
-                f"or start and end (such as {_EXAMPLE})",
-            )
-        if start is None or end is None:
-            missing = "start" if start is None else "end"
-            raise PeriodError(
-                missing,
-                f"{missing} is missing: give both start and end, as date-times with an "
-                f"offset such as {_EXAMPLE}",
-            )
-        lo, hi = _instant("start", start), _instant("end", end)
-        if hi <= lo:
-            relation = "the same instant as" if hi == lo else "before"
-            raise PeriodError(
-                "end", f"end {_text(hi)} is {relation} start {_text(lo)}; it must come after it"
-            )
-        label = f"{_text(lo)}/{_text(hi)}"
-        at_fault = "end"
-    length = hi - lo
-    if length > timedelta(days=max_days):
-        days = length / timedelta(days=1)
-        raise PeriodError(
-            at_fault, f"the period {label} is {days:g} days long; at most {max_days} days"
-        )
-    return BillingPeriod(lo.astimezone(UTC), hi.astimezone(UTC), label)
-
-
-def _calendar_period(text: str, tz: ZoneInfo) -> tuple[datetime, datetime, str]:
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(), tz)
-
-    month, day = _MONTH.fullmatch(text), _DAY.fullmatch(text)
-    try:
-        if month is not None:
-            first = date(int(month[1]), int(month[2]), 1)
-            following = (first + timedelta(days=31)).replace(day=1)
-            return midnight(first), midnight(following), text
-        if day is not None:
-            one = date(int(day[1]), int(day[2]), int(day[3]))
-            return midnight(one), midnight(one + timedelta(days=1)), text
-    except (ValueError, OverflowError) as exc:
-        raise PeriodError("period", f"period {text!r} is not a real month or day ({exc})") from exc
-    raise PeriodError(
-        "period",
-        f"period {text!r} is neither a month (YYYY-MM, such as 2026-11) nor a day "
-        "(YYYY-MM-DD, such as 2026-11-05)",
-    )
-
-
-def _instant(field: str, text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise PeriodError(
-            field, f"{field} {text!r} is not an ISO 8601 date-time such as {_EXAMPLE}"
-        ) from None
-    if value.utcoffset() is None:
-        raise PeriodError(
-            field,
-            f"{field} {text!r} has no UTC offset, so the instant is ambiguous; add one such "
-            f"as +07:00 ({_EXAMPLE})",
-        )
-    return value
-
-
-def _text(moment: datetime) -> str:
-    whole_minute = moment.second == 0 and moment.microsecond == 0
-    return moment.isoformat(timespec="minutes" if whole_minute else "auto")
-
-
-def page_workers(settings: Settings) -> PageWorkers | None:
-    """The worker processes ``settings.billing_workers`` asks for (started on first use);
-    None for none, or for a store that lives in this process's memory."""
-    if settings.billing_workers < 1 or ":memory:" in settings.database_url:
+def page_workers(database_url: str, tz: ZoneInfo, processes: int) -> PageWorkers | None:
+    """``processes`` worker processes on the store at ``database_url`` (started on first
+    use); None for none, or for a store that lives in this process's memory."""
+    if processes < 1 or ":memory:" in database_url:
         return None
-    return PageWorkers(
-        settings.database_url, settings.tz, settings.billing_workers, DEFAULT_PAGE_SIZE
-    )
+    return PageWorkers(database_url, tz, processes, DEFAULT_PAGE_SIZE)
 
 
 class BillingService:
@@ -211,18 +107,14 @@ class BillingService:
             raise ValueError("page_size must be at least 1")
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or evn_calendar(tz)
+        self.calendar = calendar or profiles_calendar(tz)
         self.page_size = page_size
         self._reader = PageReader(self.tz, self.calendar, rollups=rollups)
         self.workers = workers
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
-        """A session for reading only, each statement committed on its own: under READ
-        COMMITTED every statement has its own snapshot anyway, and no BEGIN and ROLLBACK
-        travel to the database and back."""
-        with self.session_factory() as session:
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        with reading(self.session_factory) as session:
             yield session
 
     def record(self, meter_id: str, period: BillingPeriod) -> BillingRecord:
@@ -267,10 +159,7 @@ class BillingService:
 
     def built(self, meter_ids: Sequence[str], period: BillingPeriod) -> list[Built]:
         """The records of the named meters that exist, in meter-id order, each with its JSON."""
-        with self._reading() as session:
-            meters = meters_named(session, meter_ids)
-            page = self._reader.read(session, meters, period) if meters else None
-        return build_records(page, meters) if page is not None else []
+        return built_named(self.session_factory, self._reader, meter_ids, period)
 
     def _one(self, meter_id: str, period: BillingPeriod) -> Built:
         found = self.built([meter_id], period)
@@ -280,36 +169,51 @@ class BillingService:
 
     def _id_pages(self, after: str | None, limit: int | None) -> Iterator[list[str]]:
         """The meter ids of each page, in order, each page read in its own short session."""
-        cursor, remaining = after, limit
-        while remaining is None or remaining > 0:
-            size = self.page_size if remaining is None else min(self.page_size, remaining)
-            with self._reading() as session:
-                ids = meter_ids_after(session, cursor, size)
-            if ids:
-                yield ids
-            if len(ids) < size:
-                return
-            cursor = ids[-1]
-            if remaining is not None:
-                remaining -= len(ids)
+
+        def ids(session: Session, cursor: str | None, size: int) -> _Page[list[str]]:
+            found = meter_ids_after(session, cursor, size)
+            return len(found), found[-1] if found else None, found or None
+
+        return self._paged(after, limit, ids)
 
     def _pages(
         self, period: BillingPeriod, after: str | None, limit: int | None
     ) -> Iterator[Callable[[], list[Built]]]:
         """Page after page, read from the store; each gives how to build its records."""
+
+        def page(
+            session: Session, cursor: str | None, size: int
+        ) -> _Page[Callable[[], list[Built]]]:
+            meters = meter_page(session, cursor, size)
+            if not meters:
+                return 0, None, None
+            data = self._reader.read(session, meters, period)
+            return len(meters), meters[-1].meter_id, partial(build_records, data, meters)
+
+        return self._paged(after, limit, page)
+
+    def _paged(
+        self,
+        after: str | None,
+        limit: int | None,
+        read: Callable[[Session, str | None, int], _Page[T]],
+    ) -> Iterator[T]:
+        """Pages of meters in meter-id order from the meter after ``after`` on, at most
+        ``limit`` meters, each read by ``read(session, cursor, size)`` in its own short
+        session; ``read`` gives the page's number of meters, the last one's id and what to
+        hand out (None: nothing)."""
         cursor, remaining = after, limit
         while remaining is None or remaining > 0:
             size = self.page_size if remaining is None else min(self.page_size, remaining)
             with self._reading() as session:
-                meters = meter_page(session, cursor, size)
-                page = self._reader.read(session, meters, period) if meters else None
-            if page is not None:
-                yield partial(build_records, page, meters)
-            if len(meters) < size:
+                count, last, item = read(session, cursor, size)
+            if item is not None:
+                yield item
+            if count < size:
                 return
-            cursor = meters[-1].meter_id
+            cursor = last
             if remaining is not None:
-                remaining -= len(meters)
+                remaining -= count
 
     def nem12(
         self,

@@ -7,10 +7,11 @@ per process ahead of the consumer, and gives the records back in meter-id order,
 stream keeps its order and its memory stays bounded. The serving process only finds the
 meter ids of each page and writes what comes back to the socket.
 
-A worker builds exactly what ``BillingService`` builds in the serving process: it runs the
-same service on a page named by its meter ids. An error in a worker reaches the consumer
-where the page would have; a consumer that stops (a client gone) cancels the pages not yet
-started.
+A worker builds exactly what ``BillingService`` builds in the serving process: it reads and
+builds a page named by its meter ids as ``BillingService.built`` does
+(``headend.services.billing.pages``), on the device profiles' calendar. An error in a worker
+reaches the consumer where the page would have; a consumer that stops (a client gone)
+cancels the pages not yet started.
 """
 
 from __future__ import annotations
@@ -22,28 +23,32 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from headend.services.billing.service import BillingPeriod, BillingService
+from headend.services.billing.meters import profiles_calendar
+from headend.services.billing.pages import built_named
+from headend.services.billing.period import BillingPeriod
+from headend.services.billing.reads import PageReader
+from headend.services.billing.records import Built
+from headend.store.engine import make_engine, make_session_factory
 
 T = TypeVar("T")
 GC_THRESHOLD = 20_000  # allocations between the collector's youngest passes in a worker
 
-_service: BillingService | None = None  # the worker process's own service
+# the worker process's own reader of named meters' records
+_built: Callable[[Sequence[str], BillingPeriod], list[Built]] | None = None
 
 
-def _start(database_url: str, tz: str, page_size: int) -> None:
+def _start(database_url: str, tz: str) -> None:
     """Runs once in each worker process. Ctrl-C reaches every process of a terminal's group:
     the serving process stops the workers itself, after the pages under way."""
-    global _service
+    global _built
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from headend.services.billing.service import BillingService
-    from headend.store.engine import make_engine, make_session_factory
-
     factory = make_session_factory(make_engine(database_url, pool_size=2))
-    _service = BillingService(factory, ZoneInfo(tz), page_size=page_size)
+    zone = ZoneInfo(tz)
+    _built = partial(built_named, factory, PageReader(zone, profiles_calendar(zone)))
     # A page is many short-lived objects that reference counting frees; the collector's
     # passes over them (every 700 allocations by default) cost about a fifth of a record's
     # time and found next to nothing. What is loaded by now stays out of its passes.
@@ -53,14 +58,14 @@ def _start(database_url: str, tz: str, page_size: int) -> None:
 
 def page_json(meter_ids: Sequence[str], period: BillingPeriod) -> list[str]:
     """The records of these meters as JSON, in meter-id order (run in a worker)."""
-    assert _service is not None, "not a billing worker process"
-    return [text for _, text in _service.built(meter_ids, period)]
+    assert _built is not None, "not a billing worker process"
+    return [text for _, text in _built(meter_ids, period)]
 
 
 def page_csv(meter_ids: Sequence[str], period: BillingPeriod) -> list[list[str]]:
     """The records of these meters as CSV rows, in meter-id order (run in a worker)."""
-    assert _service is not None, "not a billing worker process"
-    return [record.csv_row() for record, _ in _service.built(meter_ids, period)]
+    assert _built is not None, "not a billing worker process"
+    return [record.csv_row() for record, _ in _built(meter_ids, period)]
 
 
 class PageWorkers:
@@ -87,7 +92,7 @@ class PageWorkers:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start,
-                    initargs=(self.database_url, self.tz.key, self.page_size),
+                    initargs=(self.database_url, self.tz.key),
                 )
             return self._pool
 
@@ -119,4 +124,4 @@ class PageWorkers:
 
 
 def _ready() -> bool:
-    return _service is not None
+    return _built is not None

@@ -49,6 +49,15 @@ class JobOutcome:
 
 
 @dataclass(frozen=True)
+class JobRequest:
+    """One meter's job to queue: its parameters and the deadline of its window."""
+
+    meter_pk: int
+    params: dict[str, Any]
+    deadline: datetime | None
+
+
+@dataclass(frozen=True)
 class Finished:
     state: JobState
     retry_at: datetime | None
@@ -86,31 +95,59 @@ class JobService:
         (so a plan firing again, or after downtime, does not pile up duplicates). ``audit``,
         if given, records the queued job ids in the same transaction."""
         now = self.clock()
+        shared = params or {}
+        deadline = now + window if window else None
         with self.session_factory() as session, session.begin():
-            repo = JobRepository(session)
-            busy = repo.meters_with_active_job(kind, meter_pks) if skip_if_active else set()
-            rows = [
-                {
-                    "meter_id": pk,
-                    "plan_id": plan_id,
-                    "kind": kind,
-                    "params": params or {},
-                    "priority": priority,
-                    "state": JobState.QUEUED,
-                    "due_at": now,
-                    "deadline": now + window if window else None,
-                    "attempts": 0,
-                    "requested_by": requested_by,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for pk in meter_pks
-                if pk not in busy
-            ]
-            ids = repo.add_jobs(rows)
+            ids = self.queue_in(
+                session,
+                [JobRequest(pk, shared, deadline) for pk in meter_pks],
+                kind,
+                now,
+                priority=priority,
+                plan_id=plan_id,
+                requested_by=requested_by,
+                skip_if_active=skip_if_active,
+            )
             if audit is not None:
                 audit(session, ids)
             return ids
+
+    @staticmethod
+    def queue_in(
+        session: Session,
+        requests: Sequence[JobRequest],
+        kind: ReadKind,
+        now: datetime,
+        *,
+        priority: int = SCHEDULED_PRIORITY,
+        plan_id: int | None = None,
+        requested_by: str | None = None,
+        skip_if_active: bool = True,
+    ) -> list[int]:
+        """``queue`` inside the caller's transaction, each meter with its own parameters and
+        deadline."""
+        repo = JobRepository(session)
+        pks = [request.meter_pk for request in requests]
+        busy = repo.meters_with_active_job(kind, pks) if skip_if_active else set()
+        rows = [
+            {
+                "meter_id": request.meter_pk,
+                "plan_id": plan_id,
+                "kind": kind,
+                "params": request.params,
+                "priority": priority,
+                "state": JobState.QUEUED,
+                "due_at": now,
+                "deadline": request.deadline,
+                "attempts": 0,
+                "requested_by": requested_by,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for request in requests
+            if request.meter_pk not in busy
+        ]
+        return repo.add_jobs(rows)
 
     def live(self, meter_pks: Sequence[int], kind: ReadKind) -> list[int]:
         """Jobs of this kind still queued, running or waiting to retry for these meters."""

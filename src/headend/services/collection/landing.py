@@ -7,24 +7,18 @@ unique keys, so landing the same read twice stores it once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Update, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from headend.domain.enums import ReadKind
 from headend.domain.quality import Flag, Quality
 from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValue
-from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter, MeterEvent, RawRead
 from headend.store.repositories.readings import ReadingsRepository
-from headend.store.repositories.rollups import earlier
 
 # Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
 _NORMALISE = {"Wh": ("kWh", 3), "varh": ("kvarh", 3), "W": ("kW", 3), "var": ("kvar", 3)}
@@ -232,106 +226,6 @@ def register_rows(
     return rows
 
 
-@cache
-def _capture_before_statement() -> Executable:
-    latest = (
-        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
-        .where(
-            IntervalReading.meter_id == bindparam("meter_pk"),
-            IntervalReading.channel.in_(bindparam("channels", expanding=True)),
-            IntervalReading.version == 0,
-            IntervalReading.interval_end < bindparam("end"),
-            IntervalReading.cumulative.is_not(None),
-        )
-        .group_by(IntervalReading.channel)
-        .subquery()
-    )
-    return (
-        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
-        .join(
-            latest,
-            (IntervalReading.channel == latest.c.channel)
-            & (IntervalReading.interval_end == latest.c.end),
-        )
-        .where(IntervalReading.meter_id == bindparam("meter_pk"), IntervalReading.version == 0)
-    )
-
-
-def capture_before(
-    session: Session, meter_pk: int, channels: list[str], end: datetime
-) -> dict[str, tuple[datetime, Decimal]]:
-    """Per channel, the stored capture (end, register value) closest before ``end``."""
-    rows = session.execute(
-        _capture_before_statement(), {"meter_pk": meter_pk, "channels": channels, "end": end}
-    )
-    return {channel: (at, value) for channel, at, value in rows if value is not None}
-
-
-@cache
-def _mark_statement() -> Update:
-    since = bindparam("since", type_=Meter.__table__.c.vee_from.type)
-    return (
-        update(Meter)
-        .where(
-            Meter.id == bindparam("meter_pk"),
-            or_(
-                Meter.vee_from.is_(None),
-                Meter.vee_from > since,
-                Meter.rollup_from.is_(None),
-                Meter.rollup_from > since,
-            ),
-        )
-        .values(
-            vee_from=earlier(Meter.vee_from, since),
-            rollup_from=earlier(Meter.rollup_from, since),
-        )
-    )
-
-
-def mark_for_validation(session: Session, meter_pk: int, since: datetime) -> None:
-    """Interval data of the meter from ``since`` on waits for the VEE pass, and its day
-    rollups from that day on are stale."""
-    session.execute(_mark_statement(), {"meter_pk": meter_pk, "since": since})
-
-
-def last_interval_ends(session: Session, meter_pks: Sequence[int]) -> dict[int, datetime]:
-    """Per meter, the end of its last stored interval (meters with none are left out)."""
-    if not meter_pks:
-        return {}
-    rows = session.execute(
-        select(IntervalReading.meter_id, func.max(IntervalReading.interval_end))
-        .where(IntervalReading.meter_id.in_(meter_pks), IntervalReading.version == 0)
-        .group_by(IntervalReading.meter_id)
-    )
-    return {pk: end for pk, end in rows if end is not None}
-
-
-@cache
-def _raw_insert_statement(dialect_name: str) -> Executable:
-    """INSERT a raw read unless its content is stored already, returning its id."""
-    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-    table = table_of(RawRead)
-    statement: Executable = (
-        dialect.insert(table)
-        .values({c: bindparam(c, type_=table.c[c].type) for c in _RAW_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["meter_id", "kind", "content_hash"])
-        .returning(table.c.id)
-    )
-    return statement
-
-
-_RAW_COLUMNS = (
-    "meter_id",
-    "job_id",
-    "kind",
-    "read_at",
-    "meter_time",
-    "clock_status",
-    "payload",
-    "content_hash",
-)
-
-
 def land(
     session: Session,
     meter_pk: int,
@@ -344,10 +238,8 @@ def land(
     payload = payload_of(read)
     # payload_of builds its keys in a fixed order, so its repr is a stable fingerprint
     digest = hashlib.sha256(repr(payload).encode()).hexdigest()
-    dialect_name = session.get_bind().dialect.name
-    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-    inserted = session.execute(
-        _raw_insert_statement(dialect_name),
+    repo = ReadingsRepository(session)
+    inserted, new_raw = repo.land_raw(
         {
             "meter_id": meter_pk,
             "job_id": job_id,
@@ -357,47 +249,31 @@ def land(
             "clock_status": read.clock.status.bits if read.clock else None,
             "payload": payload,
             "content_hash": digest,
-        },
-    ).scalar()
-    new_raw = inserted is not None
-    if inserted is None:
-        inserted = session.scalar(
-            select(RawRead.id).where(
-                RawRead.meter_id == meter_pk, RawRead.kind == kind, RawRead.content_hash == digest
-            )
-        )
-    assert inserted is not None
-    repo = ReadingsRepository(session)
+        }
+    )
     registers = repo.land_registers(register_rows(meter_pk, read, read_at, inserted))
     intervals = 0
     if read.load_profile is not None:
         profile = read.load_profile
         first = min((r.interval_end for r in profile.rows), default=None)
         channels = [str(c.obis) for c in energy_columns(profile)]
-        before = capture_before(session, meter_pk, channels, first) if first else {}
+        before = repo.capture_before(meter_pk, channels, first) if first else {}
         rows = interval_rows(meter_pk, profile, before, inserted)
         intervals = repo.land_intervals(rows)
         if intervals:
-            mark_for_validation(session, meter_pk, min(row["interval_end"] for row in rows))
+            repo.mark_for_validation(meter_pk, min(row["interval_end"] for row in rows))
     events = 0
     if read.events:
-        event_table = table_of(MeterEvent)
-        rows = [
-            {
-                "meter_id": meter_pk,
-                "log": str(e.log),
-                "occurred_at": e.at,
-                "code": e.code,
-                "raw_read_id": inserted,
-            }
-            for e in read.events
-        ]
-        events = len(
-            session.execute(
-                dialect.insert(event_table)
-                .on_conflict_do_nothing(index_elements=["meter_id", "log", "occurred_at", "code"])
-                .returning(event_table.c.id),
-                rows,
-            ).all()
+        events = repo.land_events(
+            [
+                {
+                    "meter_id": meter_pk,
+                    "log": str(e.log),
+                    "occurred_at": e.at,
+                    "code": e.code,
+                    "raw_read_id": inserted,
+                }
+                for e in read.events
+            ]
         )
     return Landed(inserted, new_raw, registers, intervals, events)

@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import ReadKind
@@ -123,7 +122,7 @@ class PlanService:
 
     def all(self) -> list[ReadPlan]:
         with self.session_factory() as session:
-            plans = list(session.scalars(select(ReadPlan).order_by(ReadPlan.name)))
+            plans = JobRepository(session).plans()
             for plan in plans:
                 session.expunge(plan)
             return plans

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import AuthLevel, FailureCategory, GatewayKind, ReadKind, SerialFraming
@@ -30,11 +29,12 @@ from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import AttemptOutcome
-from headend.services.collection.landing import land, last_interval_ends
+from headend.services.collection.landing import land
 from headend.services.collection.readspec import read_spec_from_profile
 from headend.store.batch import StoreBatch
 from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.repositories.jobs import DueJob
+from headend.store.repositories.readings import ReadingsRepository
 from headend.store.repositories.registry import RegistryRepository
 from headend.store.secrets import SecretBox
 
@@ -159,24 +159,13 @@ class CollectionService:
         return spec
 
     # -- store side (runs in the store's thread) --------------------------------------------
-    def load_context(self, meter_pk: int) -> MeterContext:
-        found = self.load_contexts([meter_pk])[0]
-        if isinstance(found, Exception):
-            raise found
-        return found
-
     def load_contexts(self, meter_pks: Sequence[int]) -> list[MeterContext | Exception]:
         """What sessions to these meters need, read in one transaction; for a meter the
         registry cannot serve, the problem in its place."""
         with self.session_factory() as session, session.begin():
-            rows = session.execute(
-                select(Meter, Gateway, MeterSecret)
-                .join(Gateway, Meter.gateway_id == Gateway.id)
-                .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
-                .where(Meter.id.in_(set(meter_pks)))
-            ).all()
+            rows = RegistryRepository(session).meters_with_gateways(meter_pks)
             found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
-            last = last_interval_ends(session, list(found))
+            last = ReadingsRepository(session).last_interval_ends(list(found))
             contexts: dict[int, MeterContext | Exception] = {}
             for pk, (meter, gateway, secret) in found.items():
                 try:
@@ -324,7 +313,7 @@ class CollectionService:
         finished = self.clock()
         try:
             result = await self.land_read(job, read, finished)
-        except Exception as exc:  # the read is kept by no one: record why, and retry later
+        except Exception as exc:  # the read is kept by no one: record why; the job is not retried
             log.exception("landing a read failed")
             return AttemptOutcome(
                 started,

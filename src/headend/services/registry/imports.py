@@ -21,11 +21,13 @@ from headend.services.registry.rows import (
     OPTIONAL_COLUMNS,
     GatewayRecord,
     MeterRecord,
+    ParsedRegistry,
     RowError,
     check_header,
     parse_registry,
 )
 from headend.services.validation.rollups import BEGINNING
+from headend.store.models import Gateway, MeterSecret
 from headend.store.repositories.registry import GATEWAY_FIELDS, METER_FIELDS, RegistryRepository
 from headend.store.repositories.rollups import RollupRepository
 from headend.store.secrets import MeterSecrets, SecretBox
@@ -100,16 +102,7 @@ def import_registry(
     """Check every row, then store the file in one transaction (``audit``, if given, writes
     its record in that transaction); refused with every problem listed and nothing stored."""
     name = str(source) if isinstance(source, Path) else None
-    if isinstance(source, Path):
-        try:
-            with source.open(newline="", encoding="utf-8-sig") as handle:
-                header, rows = _read_rows(handle)
-        except UnicodeDecodeError as exc:
-            raise RegistryImportError(
-                [RowError(0, "file", f"is not UTF-8 text ({exc.reason} at byte {exc.start})")], name
-            ) from exc
-    else:
-        header, rows = _read_rows(source)
+    header, rows = _read_source(source)
     header_errors = check_header(header)
     if header_errors:
         raise RegistryImportError(header_errors, name)
@@ -133,66 +126,109 @@ def import_registry(
             raise RegistryImportError(errors, name)
         if progress:
             progress("validated", len(rows), len(rows))
-
-        # Gateways
-        new_gateways, changed_gateways = [], []
-        for name, gateway in parsed.gateways.items():
-            values = dict(zip(GATEWAY_FIELDS, _gateway_values(gateway), strict=True))
-            stored = stored_gateways.get(name)
-            if stored is None:
-                new_gateways.append({"name": name, **values})
-            elif _gateway_values(stored_records[name]) != _gateway_values(gateway):
-                changed_gateways.append({"id": stored.id, **values})
-        repo.add_gateways(new_gateways)
-        repo.update_gateways(changed_gateways)
-        summary.gateways_added, summary.gateways_updated = len(new_gateways), len(changed_gateways)
-        gateway_ids = {g.name: g.id for g in repo.gateways()}
-
-        # Secrets: compare by content, since each seal uses a fresh nonce.
-        new_secrets, changed_secrets = [], []
-        for name, secrets in parsed.secrets.items():
-            stored_secret = stored_secrets.get(name)
-            if stored_secret is None:
-                new_secrets.append({"name": name, "ciphertext": box.seal(name, secrets)})
-            elif box.open(name, stored_secret.ciphertext) != secrets:
-                changed_secrets.append(
-                    {"id": stored_secret.id, "ciphertext": box.seal(name, secrets)}
-                )
-        repo.add_secrets(new_secrets)
-        repo.update_secrets(changed_secrets)
-        summary.secrets_added, summary.secrets_updated = len(new_secrets), len(changed_secrets)
-        secret_ids = {s.name: s.id for s in repo.secrets()}
+        gateway_ids = _store_gateways(repo, parsed, stored_gateways, stored_records, summary)
+        secret_ids = _store_secrets(repo, parsed, stored_secrets, box, summary)
         _check_referenced_secrets(parsed.meters, parsed.secrets, stored_secrets, box, name)
-
-        # Meters
-        stored_meters = repo.meter_rows()
-        new_meters, changed_meters, new_profile = [], [], []
-        for index, record in enumerate(parsed.meters, 1):
-            secret_id = secret_ids[record.secret_ref] if record.secret_ref else None
-            values = _meter_values(record, gateway_ids[record.gateway], secret_id)
-            stored_meter = stored_meters.get(record.meter_id)
-            if stored_meter is None:
-                new_meters.append({"meter_id": record.meter_id, **values})
-                summary.changed_meter_ids.append(record.meter_id)
-            elif stored_meter[1] != tuple(values[name] for name in METER_FIELDS):
-                changed_meters.append({"id": stored_meter[0], **values})
-                summary.changed_meter_ids.append(record.meter_id)
-                if stored_meter[1][_PROFILE] != values["device_profile"]:
-                    new_profile.append(stored_meter[0])
-            if progress and index % 5000 == 0:
-                progress("compared", index, len(parsed.meters))
-        repo.add_meters(new_meters)
-        repo.update_meters(changed_meters)
+        new_profile = _store_meters(repo, parsed, gateway_ids, secret_ids, summary, progress)
         # another profile may have another capture period: the rollups' time-of-use sums
         # (taken by interval start) are rebuilt
         RollupRepository(session).mark_stale(dict.fromkeys(new_profile, BEGINNING))
-        summary.meters_added, summary.meters_updated = len(new_meters), len(changed_meters)
-        summary.meters_unchanged = len(parsed.meters) - len(new_meters) - len(changed_meters)
         if progress:
             progress("stored", len(rows), len(rows))
         if audit is not None:
             audit(session, summary)
     return summary
+
+
+def _read_source(
+    source: Path | TextIO,
+) -> tuple[list[str] | None, list[tuple[int, dict[str, str]]]]:
+    if not isinstance(source, Path):
+        return _read_rows(source)
+    try:
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            return _read_rows(handle)
+    except UnicodeDecodeError as exc:
+        raise RegistryImportError(
+            [RowError(0, "file", f"is not UTF-8 text ({exc.reason} at byte {exc.start})")],
+            str(source),
+        ) from exc
+
+
+def _store_gateways(
+    repo: RegistryRepository,
+    parsed: ParsedRegistry,
+    stored_gateways: dict[str, Gateway],
+    stored_records: dict[str, GatewayRecord],
+    summary: ImportSummary,
+) -> dict[str, int]:
+    """Add new gateways, update changed ones; the id of every gateway by name."""
+    new_gateways, changed_gateways = [], []
+    for name, gateway in parsed.gateways.items():
+        values = dict(zip(GATEWAY_FIELDS, _gateway_values(gateway), strict=True))
+        stored = stored_gateways.get(name)
+        if stored is None:
+            new_gateways.append({"name": name, **values})
+        elif _gateway_values(stored_records[name]) != _gateway_values(gateway):
+            changed_gateways.append({"id": stored.id, **values})
+    repo.add_gateways(new_gateways)
+    repo.update_gateways(changed_gateways)
+    summary.gateways_added, summary.gateways_updated = len(new_gateways), len(changed_gateways)
+    return {g.name: g.id for g in repo.gateways()}
+
+
+def _store_secrets(
+    repo: RegistryRepository,
+    parsed: ParsedRegistry,
+    stored_secrets: dict[str, MeterSecret],
+    box: SecretBox,
+    summary: ImportSummary,
+) -> dict[str, int]:
+    """Add new secrets, update changed ones (compared by content, since each seal uses a
+    fresh nonce); the id of every secret by name."""
+    new_secrets, changed_secrets = [], []
+    for name, secrets in parsed.secrets.items():
+        stored_secret = stored_secrets.get(name)
+        if stored_secret is None:
+            new_secrets.append({"name": name, "ciphertext": box.seal(name, secrets)})
+        elif box.open(name, stored_secret.ciphertext) != secrets:
+            changed_secrets.append({"id": stored_secret.id, "ciphertext": box.seal(name, secrets)})
+    repo.add_secrets(new_secrets)
+    repo.update_secrets(changed_secrets)
+    summary.secrets_added, summary.secrets_updated = len(new_secrets), len(changed_secrets)
+    return {s.name: s.id for s in repo.secrets()}
+
+
+def _store_meters(
+    repo: RegistryRepository,
+    parsed: ParsedRegistry,
+    gateway_ids: dict[str, int],
+    secret_ids: dict[str, int],
+    summary: ImportSummary,
+    progress: Progress | None,
+) -> list[int]:
+    """Add new meters, update changed ones; the pks of those given another device profile."""
+    stored_meters = repo.meter_rows()
+    new_meters, changed_meters, new_profile = [], [], []
+    for index, record in enumerate(parsed.meters, 1):
+        secret_id = secret_ids[record.secret_ref] if record.secret_ref else None
+        values = _meter_values(record, gateway_ids[record.gateway], secret_id)
+        stored_meter = stored_meters.get(record.meter_id)
+        if stored_meter is None:
+            new_meters.append({"meter_id": record.meter_id, **values})
+            summary.changed_meter_ids.append(record.meter_id)
+        elif stored_meter[1] != tuple(values[name] for name in METER_FIELDS):
+            changed_meters.append({"id": stored_meter[0], **values})
+            summary.changed_meter_ids.append(record.meter_id)
+            if stored_meter[1][_PROFILE] != values["device_profile"]:
+                new_profile.append(stored_meter[0])
+        if progress and index % 5000 == 0:
+            progress("compared", index, len(parsed.meters))
+    repo.add_meters(new_meters)
+    repo.update_meters(changed_meters)
+    summary.meters_added, summary.meters_updated = len(new_meters), len(changed_meters)
+    summary.meters_unchanged = len(parsed.meters) - len(new_meters) - len(changed_meters)
+    return new_profile
 
 
 def _check_referenced_secrets(

@@ -12,7 +12,6 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import MeterStatus
@@ -23,7 +22,8 @@ from headend.services.clock import Clock, utcnow
 from headend.services.errors import UnknownMeter
 from headend.services.registry.imports import ImportSummary, export_row, import_registry
 from headend.services.registry.rows import OPTIONAL_COLUMNS
-from headend.store.models import Gateway, Meter, MeterSecret
+from headend.store.models import Gateway, Meter
+from headend.store.repositories.registry import RegistryRepository
 from headend.store.secrets import SecretBox
 
 SECRET_COLUMNS = ("lls_password", "hls_encryption_key", "hls_authentication_key")
@@ -50,15 +50,9 @@ class RegistryService:
         self.known_profiles = known_profiles
         self.clock = clock
 
-    def _rows(self, session: Session, stmt: Any) -> list[dict[str, str]]:
-        return [_public(export_row(m, g, s)) for m, g, s in session.execute(stmt)]
-
-    def _select(self) -> Any:
-        return (
-            select(Meter, Gateway, MeterSecret.name)
-            .join(Gateway, Meter.gateway_id == Gateway.id)
-            .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
-        )
+    @staticmethod
+    def _rows(found: list[tuple[Meter, Gateway, str | None]]) -> list[dict[str, str]]:
+        return [_public(export_row(m, g, s)) for m, g, s in found]
 
     def meters(
         self,
@@ -70,22 +64,14 @@ class RegistryService:
         status: MeterStatus | None = None,
     ) -> list[dict[str, str]]:
         """Meters ordered by id, from after ``after`` (a cursor), at most ``limit``."""
-        stmt = self._select().order_by(Meter.meter_id).limit(limit)
-        if after is not None:
-            stmt = stmt.where(Meter.meter_id > after)
-        if gateway is not None:
-            stmt = stmt.where(Gateway.name == gateway)
-        if device_profile is not None:
-            stmt = stmt.where(Meter.device_profile == device_profile)
-        if status is not None:
-            stmt = stmt.where(Meter.status == status)
         with self.session_factory() as session:
-            return self._rows(session, stmt)
+            repo = RegistryRepository(session)
+            return self._rows(repo.listed_meters(after, limit, gateway, device_profile, status))
 
     def find(self, meter_id: str) -> dict[str, str] | None:
         """One meter's registry entry, or None when there is no such meter."""
         with self.session_factory() as session:
-            rows = self._rows(session, self._select().where(Meter.meter_id == meter_id))
+            rows = self._rows(RegistryRepository(session).listed_meter(meter_id))
         return rows[0] if rows else None
 
     def meter(self, meter_id: str) -> dict[str, str]:
@@ -136,10 +122,7 @@ class RegistryService:
         """Change a meter's status; a deactivation is audited as ``meter.deactivate`` when
         an ``actor`` asks."""
         with self.session_factory() as session, session.begin():
-            done = session.execute(
-                update(Meter).where(Meter.meter_id == meter_id).values(status=status)
-            )
-            if not done.rowcount:  # type: ignore[attr-defined]
+            if not RegistryRepository(session).set_status(meter_id, status):
                 raise UnknownMeter([meter_id])
             if actor is not None:
                 action = "meter.deactivate" if status is MeterStatus.INACTIVE else "meter.status"
@@ -148,7 +131,7 @@ class RegistryService:
 
     def gateways(self) -> list[dict[str, Any]]:
         with self.session_factory() as session:
-            rows = session.execute(select(Gateway).order_by(Gateway.name)).scalars()
+            rows = RegistryRepository(session).gateways_by_name()
             return [
                 {
                     "name": g.name,

@@ -11,12 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Flag, Quality
 from headend.services.errors import UnknownMeter
-from headend.store.models import IntervalReading, Meter, RegisterReading
+from headend.store.repositories.readings import ReadingsRepository
 
 Version = Literal["current", "raw"]
 
@@ -57,8 +56,9 @@ class ReadingsService:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
 
-    def _meter_pk(self, session: Session, meter_id: str) -> int:
-        pk = session.scalar(select(Meter.id).where(Meter.meter_id == meter_id))
+    @staticmethod
+    def _meter_pk(repo: ReadingsRepository, meter_id: str) -> int:
+        pk = repo.meter_pk(meter_id)
         if pk is None:
             raise UnknownMeter([meter_id])
         return pk
@@ -72,31 +72,10 @@ class ReadingsService:
         version: Version = "current",
     ) -> list[IntervalRow]:
         """Intervals ending in (start, end], by channel and time."""
-        r = IntervalReading
         with self.session_factory() as session:
-            pk = self._meter_pk(session, meter_id)
-            where = [r.meter_id == pk, r.interval_end > start, r.interval_end <= end]
-            if channel is not None:
-                where.append(r.channel == channel)
-            stmt = select(r).where(*where)
-            if version == "raw":
-                stmt = stmt.where(r.version == 0)
-            else:
-                latest = (
-                    select(r.channel, r.interval_end, func.max(r.version).label("v"))
-                    .where(*where)
-                    .group_by(r.channel, r.interval_end)
-                    .subquery()
-                )
-                stmt = stmt.join(
-                    latest,
-                    and_(
-                        r.channel == latest.c.channel,
-                        r.interval_end == latest.c.interval_end,
-                        r.version == latest.c.v,
-                    ),
-                )
-            stmt = stmt.order_by(r.channel, r.interval_end)
+            repo = ReadingsRepository(session)
+            pk = self._meter_pk(repo, meter_id)
+            found = repo.intervals(pk, start, end, channel, raw=version == "raw")
             return [
                 IntervalRow(
                     x.channel,
@@ -110,7 +89,7 @@ class ReadingsService:
                     x.version,
                     x.created_by,
                 )
-                for x in session.scalars(stmt)
+                for x in found
             ]
 
     def registers(
@@ -122,31 +101,10 @@ class ReadingsService:
         version: Version = "current",
     ) -> list[RegisterRow]:
         """Register reads taken in (start, end], by OBIS code and time."""
-        r = RegisterReading
         with self.session_factory() as session:
-            pk = self._meter_pk(session, meter_id)
-            where = [r.meter_id == pk, r.read_at > start, r.read_at <= end]
-            if obis is not None:
-                where.append(r.obis == obis)
-            stmt = select(r).where(*where)
-            if version == "raw":
-                stmt = stmt.where(r.version == 0)
-            else:
-                latest = (
-                    select(r.obis, r.read_at, func.max(r.version).label("v"))
-                    .where(*where)
-                    .group_by(r.obis, r.read_at)
-                    .subquery()
-                )
-                stmt = stmt.join(
-                    latest,
-                    and_(
-                        r.obis == latest.c.obis,
-                        r.read_at == latest.c.read_at,
-                        r.version == latest.c.v,
-                    ),
-                )
-            stmt = stmt.order_by(r.obis, r.read_at)
+            repo = ReadingsRepository(session)
+            pk = self._meter_pk(repo, meter_id)
+            found = repo.registers(pk, start, end, obis, raw=version == "raw")
             return [
                 RegisterRow(
                     x.obis,
@@ -160,5 +118,5 @@ class ReadingsService:
                     x.version,
                     x.created_by,
                 )
-                for x in session.scalars(stmt)
+                for x in found
             ]

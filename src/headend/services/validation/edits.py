@@ -37,7 +37,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.quality import Flag
 from headend.domain.reports import EditRecord, EditResult, Finding, IntervalChange
 from headend.services.access import audit
 from headend.services.access.audit import Actor
@@ -55,6 +54,7 @@ from headend.services.validation.edit_requests import (
     check_user,
     check_value,
 )
+from headend.services.validation.versions import as_version
 from headend.store.models import Edit, IntervalReading, VeeFinding
 from headend.store.repositories.edits import EditRepository
 from headend.store.repositories.rollups import RollupRepository
@@ -73,22 +73,6 @@ __all__ = [
 
 MAX_INPUTS = 255
 MAX_PAGE = 1000
-
-
-def _as_version(row: IntervalReading, meter_id: str) -> IntervalVersion:
-    return IntervalVersion(
-        meter_id=meter_id,
-        channel=row.channel,
-        interval_end=row.interval_end,
-        value=row.value,
-        quality=row.quality,
-        method=row.method,
-        rules=tuple(row.rules.split(",")) if row.rules else (),
-        flags=Flag(row.flags),
-        inputs=row.inputs or "",
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
 
 
 def _new_row(
@@ -147,6 +131,28 @@ def _by_interval(rows: Sequence[IntervalReading]) -> list[list[IntervalReading]]
     return [list(group) for _, group in groupby(rows, key=lambda row: row.interval_end)]
 
 
+def _edited(
+    current: Sequence[IntervalReading],
+    meter_pk: int,
+    edit: vee_edits.Edit,
+    value: Decimal | None,
+    edit_id: int,
+) -> tuple[list[dict[str, Any]], list[IntervalChange]]:
+    """The new, edited version of each interval (``value``, or the one it holds), as rows to
+    insert, and the change each makes."""
+    rows: list[dict[str, Any]] = []
+    changes: list[IntervalChange] = []
+    for row in current:
+        kept = value if value is not None else row.value
+        assert kept is not None
+        (new,) = vee_edits.apply_edit([as_version(row, edit.meter_id)], replace(edit, value=kept))
+        rows.append(
+            _new_row(meter_pk, new, row.version + 1, row.status, f"edit #{edit_id}: {new.inputs}")
+        )
+        changes.append(_change(rows[-1], row))
+    return rows, changes
+
+
 def _conflict() -> EditConflict:
     return EditConflict(
         "the intervals changed while the change was being made (another edit or a VEE pass); "
@@ -189,30 +195,7 @@ class EditService:
             with self.session_factory() as session, session.begin():
                 repo = EditRepository(session)
                 meter_pk = self._meter(repo, meter_id)
-                if not repo.has_channel(meter_pk, channel):
-                    channels = ", ".join(repo.channels(meter_pk)) or "none"
-                    raise EditError(
-                        f"meter {meter_id} has no interval data on channel {channel!r} "
-                        f"(its channels: {channels})",
-                        "channel",
-                    )
-                current = [
-                    versions[-1]
-                    for versions in _by_interval(repo.versions(meter_pk, channel, start, end))
-                ]
-                if not current:
-                    raise EditError(
-                        f"no interval of meter {meter_id} {channel} ends in "
-                        f"({start.isoformat()}, {end.isoformat()}]",
-                        "start",
-                    )
-                empty = [row.interval_end for row in current if row.value is None]
-                if value is None and empty:
-                    raise EditError(
-                        f"{len(empty)} interval(s) have no value to keep, the first ending "
-                        f"{empty[0].isoformat()}; give a value",
-                        "value",
-                    )
+                current = self._current(repo, meter_pk, meter_id, channel, start, end, value)
                 findings = self._open_findings(repo, resolve_findings, meter_id)
                 edit_id = repo.add_edit(
                     {
@@ -228,24 +211,7 @@ class EditService:
                     }
                 )
                 edit = vee_edits.Edit(meter_id, channel, start, end, Decimal(0), reason, who, now)
-                rows: list[dict[str, Any]] = []
-                changes: list[IntervalChange] = []
-                for row in current:
-                    kept = value if value is not None else row.value
-                    assert kept is not None
-                    (new,) = vee_edits.apply_edit(
-                        [_as_version(row, meter_id)], replace(edit, value=kept)
-                    )
-                    rows.append(
-                        _new_row(
-                            meter_pk,
-                            new,
-                            row.version + 1,
-                            row.status,
-                            f"edit #{edit_id}: {new.inputs}",
-                        )
-                    )
-                    changes.append(_change(rows[-1], row))
+                rows, changes = _edited(current, meter_pk, edit, value, edit_id)
                 repo.add_versions(rows)
                 RollupRepository(session).mark_stale(
                     {meter_pk: min(row["interval_end"] for row in rows)}
@@ -323,8 +289,8 @@ class EditService:
                     earlier = [v for v in versions if v.version < ours[0].version]
                     if not earlier:
                         raise EditError(f"the version edit {edit_id} replaced is not stored")
-                    before = _as_version(earlier[-1], meter_id)
-                    edited = replace(_as_version(latest, meter_id), supersedes=before.created_at)
+                    before = as_version(earlier[-1], meter_id)
+                    edited = replace(as_version(latest, meter_id), supersedes=before.created_at)
                     restored = vee_edits.revert(
                         [before, edited], who, now, f"revert of edit #{edit_id}"
                     )
@@ -395,6 +361,42 @@ class EditService:
                 EditRecord(**_record(edit, meter))
                 for edit, meter in repo.edits(meter_pk, limit, after_id)
             ]
+
+    @staticmethod
+    def _current(
+        repo: EditRepository,
+        meter_pk: int,
+        meter_id: str,
+        channel: str,
+        start: datetime,
+        end: datetime,
+        value: Decimal | None,
+    ) -> list[IntervalReading]:
+        """The current version of every stored interval the edit covers, or a refusal."""
+        if not repo.has_channel(meter_pk, channel):
+            channels = ", ".join(repo.channels(meter_pk)) or "none"
+            raise EditError(
+                f"meter {meter_id} has no interval data on channel {channel!r} "
+                f"(its channels: {channels})",
+                "channel",
+            )
+        current = [
+            versions[-1] for versions in _by_interval(repo.versions(meter_pk, channel, start, end))
+        ]
+        if not current:
+            raise EditError(
+                f"no interval of meter {meter_id} {channel} ends in "
+                f"({start.isoformat()}, {end.isoformat()}]",
+                "start",
+            )
+        empty = [row.interval_end for row in current if row.value is None]
+        if value is None and empty:
+            raise EditError(
+                f"{len(empty)} interval(s) have no value to keep, the first ending "
+                f"{empty[0].isoformat()}; give a value",
+                "value",
+            )
+        return current
 
     @staticmethod
     def _meter(repo: EditRepository, meter_id: str) -> int:

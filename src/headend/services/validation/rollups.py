@@ -35,13 +35,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, offset_spans
-from headend.domain.tou import TouCalendar, evn_calendar
+from headend.domain.tou import TouCalendar
 from headend.profiles import ProfileError, load_profile
-from headend.services.billing.meters import rolled_channels
+from headend.services.billing.meters import profiles_calendar, rolled_channels
 from headend.store.queries.rollups import (
     RollupBatch,
     beyond_horizon,
@@ -79,7 +78,7 @@ class RollupService:
     ) -> None:
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or evn_calendar(tz)
+        self.calendar = calendar or profiles_calendar(tz)
         self.settings = settings or RollupSettings()
         self.clock = clock
         self.days = LocalDays(tz)
@@ -103,9 +102,7 @@ class RollupService:
         while stop is None or not stop():
             with self.session_factory() as session, session.begin():
                 repo = RollupRepository(session)
-                if session.get_bind().dialect.name == "postgresql":
-                    # compiling the statement costs more than it saves on a batch this size
-                    session.execute(text("SET LOCAL jit = off"))
+                repo.without_jit()
                 marked = repo.stale_meters(after, self.settings.batch_meters)
                 if not marked:
                     return summary

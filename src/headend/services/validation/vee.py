@@ -20,18 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.enums import JobState, ReadKind
+from headend.domain.enums import ReadKind
 from headend.domain.obis import Obis
 from headend.domain.quality import Flag
 from headend.profiles import load_profile
 from headend.services.clock import Clock, utcnow
+from headend.services.collection.jobs import JobRequest, JobService
 from headend.services.validation.rollups import RollupService
-from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter, ReadJob, VeeFinding
+from headend.services.validation.versions import as_version
+from headend.store.models import IntervalReading
 from headend.store.repositories.rollups import RollupRepository
+from headend.store.repositories.vee import VeeRepository
 from headend.vee.model import IntervalRead, IntervalVersion, MeterContext, RegisterRead
 from headend.vee.pipeline import run_vee
 
@@ -65,20 +66,50 @@ class PassSummary:
         self.rolled_up += other.rolled_up
 
 
-def _version_of(row: Any, meter_id: str) -> IntervalVersion:
-    return IntervalVersion(
-        meter_id=meter_id,
-        channel=row.channel,
-        interval_end=row.interval_end,
-        value=row.value,
-        quality=row.quality,
-        method=row.method,
-        rules=tuple(row.rules.split(",")) if row.rules else (),
-        flags=Flag(row.flags),
-        inputs=row.inputs or "",
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
+Key = tuple[int, str, datetime]  # meter pk, channel, interval end
+
+
+@dataclass
+class _Loaded:
+    """What a batch's stored intervals give the VEE run."""
+
+    raw: list[IntervalRead]
+    registers: list[RegisterRead]
+    previous: list[IntervalVersion]  # current versions of the re-validated period
+    history: list[IntervalVersion]  # current versions before it
+    latest_version: dict[Key, int]
+
+
+def _raw_reads(
+    landed: Sequence[IntervalReading],
+    names: dict[int, str],
+    cumulative: dict[Key, Any],
+    periods: dict[int, timedelta],
+) -> tuple[list[IntervalRead], list[RegisterRead]]:
+    """The landed rows as VEE input: interval values, and the register captures."""
+    raw: list[IntervalRead] = []
+    registers: list[RegisterRead] = []
+    for row in landed:
+        meter_id = names[row.meter_id]
+        if row.cumulative is not None:
+            obis = Obis.parse(row.channel)
+            registers.append(RegisterRead(meter_id, obis, row.interval_end, row.cumulative))
+        value = row.value
+        if Flag(row.flags) & Flag.LONG:
+            # it followed a gap; once the gap's rows have come, its own interval is known
+            before = cumulative.get(
+                (row.meter_id, row.channel, row.interval_end - periods[row.meter_id])
+            )
+            value = (
+                row.cumulative - before
+                if before is not None and row.cumulative is not None
+                else None
+            )
+        if value is not None:
+            raw.append(
+                IntervalRead(meter_id, row.channel, row.interval_end, value, row.status or 0)
+            )
+    return raw, registers
 
 
 class ValidationService:
@@ -102,12 +133,7 @@ class ValidationService:
         total = PassSummary()
         while stop is None or not stop():
             with self.session_factory() as session, session.begin():
-                marked = session.execute(
-                    select(Meter.id, Meter.meter_id, Meter.vee_from, Meter.device_profile)
-                    .where(Meter.vee_from.is_not(None))
-                    .order_by(Meter.id)
-                    .limit(self.settings.batch_meters)
-                ).all()
+                marked = VeeRepository(session).marked_meters(self.settings.batch_meters)
                 if not marked:
                     break
                 total.add(self._validate(session, self._within_budget(marked)))
@@ -129,35 +155,52 @@ class ValidationService:
 
     def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
         now = self.clock()
-        step = self.settings
+        repo = VeeRepository(session)
         names = {pk: meter_id for pk, meter_id, _, _ in marked}
-        starts = {pk: since - step.revalidate for pk, _, since, _ in marked}
+        starts = {pk: since - self.settings.revalidate for pk, _, since, _ in marked}
+        loaded = self._load(repo, marked, names, starts)
+        contexts = {meter_id: MeterContext(profile=profile) for _, meter_id, _, profile in marked}
+        summary = PassSummary(meters=len(marked))
+        if loaded.raw or loaded.registers:
+            result = run_vee(
+                loaded.raw,
+                loaded.registers,
+                now=now,
+                contexts=contexts,
+                previous=loaded.previous,
+                history=loaded.history,
+            )
+            pk_of = {meter_id: pk for pk, meter_id in names.items()}
+            summary.new_versions = self._store_versions(
+                session, result.new_versions, pk_of, loaded.latest_version, now
+            )
+            summary.findings = self._store_findings(repo, result.findings, pk_of, starts, now)
+            summary.rereads_queued = self._queue_rereads(
+                session, result.reread_requests, pk_of, now
+            )
+        for pk, _, since, _ in marked:  # clear only the marks this pass saw
+            repo.clear_mark(pk, since)
+        return summary
+
+    def _load(
+        self,
+        repo: VeeRepository,
+        marked: Sequence[Any],
+        names: dict[int, str],
+        starts: dict[int, datetime],
+    ) -> _Loaded:
+        """Read the batch's intervals from the re-validated period less ``history`` on: the
+        rows landed in the period, and the current version of every interval VEE made."""
         periods = {
             pk: timedelta(seconds=load_profile(profile).load_profile.capture_period_s)
             for pk, _, _, profile in marked
         }
         earliest = min(starts.values())
-        pks = list(names)
-        rows = session.execute(
-            select(IntervalReading)
-            .where(
-                IntervalReading.meter_id.in_(pks),
-                IntervalReading.interval_end > earliest - step.history,
-            )
-            .order_by(
-                IntervalReading.meter_id,
-                IntervalReading.channel,
-                IntervalReading.interval_end,
-                IntervalReading.version,
-            )
-        ).scalars()
-        raw: list[IntervalRead] = []
-        registers: list[RegisterRead] = []
-        current: dict[tuple[int, str, datetime], IntervalReading] = {}
-        latest_version: dict[tuple[int, str, datetime], int] = defaultdict(int)
-        cumulative: dict[tuple[int, str, datetime], Any] = {}
+        current: dict[Key, IntervalReading] = {}
+        latest_version: dict[Key, int] = defaultdict(int)
+        cumulative: dict[Key, Any] = {}
         landed: list[IntervalReading] = []
-        for row in rows:
+        for row in repo.interval_versions(list(names), earliest - self.settings.history):
             key = (row.meter_id, row.channel, row.interval_end)
             latest_version[key] = max(latest_version[key], row.version)
             if row.version > RAW:
@@ -167,88 +210,60 @@ class ValidationService:
                 cumulative[key] = row.cumulative
             if row.interval_end > starts[row.meter_id]:
                 landed.append(row)
-        for row in landed:
-            meter_id = names[row.meter_id]
-            if row.cumulative is not None:
-                obis = Obis.parse(row.channel)
-                registers.append(RegisterRead(meter_id, obis, row.interval_end, row.cumulative))
-            value = row.value
-            if Flag(row.flags) & Flag.LONG:
-                # it followed a gap; once the gap's rows have come, its own interval is known
-                before = cumulative.get(
-                    (row.meter_id, row.channel, row.interval_end - periods[row.meter_id])
-                )
-                value = (
-                    row.cumulative - before
-                    if before is not None and row.cumulative is not None
-                    else None
-                )
-            if value is not None:
-                raw.append(
-                    IntervalRead(meter_id, row.channel, row.interval_end, value, row.status or 0)
-                )
+        raw, registers = _raw_reads(landed, names, cumulative, periods)
         previous: list[IntervalVersion] = []
         history: list[IntervalVersion] = []
         for (pk, _channel, end), row in current.items():
-            version = _version_of(row, names[pk])
+            version = as_version(row, names[pk])
             (previous if end > starts[pk] else history).append(version)
-        ends: dict[int, datetime] = {}
-        for pk, _channel, end in latest_version:
-            ends[pk] = max(ends.get(pk, end), end)
-        contexts = {meter_id: MeterContext(profile=profile) for _, meter_id, _, profile in marked}
-        summary = PassSummary(meters=len(marked))
-        if raw or registers:
-            result = run_vee(
-                raw, registers, now=now, contexts=contexts, previous=previous, history=history
+        return _Loaded(raw, registers, previous, history, latest_version)
+
+    @staticmethod
+    def _store_versions(
+        session: Session,
+        versions: Sequence[IntervalVersion],
+        pk_of: dict[str, int],
+        latest_version: dict[Key, int],
+        now: datetime,
+    ) -> int:
+        """Store VEE's new versions, each numbered after the interval's latest, and mark the
+        meters' rollups stale from the first of them."""
+        inserts: list[dict[str, Any]] = []
+        for version in versions:
+            pk = pk_of[version.meter_id]
+            key = (pk, version.channel, version.interval_end)
+            latest_version[key] += 1
+            inserts.append(
+                {
+                    "meter_id": pk,
+                    "channel": version.channel,
+                    "interval_end": version.interval_end,
+                    "version": latest_version[key],
+                    "value": version.value,
+                    "cumulative": None,
+                    "quality": version.quality,
+                    "flags": int(version.flags),
+                    "status": None,
+                    "method": version.method,
+                    "rules": ",".join(version.rules) or None,
+                    "inputs": version.inputs or None,
+                    "raw_read_id": None,
+                    "created_by": version.created_by,
+                    "created_at": now,
+                }
             )
-            pk_of = {meter_id: pk for pk, meter_id in names.items()}
-            inserts = []
-            for version in result.new_versions:
-                pk = pk_of[version.meter_id]
-                key = (pk, version.channel, version.interval_end)
-                latest_version[key] += 1
-                inserts.append(
-                    {
-                        "meter_id": pk,
-                        "channel": version.channel,
-                        "interval_end": version.interval_end,
-                        "version": latest_version[key],
-                        "value": version.value,
-                        "cumulative": None,
-                        "quality": version.quality,
-                        "flags": int(version.flags),
-                        "status": None,
-                        "method": version.method,
-                        "rules": ",".join(version.rules) or None,
-                        "inputs": version.inputs or None,
-                        "raw_read_id": None,
-                        "created_by": version.created_by,
-                        "created_at": now,
-                    }
-                )
-            if inserts:
-                session.execute(insert(table_of(IntervalReading)), inserts)
-                changed: dict[int, datetime] = {}
-                for new in inserts:
-                    pk, end = new["meter_id"], new["interval_end"]
-                    changed[pk] = min(changed.get(pk, end), end)
-                RollupRepository(session).mark_stale(changed)
-            summary.new_versions = len(inserts)
-            summary.findings = self._store_findings(session, result.findings, pk_of, starts, now)
-            summary.rereads_queued = self._queue_rereads(
-                session, result.reread_requests, pk_of, now
-            )
-        for pk, _, since, _ in marked:  # clear only the marks this pass saw
-            session.execute(
-                update(Meter)
-                .where(and_(Meter.id == pk, Meter.vee_from == since))
-                .values(vee_from=None)
-            )
-        return summary
+        if inserts:
+            VeeRepository(session).add_versions(inserts)
+            changed: dict[int, datetime] = {}
+            for new in inserts:
+                pk, end = new["meter_id"], new["interval_end"]
+                changed[pk] = min(changed.get(pk, end), end)
+            RollupRepository(session).mark_stale(changed)
+        return len(inserts)
 
     def _store_findings(
         self,
-        session: Session,
+        repo: VeeRepository,
         findings: Sequence[Any],
         pk_of: dict[str, int],
         starts: dict[int, datetime],
@@ -256,11 +271,7 @@ class ValidationService:
     ) -> int:
         """Open findings of the re-validated period are replaced by this pass's."""
         for pk, start in starts.items():
-            session.execute(
-                delete(VeeFinding).where(
-                    VeeFinding.meter_id == pk, VeeFinding.status == "open", VeeFinding.end > start
-                )
-            )
+            repo.drop_open_findings(pk, start)
         rows = [
             {
                 "meter_id": pk_of[f.meter_id],
@@ -276,7 +287,7 @@ class ValidationService:
             for f in findings
         ]
         if rows:
-            session.execute(insert(table_of(VeeFinding)), rows)
+            repo.add_findings(rows)
         return len(rows)
 
     def _queue_rereads(
@@ -294,35 +305,19 @@ class ValidationService:
             )
         if not wanted:
             return 0
-        busy = set(
-            session.scalars(
-                select(ReadJob.meter_id).where(
-                    ReadJob.meter_id.in_(list(wanted)),
-                    ReadJob.kind == ReadKind.LOAD_PROFILE,
-                    ReadJob.state.in_((JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)),
+        queued = JobService.queue_in(
+            session,
+            [
+                JobRequest(
+                    pk,
+                    {"start": start.isoformat(), "end": end.isoformat(), "reread": True},
+                    not_after,
                 )
-            )
+                for pk, (start, end, not_after) in wanted.items()
+            ],
+            ReadKind.LOAD_PROFILE,
+            now,
+            priority=50,
+            requested_by="vee:E0",
         )
-        rows = [
-            {
-                "meter_id": pk,
-                "plan_id": None,
-                "kind": ReadKind.LOAD_PROFILE,
-                "params": {"start": start.isoformat(), "end": end.isoformat(), "reread": True},
-                "priority": 50,
-                "state": JobState.QUEUED,
-                "due_at": now,
-                "deadline": not_after,
-                "attempts": 0,
-                "requested_by": "vee:E0",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for pk, (start, end, not_after) in wanted.items()
-            if pk not in busy
-        ]
-        if rows:
-            from headend.store.repositories.jobs import JobRepository
-
-            JobRepository(session).add_jobs(rows)
-        return len(rows)
+        return len(queued)

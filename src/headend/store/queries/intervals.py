@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Row,
     Select,
     Subquery,
     case,
@@ -115,6 +116,19 @@ def current_intervals(
     return (
         select(*(ranked.c[n] for n in names)).where(ranked.c.version == ranked.c.latest).subquery()
     )
+
+
+def current_rows(
+    session: Session,
+    pks: Sequence[int],
+    channels: Sequence[str],
+    after: datetime,
+    until: datetime,
+    *extra: str,
+) -> Sequence[Row[Any]]:
+    """The rows of ``current_intervals``."""
+    cur = current_intervals(session, pks, channels, after, until, *extra)
+    return session.execute(select(cur)).all()
 
 
 def _distinct_on(query: Select[Any], key: Sequence[ColumnElement[Any]]) -> Select[Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from headend.domain.enums import FailureCategory, JobState, MeterStatus, ReadKind
-from headend.domain.jobs import JobEvent, next_state
+from headend.domain.jobs import ACTIVE_STATES, JobEvent, next_state
 from headend.store.base import table_of
 from headend.store.models import (
     Gateway,
@@ -22,8 +22,6 @@ from headend.store.models import (
     ReadJobTransition,
     ReadPlan,
 )
-
-ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,8 @@ class JobRepository:
     def plan_by_name(self, name: str) -> ReadPlan | None:
         return self.session.scalars(select(ReadPlan).where(ReadPlan.name == name)).one_or_none()
 
-    def active_plans(self) -> list[ReadPlan]:
-        return list(
-            self.session.scalars(select(ReadPlan).where(ReadPlan.active).order_by(ReadPlan.name))
-        )
+    def plans(self) -> list[ReadPlan]:
+        return list(self.session.scalars(select(ReadPlan).order_by(ReadPlan.name)))
 
     def meter_pks_for(self, selector: dict[str, Any]) -> list[int]:
         stmt = select(Meter.id).where(Meter.status == MeterStatus.ACTIVE)
@@ -235,7 +231,7 @@ class JobRepository:
         """Jobs not yet ended, by state."""
         rows = self.session.execute(
             select(ReadJob.state, func.count())
-            .where(ReadJob.state.in_((JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)))
+            .where(ReadJob.state.in_(ACTIVE_STATES))
             .group_by(ReadJob.state)
         )
         return {state: count for state, count in rows}

@@ -8,15 +8,30 @@ column type's own bind processor, so what is stored is exactly what the ORM woul
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam
+from sqlalchemy import (
+    Dialect,
+    Executable,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, RegisterReading
+from headend.store.models import IntervalReading, Meter, MeterEvent, RawRead, RegisterReading
+from headend.store.repositories.rollups import earlier
 
 _INTERVAL_KEY = ("meter_id", "channel", "interval_end", "version")
 _REGISTER_KEY = ("meter_id", "obis", "read_at", "version")
@@ -98,6 +113,108 @@ def _defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
+@cache
+def _capture_before_statement() -> Executable:
+    latest = (
+        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
+        .where(
+            IntervalReading.meter_id == bindparam("meter_pk"),
+            IntervalReading.channel.in_(bindparam("channels", expanding=True)),
+            IntervalReading.version == 0,
+            IntervalReading.interval_end < bindparam("end"),
+            IntervalReading.cumulative.is_not(None),
+        )
+        .group_by(IntervalReading.channel)
+        .subquery()
+    )
+    return (
+        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
+        .join(
+            latest,
+            (IntervalReading.channel == latest.c.channel)
+            & (IntervalReading.interval_end == latest.c.end),
+        )
+        .where(IntervalReading.meter_id == bindparam("meter_pk"), IntervalReading.version == 0)
+    )
+
+
+@cache
+def _mark_statement() -> Update:
+    since = bindparam("since", type_=Meter.__table__.c.vee_from.type)
+    return (
+        update(Meter)
+        .where(
+            Meter.id == bindparam("meter_pk"),
+            or_(
+                Meter.vee_from.is_(None),
+                Meter.vee_from > since,
+                Meter.rollup_from.is_(None),
+                Meter.rollup_from > since,
+            ),
+        )
+        .values(
+            vee_from=earlier(Meter.vee_from, since),
+            rollup_from=earlier(Meter.rollup_from, since),
+        )
+    )
+
+
+@cache
+def _raw_insert_statement(dialect_name: str) -> Executable:
+    """INSERT a raw read unless its content is stored already, returning its id."""
+    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
+    table = table_of(RawRead)
+    statement: Executable = (
+        dialect.insert(table)
+        .values({c: bindparam(c, type_=table.c[c].type) for c in _RAW_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["meter_id", "kind", "content_hash"])
+        .returning(table.c.id)
+    )
+    return statement
+
+
+_RAW_COLUMNS = (
+    "meter_id",
+    "job_id",
+    "kind",
+    "read_at",
+    "meter_time",
+    "clock_status",
+    "payload",
+    "content_hash",
+)
+
+
+def _in_range(
+    model: type[IntervalReading] | type[RegisterReading],
+    keys: tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]],
+    where: Sequence[Any],
+    raw: bool,
+) -> Select[Any]:
+    """The readings matching ``where``, version 0 (``raw``) or the highest version of each
+    ``keys`` (series, instant), ordered by them."""
+    stmt = select(model).where(*where)
+    if raw:
+        stmt = stmt.where(model.version == 0)
+    else:
+        series, instant = keys
+        latest = (
+            select(series, instant, func.max(model.version).label("v"))
+            .where(*where)
+            .group_by(series, instant)
+            .subquery()
+        )
+        stmt = stmt.join(
+            latest,
+            and_(
+                series == latest.c[series.key],
+                instant == latest.c[instant.key],
+                model.version == latest.c.v,
+            ),
+        )
+    return stmt.order_by(*keys)
+
+
 class ReadingsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -113,3 +230,86 @@ class ReadingsRepository:
         return _insert_ignoring_existing(
             self.session, table_of(RegisterReading), _REGISTER_KEY, rows
         )
+
+    def land_raw(self, values: dict[str, Any]) -> tuple[int, bool]:
+        """Land a raw read unless its content is stored already: its id, and whether it is
+        new."""
+        dialect_name = self.session.get_bind().dialect.name
+        inserted = self.session.execute(_raw_insert_statement(dialect_name), values).scalar()
+        new_raw = inserted is not None
+        if inserted is None:
+            inserted = self.session.scalar(
+                select(RawRead.id).where(
+                    RawRead.meter_id == values["meter_id"],
+                    RawRead.kind == values["kind"],
+                    RawRead.content_hash == values["content_hash"],
+                )
+            )
+        assert inserted is not None
+        return inserted, new_raw
+
+    def land_events(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Land meter events; those stored already are kept. Returns how many were new."""
+        dialect_name = self.session.get_bind().dialect.name
+        dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
+        event_table = table_of(MeterEvent)
+        return len(
+            self.session.execute(
+                dialect.insert(event_table)
+                .on_conflict_do_nothing(index_elements=["meter_id", "log", "occurred_at", "code"])
+                .returning(event_table.c.id),
+                rows,
+            ).all()
+        )
+
+    def capture_before(
+        self, meter_pk: int, channels: list[str], end: datetime
+    ) -> dict[str, tuple[datetime, Decimal]]:
+        """Per channel, the stored capture (end, register value) closest before ``end``."""
+        rows = self.session.execute(
+            _capture_before_statement(), {"meter_pk": meter_pk, "channels": channels, "end": end}
+        )
+        return {channel: (at, value) for channel, at, value in rows if value is not None}
+
+    def mark_for_validation(self, meter_pk: int, since: datetime) -> None:
+        """Interval data of the meter from ``since`` on waits for the VEE pass, and its day
+        rollups from that day on are stale."""
+        self.session.execute(_mark_statement(), {"meter_pk": meter_pk, "since": since})
+
+    def last_interval_ends(self, meter_pks: Sequence[int]) -> dict[int, datetime]:
+        """Per meter, the end of its last stored interval (meters with none are left out)."""
+        if not meter_pks:
+            return {}
+        rows = self.session.execute(
+            select(IntervalReading.meter_id, func.max(IntervalReading.interval_end))
+            .where(IntervalReading.meter_id.in_(meter_pks), IntervalReading.version == 0)
+            .group_by(IntervalReading.meter_id)
+        )
+        return {pk: end for pk, end in rows if end is not None}
+
+    def meter_pk(self, meter_id: str) -> int | None:
+        return self.session.scalar(select(Meter.id).where(Meter.meter_id == meter_id))
+
+    def intervals(
+        self, meter_pk: int, start: datetime, end: datetime, channel: str | None, raw: bool
+    ) -> list[IntervalReading]:
+        """Intervals ending in (start, end], by channel and time: version 0 (``raw``) or the
+        current version."""
+        r = IntervalReading
+        where = [r.meter_id == meter_pk, r.interval_end > start, r.interval_end <= end]
+        if channel is not None:
+            where.append(r.channel == channel)
+        stmt = _in_range(r, (r.channel, r.interval_end), where, raw)
+        return list(self.session.scalars(stmt))
+
+    def registers(
+        self, meter_pk: int, start: datetime, end: datetime, obis: str | None, raw: bool
+    ) -> list[RegisterReading]:
+        """Register reads taken in (start, end], by OBIS code and time: version 0 (``raw``)
+        or the current version."""
+        r = RegisterReading
+        where = [r.meter_id == meter_pk, r.read_at > start, r.read_at <= end]
+        if obis is not None:
+            where.append(r.obis == obis)
+        stmt = _in_range(r, (r.obis, r.read_at), where, raw)
+        return list(self.session.scalars(stmt))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from headend.domain.enums import MeterStatus
 from headend.store.base import table_of
 from headend.store.models import Gateway, Meter, MeterSecret
 
@@ -96,6 +97,60 @@ class RegistryRepository:
         )
         for row in self.session.execute(stmt):
             yield row[0], row[1], row[2]
+
+    def _listing(self) -> Any:
+        return (
+            select(Meter, Gateway, MeterSecret.name)
+            .join(Gateway, Meter.gateway_id == Gateway.id)
+            .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
+        )
+
+    def listed_meters(
+        self,
+        after: str | None,
+        limit: int,
+        gateway: str | None,
+        device_profile: str | None,
+        status: MeterStatus | None,
+    ) -> list[tuple[Meter, Gateway, str | None]]:
+        """Meters in meter-id order after ``after``, at most ``limit``, each with its gateway
+        and the name of its secret."""
+        stmt = self._listing().order_by(Meter.meter_id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(Meter.meter_id > after)
+        if gateway is not None:
+            stmt = stmt.where(Gateway.name == gateway)
+        if device_profile is not None:
+            stmt = stmt.where(Meter.device_profile == device_profile)
+        if status is not None:
+            stmt = stmt.where(Meter.status == status)
+        return [(m, g, s) for m, g, s in self.session.execute(stmt)]
+
+    def listed_meter(self, meter_id: str) -> list[tuple[Meter, Gateway, str | None]]:
+        stmt = self._listing().where(Meter.meter_id == meter_id)
+        return [(m, g, s) for m, g, s in self.session.execute(stmt)]
+
+    def set_status(self, meter_id: str, status: MeterStatus) -> bool:
+        """False when there is no such meter."""
+        done = self.session.execute(
+            update(Meter).where(Meter.meter_id == meter_id).values(status=status)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def gateways_by_name(self) -> list[Gateway]:
+        return list(self.session.execute(select(Gateway).order_by(Gateway.name)).scalars())
+
+    def meters_with_gateways(
+        self, meter_pks: Sequence[int]
+    ) -> list[tuple[Meter, Gateway, MeterSecret | None]]:
+        """Each of these meters with its gateway and its secret (None if it has none)."""
+        rows = self.session.execute(
+            select(Meter, Gateway, MeterSecret)
+            .join(Gateway, Meter.gateway_id == Gateway.id)
+            .outerjoin(MeterSecret, Meter.secret_id == MeterSecret.id)
+            .where(Meter.id.in_(set(meter_pks)))
+        ).all()
+        return [(meter, gateway, secret) for meter, gateway, secret in rows]
 
     def reserve_invocation_counters(self, meter_pk: int, count: int) -> int:
         """Advance the meter's stored HLS invocation counter by ``count`` and return the first

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, distinct, func, null, or_, select
+from sqlalchemy import CTE, Row, Subquery, and_, case, distinct, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from headend.domain.enums import FailureCategory, ReadKind
@@ -19,6 +19,92 @@ from headend.domain.reports import Grouping
 from headend.store.models import Gateway, Meter, ReadAttempt, ReadJob, VeeFinding
 
 OPEN = "open"
+
+
+def _failing(
+    lo: datetime,
+    hi: datetime,
+    gateway: str | None,
+    device_profile: str | None,
+    category: FailureCategory | None,
+    kind: ReadKind | None,
+) -> CTE:
+    """The meters whose last finished attempt in ``[lo, hi)`` failed: that attempt, its
+    job's state, and the meter's number of attempts in the range."""
+    a, j = ReadAttempt, ReadJob
+    ranked = (
+        select(
+            j.meter_id.label("meter_pk"),
+            a.started_at,
+            a.succeeded,
+            a.failure_category,
+            a.failure_detail,
+            j.state.label("job_state"),
+            func.row_number()
+            .over(partition_by=j.meter_id, order_by=(a.started_at.desc(), a.id.desc()))
+            .label("rank"),
+            func.count().over(partition_by=j.meter_id).label("attempts"),
+        )
+        .join(j, a.job_id == j.id)
+        .where(a.started_at >= lo, a.started_at < hi, a.succeeded.is_not(None))
+    )
+    if kind is not None:
+        ranked = ranked.where(j.kind == kind)
+    if gateway is not None or device_profile is not None:
+        ranked = ranked.join(Meter, j.meter_id == Meter.id)
+        if device_profile is not None:
+            ranked = ranked.where(Meter.device_profile == device_profile)
+        if gateway is not None:
+            ranked = ranked.join(Gateway, Meter.gateway_id == Gateway.id).where(
+                Gateway.name == gateway
+            )
+    day = ranked.subquery("day_attempts")
+    failing_stmt = select(day).where(day.c.rank == 1, day.c.succeeded.is_(False))
+    if category is not None:
+        failing_stmt = failing_stmt.where(day.c.failure_category == category)
+    return failing_stmt.cte("failing")
+
+
+def _streaks(failing: CTE, hi: datetime, kind: ReadKind | None) -> Subquery:
+    """Per failing meter, its last success before ``hi`` and the failures since it."""
+    a, j = ReadAttempt, ReadJob
+    # the failing meters' attempts up to the end of the day, each with the meter's last
+    # success beside it; the failures after that success are the consecutive ones
+    history_stmt = (
+        select(
+            j.meter_id.label("meter_pk"),
+            a.started_at,
+            a.succeeded,
+            func.max(case((a.succeeded.is_(True), a.started_at)))
+            .over(partition_by=j.meter_id)
+            .label("last_success_at"),
+        )
+        .join(j, a.job_id == j.id)
+        .where(
+            j.meter_id.in_(select(failing.c.meter_pk)),
+            a.started_at < hi,
+            a.succeeded.is_not(None),
+        )
+    )
+    if kind is not None:
+        history_stmt = history_stmt.where(j.kind == kind)
+    history = history_stmt.subquery("history")
+    since_success = and_(
+        history.c.succeeded.is_(False),
+        or_(
+            history.c.last_success_at.is_(None),
+            history.c.started_at > history.c.last_success_at,
+        ),
+    )
+    return (
+        select(
+            history.c.meter_pk,
+            func.max(history.c.last_success_at).label("last_success_at"),
+            func.sum(case((since_success, 1), else_=0)).label("consecutive_failures"),
+        )
+        .group_by(history.c.meter_pk)
+        .subquery("streaks")
+    )
 
 
 class ReportRepository:
@@ -37,76 +123,8 @@ class ReportRepository:
     ) -> Sequence[Row[Any]]:
         """Meters whose last finished attempt in ``[lo, hi)`` failed, with that attempt, the
         day's attempt count, and their last success and failures since, as of ``hi``."""
-        a, j = ReadAttempt, ReadJob
-        ranked = (
-            select(
-                j.meter_id.label("meter_pk"),
-                a.started_at,
-                a.succeeded,
-                a.failure_category,
-                a.failure_detail,
-                j.state.label("job_state"),
-                func.row_number()
-                .over(partition_by=j.meter_id, order_by=(a.started_at.desc(), a.id.desc()))
-                .label("rank"),
-                func.count().over(partition_by=j.meter_id).label("attempts"),
-            )
-            .join(j, a.job_id == j.id)
-            .where(a.started_at >= lo, a.started_at < hi, a.succeeded.is_not(None))
-        )
-        if kind is not None:
-            ranked = ranked.where(j.kind == kind)
-        if gateway is not None or device_profile is not None:
-            ranked = ranked.join(Meter, j.meter_id == Meter.id)
-            if device_profile is not None:
-                ranked = ranked.where(Meter.device_profile == device_profile)
-            if gateway is not None:
-                ranked = ranked.join(Gateway, Meter.gateway_id == Gateway.id).where(
-                    Gateway.name == gateway
-                )
-        day = ranked.subquery("day_attempts")
-        failing_stmt = select(day).where(day.c.rank == 1, day.c.succeeded.is_(False))
-        if category is not None:
-            failing_stmt = failing_stmt.where(day.c.failure_category == category)
-        failing = failing_stmt.cte("failing")
-
-        # the failing meters' attempts up to the end of the day, each with the meter's last
-        # success beside it; the failures after that success are the consecutive ones
-        history_stmt = (
-            select(
-                j.meter_id.label("meter_pk"),
-                a.started_at,
-                a.succeeded,
-                func.max(case((a.succeeded.is_(True), a.started_at)))
-                .over(partition_by=j.meter_id)
-                .label("last_success_at"),
-            )
-            .join(j, a.job_id == j.id)
-            .where(
-                j.meter_id.in_(select(failing.c.meter_pk)),
-                a.started_at < hi,
-                a.succeeded.is_not(None),
-            )
-        )
-        if kind is not None:
-            history_stmt = history_stmt.where(j.kind == kind)
-        history = history_stmt.subquery("history")
-        since_success = and_(
-            history.c.succeeded.is_(False),
-            or_(
-                history.c.last_success_at.is_(None),
-                history.c.started_at > history.c.last_success_at,
-            ),
-        )
-        streaks = (
-            select(
-                history.c.meter_pk,
-                func.max(history.c.last_success_at).label("last_success_at"),
-                func.sum(case((since_success, 1), else_=0)).label("consecutive_failures"),
-            )
-            .group_by(history.c.meter_pk)
-            .subquery("streaks")
-        )
+        failing = _failing(lo, hi, gateway, device_profile, category, kind)
+        streaks = _streaks(failing, hi, kind)
         stmt = (
             select(
                 Meter.meter_id,

@@ -1,0 +1,70 @@
+"""Statements behind the VEE pass: the meters landing marked, their interval versions, the
+new versions and findings a pass writes, and clearing the marks it handled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ScalarResult, and_, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from headend.store.base import table_of
+from headend.store.models import IntervalReading, Meter, VeeFinding
+
+
+class VeeRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def marked_meters(self, limit: int) -> Sequence[Any]:
+        """The first ``limit`` meters marked for validation: (pk, meter id, vee_from,
+        device profile), by pk."""
+        return self.session.execute(
+            select(Meter.id, Meter.meter_id, Meter.vee_from, Meter.device_profile)
+            .where(Meter.vee_from.is_not(None))
+            .order_by(Meter.id)
+            .limit(limit)
+        ).all()
+
+    def interval_versions(
+        self, meter_pks: list[int], after: datetime
+    ) -> ScalarResult[IntervalReading]:
+        """Every version of the meters' intervals ending after ``after``, by meter, channel,
+        interval end and version."""
+        return self.session.execute(
+            select(IntervalReading)
+            .where(
+                IntervalReading.meter_id.in_(meter_pks),
+                IntervalReading.interval_end > after,
+            )
+            .order_by(
+                IntervalReading.meter_id,
+                IntervalReading.channel,
+                IntervalReading.interval_end,
+                IntervalReading.version,
+            )
+        ).scalars()
+
+    def add_versions(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(insert(table_of(IntervalReading)), rows)
+
+    def drop_open_findings(self, meter_pk: int, after: datetime) -> None:
+        """Delete the meter's open findings that end after ``after``."""
+        self.session.execute(
+            delete(VeeFinding).where(
+                VeeFinding.meter_id == meter_pk, VeeFinding.status == "open", VeeFinding.end > after
+            )
+        )
+
+    def add_findings(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(insert(table_of(VeeFinding)), rows)
+
+    def clear_mark(self, meter_pk: int, seen: datetime) -> None:
+        """Clear the meter's validation mark if it still holds ``seen``."""
+        self.session.execute(
+            update(Meter)
+            .where(and_(Meter.id == meter_pk, Meter.vee_from == seen))
+            .values(vee_from=None)
+        )
