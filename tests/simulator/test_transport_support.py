@@ -97,7 +97,9 @@ def free_ports(size: int, first: int = 20000, last: int = 60999) -> int:
     """The first of ``size`` consecutive ports free on 127.0.0.1 (they may be taken after).
 
     The search starts at a random port of the range and wraps around, so that test runs side
-    by side seldom reach for the same ports at once.
+    by side seldom reach for the same ports at once. A port is probed as the simulator and the
+    API bind theirs, with SO_REUSEADDR: a port whose last connections linger in TIME_WAIT is
+    free for them, and the probe must not count it as taken.
     """
     span = last - first - size + 2
     if span < 1:
@@ -110,6 +112,7 @@ def free_ports(size: int, first: int = 20000, last: int = 60999) -> int:
             for port in range(base, base + size):
                 sock = socket.socket()
                 held.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("127.0.0.1", port))
             return base
         except OSError:

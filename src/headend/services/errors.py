@@ -20,9 +20,10 @@ The services' own refusals are subclasses of these kinds: ``UnknownEdit`` and
 ``UnknownFinding`` are ``NotFound``; ``EditError``, ``ReportError``, ``PeriodError``,
 ``PlanError`` and ``RegistryImportError`` are ``Invalid``; ``EditConflict`` is an
 ``EditError`` that is also a ``Conflict``, and the conflict is what callers answer. A
-``NotFound`` is also a ``LookupError`` and an ``Invalid`` a ``ValueError``, as they were
-before the tree. Internal problems (the collection runner's ``ConfigurationProblem``, a
-failed read's ``ProtocolError``) are not refusals and stay out of it.
+``NotFound`` is also a ``LookupError`` and an ``Invalid`` a ``ValueError``, so code that
+catches those catches them too. Internal problems (the collection runner's
+``ConfigurationProblem``, a failed read's ``ProtocolError``) are not refusals and stay out
+of it.
 """
 
 from __future__ import annotations
