@@ -77,9 +77,8 @@ class PlanService:
         self.jobs = jobs
         self.tz = tz
 
-    def save(self, spec: PlanSpec, *, actor: Actor | None = None) -> ReadPlan:
-        """Create the plan, or update the plan of that name; audited as ``plan.put`` when an
-        ``actor`` asks."""
+    def save(self, spec: PlanSpec, *, actor: Actor) -> ReadPlan:
+        """Create the plan, or update the plan of that name; audited as ``plan.put``."""
         trigger_for(spec.cron, self.tz)
         if not spec.read_kinds:
             raise PlanError(
@@ -97,28 +96,26 @@ class PlanService:
             plan.selector = spec.selector
             plan.window_minutes = spec.window_minutes
             plan.active = spec.active
-            if actor is not None:
-                detail = {
-                    "cron": spec.cron,
-                    "kinds": [str(k) for k in spec.read_kinds],
-                    "selector": spec.selector,
-                    "window_minutes": spec.window_minutes,
-                }
-                target = f"plan:{spec.name}"
-                audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
+            detail = {
+                "cron": spec.cron,
+                "kinds": [str(k) for k in spec.read_kinds],
+                "selector": spec.selector,
+                "window_minutes": spec.window_minutes,
+            }
+            target = f"plan:{spec.name}"
+            audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
             session.flush()
             session.expunge(plan)
             return plan
 
-    def deactivate(self, name: str, *, actor: Actor | None = None) -> None:
-        """Stop a plan firing; audited as ``plan.deactivate`` when an ``actor`` asks."""
+    def deactivate(self, name: str, *, actor: Actor) -> None:
+        """Stop a plan firing; audited as ``plan.deactivate``."""
         with self.session_factory() as session, session.begin():
             plan = JobRepository(session).plan_by_name(name)
             if plan is None:
                 raise NotFound(f"there is no read plan named {name!r}")
             plan.active = False
-            if actor is not None:
-                audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
+            audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
 
     def all(self) -> list[ReadPlan]:
         with self.session_factory() as session:
