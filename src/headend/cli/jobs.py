@@ -148,7 +148,7 @@ def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
         {
             "name": p.name,
             "cron": p.cron,
-            "read": p.read_kinds,
+            "read": list(p.read_kinds),
             "meters": p.selector,
             "window_minutes": p.window_minutes,
             "active": p.active,

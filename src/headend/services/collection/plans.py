@@ -40,6 +40,35 @@ class PlanSpec:
     active: bool = True
 
 
+@dataclass(frozen=True)
+class PlanInfo:
+    """A stored read plan, as the API, the CLI and the scheduler see it."""
+
+    id: int
+    name: str
+    cron: str
+    read_kinds: tuple[str, ...]
+    selector: dict[str, Any]
+    window_minutes: int
+    active: bool
+    last_fired_at: datetime | None
+    created_at: datetime
+
+
+def _info(plan: ReadPlan) -> PlanInfo:
+    return PlanInfo(
+        id=plan.id,
+        name=plan.name,
+        cron=plan.cron,
+        read_kinds=tuple(plan.read_kinds),
+        selector=dict(plan.selector),
+        window_minutes=plan.window_minutes,
+        active=plan.active,
+        last_fired_at=plan.last_fired_at,
+        created_at=plan.created_at,
+    )
+
+
 def parse_selector(text: str) -> dict[str, Any]:
     """``all``, ``gateway=NAME``, ``device_profile=NAME`` or ``tag=TAG``."""
     if text.strip() == "all":
@@ -77,7 +106,7 @@ class PlanService:
         self.jobs = jobs
         self.tz = tz
 
-    def save(self, spec: PlanSpec, *, actor: Actor) -> ReadPlan:
+    def save(self, spec: PlanSpec, *, actor: Actor) -> PlanInfo:
         """Create the plan, or update the plan of that name; audited as ``plan.put``."""
         trigger_for(spec.cron, self.tz)
         if not spec.read_kinds:
@@ -105,8 +134,7 @@ class PlanService:
             target = f"plan:{spec.name}"
             audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
             session.flush()
-            session.expunge(plan)
-            return plan
+            return _info(plan)
 
     def deactivate(self, name: str, *, actor: Actor) -> None:
         """Stop a plan firing; audited as ``plan.deactivate``."""
@@ -117,12 +145,9 @@ class PlanService:
             plan.active = False
             audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
 
-    def all(self) -> list[ReadPlan]:
+    def all(self) -> list[PlanInfo]:
         with self.session_factory() as session:
-            plans = JobRepository(session).plans()
-            for plan in plans:
-                session.expunge(plan)
-            return plans
+            return [_info(plan) for plan in JobRepository(session).plans()]
 
     def fire(self, plan_id: int, now: datetime | None = None) -> list[int]:
         """Queue the plan's jobs now; returns their ids."""
@@ -149,7 +174,7 @@ class PlanService:
                 stored.last_fired_at = now
         return ids
 
-    def missed(self, plan: ReadPlan, now: datetime) -> bool:
+    def missed(self, plan: PlanInfo, now: datetime) -> bool:
         """True when a fire time passed since the plan last fired (or since it was created)."""
         since = plan.last_fired_at or plan.created_at
         trigger = trigger_for(plan.cron, self.tz)
