@@ -33,6 +33,7 @@ from headend.logs import configure_logging
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.plans import PlanScheduler
+from headend.services.access.audit import Actor
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService, PlanSpec
 from headend.services.collection.runner import CollectionService, CollectionSettings
@@ -114,7 +115,8 @@ def run(kind: str, fleet_file: Path, registry: Path, args: argparse.Namespace) -
             plan = plans.save(
                 PlanSpec(
                     "daily", "5 0 * * *", (ReadKind.REGISTERS, ReadKind.LOAD_PROFILE), {"all": True}
-                )
+                ),
+                actor=Actor("bench"),
             )
             with factory() as session, session.begin():
                 stored = session.get(ReadPlan, plan.id)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from headend.services.access.audit import Actor
 from headend.store import migrations
 from headend.store.base import Base
 from headend.store.engine import make_engine, make_session_factory
@@ -26,6 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "HEADEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+TEST_ACTOR = Actor("tests")  # who the audit trail names for a change a test makes
 
 if BACKEND not in ("sqlite", "postgresql"):
     raise pytest.UsageError("HEADEND_TEST_DATABASE must be 'sqlite' or 'postgresql'")

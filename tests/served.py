@@ -41,6 +41,7 @@ from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
 from tests.conftest import (
     BACKEND,
+    TEST_ACTOR,
     TEST_SECRET_KEY,
     _create_postgres_database,
     _drop_postgres_database,
@@ -175,7 +176,10 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collected]:
             collect_all(_short_timeouts(fleet))
             rollups = RollupService(store, ZoneInfo("Asia/Ho_Chi_Minh"), clock=fleet.clock)
             ValidationService(store, clock=fleet.clock, rollups=rollups).run_pending()
-            keys = {role: KeyService(store).create(f"test-{role}", role)[1] for role in Role}
+            keys = {
+                role: KeyService(store).create(f"test-{role}", role, actor=TEST_ACTOR)[1]
+                for role in Role
+            }
             engine.dispose()  # a PostgreSQL template takes no connections while copied
             faulty = {s.meter_id: str(s.faults[0].kind) for s in specs if s.faults}
             yield Collected(specs, fleet.clock, url, keys, faulty)

@@ -6,6 +6,7 @@ import pytest
 
 from headend.domain.enums import Role
 from headend.services.access.keys import KeyService
+from tests.conftest import TEST_ACTOR
 from tests.served import Served
 
 RANGE = "start=2026-11-01T00:00:00%2B07:00&end=2026-11-02T00:00:00%2B07:00"
@@ -77,10 +78,10 @@ def test_a_technician_may_not_edit_data_nor_a_billing_key_request_a_read(served:
 
 def test_a_wrong_or_revoked_key_is_refused(served: Served) -> None:
     keys = KeyService(served.store)
-    _, key = keys.create("short-lived", Role.OPERATOR)
+    _, key = keys.create("short-lived", Role.OPERATOR, actor=TEST_ACTOR)
     with served.client(key=key) as client:
         assert client.get("/api/v1/plans").status_code == 200
-        keys.revoke("short-lived")
+        keys.revoke("short-lived", actor=TEST_ACTOR)
         assert client.get("/api/v1/plans").status_code == 401
     forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     for bad in (forged, "not-a-key", "hk_000000000000_" + "x" * 43):

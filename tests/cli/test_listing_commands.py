@@ -25,6 +25,7 @@ from headend.services.reporting.reports import ReportService
 from headend.store import migrations
 from headend.store.engine import make_session_factory
 from tests.cli.conftest import Headend
+from tests.conftest import TEST_ACTOR
 from tests.services.billing.fleet import empty
 from tests.services.reporting.test_reports import (
     BUS_1,
@@ -53,9 +54,9 @@ def filled(engine: Engine) -> Iterator[sessionmaker[Session]]:
     collect(store, local(DAY, 2), {GPRS_1: [TIMEOUT] * 4, GPRS_2: [OK], BUS_1: [REFUSED]})
     land_and_validate(store, {GPRS_3: [i for i in range(97) if i not in GAP]})
     PlanService(store, JobService(store), TZ).save(
-        PlanSpec("daily", "5 0 * * *", (ReadKind.REGISTERS,), {"all": True})
+        PlanSpec("daily", "5 0 * * *", (ReadKind.REGISTERS,), {"all": True}), actor=TEST_ACTOR
     )
-    KeyService(store).create("cmis-billing", Role.BILLING)
+    KeyService(store).create("cmis-billing", Role.BILLING, actor=TEST_ACTOR)
     yield store
     empty(engine)
 

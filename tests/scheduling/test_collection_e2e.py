@@ -20,6 +20,7 @@ from headend.store.models import (
     ReadJobTransition,
     RegisterReading,
 )
+from tests.conftest import TEST_ACTOR
 from tests.scheduling.simfleet_store import Clock, make_fleet, serving_into_store
 
 pytestmark = pytest.mark.timeout(120)
@@ -159,7 +160,9 @@ def test_an_on_demand_read_jumps_the_queue_and_its_caller_gets_the_values(
     with serving_into_store(specs, store) as fleet:
         scheduled = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
         wanted = specs[-1].meter_id
-        job_id = fleet.jobs.request_read(wanted, ReadKind.REGISTERS, requested_by="technician")
+        job_id = fleet.jobs.request_read(
+            wanted, ReadKind.REGISTERS, requested_by="technician", actor=TEST_ACTOR
+        )
         dispatcher = fleet.dispatcher()
 
         async def scenario():  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from headend.services.registry.imports import import_registry
 from headend.store.models import Meter, ReadAttempt, ReadJob, ReadJobTransition
 from headend.store.repositories.jobs import DueJob
 from headend.store.secrets import SecretBox
-from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.conftest import REPO, TEST_ACTOR, TEST_SECRET_KEY
 
 PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
 
@@ -104,7 +104,7 @@ def test_on_demand_reads_run_before_scheduled_ones(store: sessionmaker[Session])
     runner = CountingRunner()
     dispatcher = _dispatcher(store, runner, max_sessions=1)
     ids = dispatcher.jobs.queue(list(meters.values()), ReadKind.REGISTERS)
-    urgent = dispatcher.jobs.request_read("2611000201", ReadKind.FULL)
+    urgent = dispatcher.jobs.request_read("2611000201", ReadKind.FULL, actor=TEST_ACTOR)
     assert asyncio.run(dispatcher.run_until_finished([*ids, urgent], timeout_s=30))
     assert runner.order[0] == "2611000201"
 

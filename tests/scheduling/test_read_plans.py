@@ -15,7 +15,7 @@ from headend.services.collection.plans import PlanError, PlanService, PlanSpec, 
 from headend.services.registry.imports import import_registry
 from headend.store.models import ReadJob, ReadPlan
 from headend.store.secrets import SecretBox
-from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.conftest import REPO, TEST_ACTOR, TEST_SECRET_KEY
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -39,7 +39,8 @@ def test_firing_a_plan_queues_one_job_per_selected_meter(store: sessionmaker[Ses
             "5 0 * * *",
             (ReadKind.REGISTERS, ReadKind.LOAD_PROFILE),
             parse_selector("tag=tou"),
-        )
+        ),
+        actor=TEST_ACTOR,
     )
     ids = plans.fire(plan.id)
     assert len(ids) == 6
@@ -56,7 +57,8 @@ def test_a_plan_that_missed_its_times_during_downtime_fires_once_at_start_up(
     now = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
     plans = _plans(store, now)
     plan = plans.save(
-        PlanSpec("registers-daily", "5 0 * * *", (ReadKind.REGISTERS,), {"all": True})
+        PlanSpec("registers-daily", "5 0 * * *", (ReadKind.REGISTERS,), {"all": True}),
+        actor=TEST_ACTOR,
     )
     with store() as session, session.begin():
         stored = session.get(ReadPlan, plan.id)
@@ -81,9 +83,8 @@ def test_a_plan_that_missed_its_times_during_downtime_fires_once_at_start_up(
     with store() as session:
         assert len(session.scalars(select(ReadJob)).all()) == 24
     # fired now, so a second start-up does not fire it again
-    with store() as session:
-        stored = session.get(ReadPlan, plan.id)
-        assert stored is not None and not plans.missed(stored, now)
+    (stored,) = plans.all()
+    assert stored.id == plan.id and not plans.missed(stored, now)
 
 
 def test_a_plan_with_a_bad_cron_or_selector_is_refused_with_the_field_named(
@@ -91,6 +92,8 @@ def test_a_plan_with_a_bad_cron_or_selector_is_refused_with_the_field_named(
 ) -> None:
     plans = _plans(store)
     with pytest.raises(PlanError, match="cron: 'every day' is not a cron expression"):
-        plans.save(PlanSpec("x", "every day", (ReadKind.REGISTERS,), {"all": True}))
+        plans.save(
+            PlanSpec("x", "every day", (ReadKind.REGISTERS,), {"all": True}), actor=TEST_ACTOR
+        )
     with pytest.raises(PlanError, match="meters: 'colour=red' is not a selector"):
         parse_selector("colour=red")

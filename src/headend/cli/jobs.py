@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from headend.cli.output import emit, emit_json
-from headend.cli.state import get_settings
+from headend.cli.state import CLI, get_settings
 from headend.domain.enums import JobState, ReadKind
 from headend.runtime import session_factory
 from headend.services.collection.jobs import JobService
@@ -133,7 +133,8 @@ def set_plan(
     settings = get_settings(ctx)
     factory = session_factory(settings)
     service = PlanService(factory, JobService(factory), settings.tz)
-    plan = service.save(PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes))
+    spec = PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes)
+    plan = service.save(spec, actor=CLI)
     typer.echo(f"read plan {plan.name}: {', '.join(plan.read_kinds)} at '{plan.cron}'")
 
 
@@ -147,7 +148,7 @@ def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
         {
             "name": p.name,
             "cron": p.cron,
-            "read": p.read_kinds,
+            "read": list(p.read_kinds),
             "meters": p.selector,
             "window_minutes": p.window_minutes,
             "active": p.active,
@@ -163,7 +164,7 @@ def deactivate_plan(ctx: typer.Context, name: str) -> None:
     """Stop a plan from firing (it stays stored)."""
     settings = get_settings(ctx)
     factory = session_factory(settings)
-    PlanService(factory, JobService(factory), settings.tz).deactivate(name)
+    PlanService(factory, JobService(factory), settings.tz).deactivate(name, actor=CLI)
     typer.echo(f"read plan {name} deactivated")
 
 

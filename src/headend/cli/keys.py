@@ -5,10 +5,9 @@ from __future__ import annotations
 import typer
 
 from headend.cli.output import emit
-from headend.cli.state import get_settings
+from headend.cli.state import CLI, get_settings
 from headend.domain.enums import Role
 from headend.runtime import session_factory
-from headend.services.access.audit import Actor
 from headend.services.access.keys import KeyService
 
 KEY_COLUMNS = (
@@ -20,9 +19,6 @@ KEY_COLUMNS = (
     ("last_used_at", "last used"),
 )
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-
-
-CLI = Actor("cli")  # who the audit trail names for a change made with this command
 
 
 def _service(ctx: typer.Context) -> KeyService:

@@ -6,6 +6,9 @@ import typer
 
 from headend.config import Settings, load_settings
 from headend.logs import configure_logging
+from headend.services.access.audit import Actor
+
+CLI = Actor("cli")  # who the audit trail names for a change made with the ``headend`` command
 
 
 class State:

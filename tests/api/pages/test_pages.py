@@ -13,6 +13,7 @@ from headend.domain.enums import Role
 from headend.domain.quality import Quality
 from headend.services.access.keys import KeyService
 from tests.api.pages.conftest import Served, csrf_of, fleet_day, log_in
+from tests.conftest import TEST_ACTOR
 
 PAGES = ("/", "/failed-reads", "/meters", "/findings", "/gateways")
 
@@ -26,8 +27,8 @@ def test_a_page_without_a_session_sends_the_browser_to_the_login_form(served: Se
 
 
 def test_a_wrong_or_revoked_key_does_not_log_in(served: Served) -> None:
-    info, key = KeyService(served.store).create("pages-revoked", Role.OPERATOR)
-    KeyService(served.store).revoke(info.name)
+    info, key = KeyService(served.store).create("pages-revoked", Role.OPERATOR, actor=TEST_ACTOR)
+    KeyService(served.store).revoke(info.name, actor=TEST_ACTOR)
     with served.client() as client:
         for wrong in ("hk_000000000000_" + "x" * 43, key, ""):
             answer = log_in(client, wrong)
@@ -341,9 +342,9 @@ def test_logging_out_ends_the_session_for_pages_and_the_api(served: Served) -> N
 
 def test_revoking_a_key_ends_its_dashboard_sessions(served: Served) -> None:
     keys = KeyService(served.store)
-    info, key = keys.create("pages-soon-revoked", Role.OPERATOR)
+    info, key = keys.create("pages-soon-revoked", Role.OPERATOR, actor=TEST_ACTOR)
     with served.client() as client:
         log_in(client, key)
         assert client.get("/findings").status_code == 200
-        keys.revoke(info.name)
+        keys.revoke(info.name, actor=TEST_ACTOR)
         assert client.get("/findings").status_code == 303

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import inspect
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +21,7 @@ from headend.services.collection.plans import PlanError, PlanService, PlanSpec
 from headend.services.errors import Conflict, NotFound
 from headend.services.registry.imports import RegistryImportError
 from headend.services.registry.service import RegistryService
+from headend.services.validation.edits import EditService
 from headend.store.models import AuditEvent, Meter, ReadPlan
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
@@ -55,9 +58,35 @@ def test_a_created_key_has_one_audit_record_and_a_refused_one_none(
     ]
 
 
-def test_a_change_without_an_actor_writes_no_audit_record(store: sessionmaker[Session]) -> None:
-    KeyService(store).create("made-by-a-test", Role.OPERATOR)
-    assert _audit(store) == []
+@pytest.mark.parametrize(
+    "use_case",
+    [
+        JobService.request_read,
+        PlanService.save,
+        PlanService.deactivate,
+        KeyService.create,
+        KeyService.revoke,
+        EditService.edit_intervals,
+        EditService.revert_edit,
+        EditService.resolve_finding,
+        RegistryService.put,
+        RegistryService.set_status,
+    ],
+    ids=lambda use_case: use_case.__qualname__,
+)
+def test_every_use_case_that_changes_data_is_told_who_asks(use_case: Callable[..., Any]) -> None:
+    actor = inspect.signature(use_case).parameters["actor"]
+    assert actor.kind is inspect.Parameter.KEYWORD_ONLY
+    assert actor.default is inspect.Parameter.empty
+
+
+def test_a_change_by_a_named_actor_is_audited_under_its_name(
+    store: sessionmaker[Session],
+) -> None:
+    KeyService(store).create("made-by-the-cli", Role.OPERATOR, actor=Actor("cli"))
+    assert _audit(store) == [
+        ("cli", None, "key.create", "key:made-by-the-cli", {"role": "operator"})
+    ]
 
 
 def test_a_refused_plan_leaves_no_audit_record_and_a_saved_one_exactly_one(

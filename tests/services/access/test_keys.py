@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from headend.domain.enums import Role
 from headend.services.access.keys import CACHE_S, KeyService, Principal
 from headend.store.models import ApiKey
+from tests.conftest import TEST_ACTOR
 
 
 class Ticks:
@@ -31,7 +32,7 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
 ) -> None:
     ticks = Ticks()
     keys = KeyService(store, monotonic=ticks)
-    _, key = keys.create("cached-billing", Role.BILLING)
+    _, key = keys.create("cached-billing", Role.BILLING, actor=TEST_ACTOR)
     expected = Principal("cached-billing", Role.BILLING)
     assert keys.authenticate(key) == expected
     _revoke_behind_its_back(store, "cached-billing")
@@ -47,16 +48,16 @@ def test_a_key_revoked_in_this_process_stops_working_at_once(
 ) -> None:
     ticks = Ticks()
     serving, admin = KeyService(store, monotonic=ticks), KeyService(store, monotonic=ticks)
-    _, key = serving.create("revoked-here", Role.OPERATOR)
+    _, key = serving.create("revoked-here", Role.OPERATOR, actor=TEST_ACTOR)
     assert serving.authenticate(key) is not None
-    admin.revoke("revoked-here")
+    admin.revoke("revoked-here", actor=TEST_ACTOR)
     assert serving.remembered(key) is None
     assert serving.authenticate(key) is None
 
 
 def test_a_wrong_key_is_never_remembered(store: sessionmaker[Session]) -> None:
     keys = KeyService(store)
-    _, key = keys.create("never-wrong", Role.BILLING)
+    _, key = keys.create("never-wrong", Role.BILLING, actor=TEST_ACTOR)
     forged = key[:-1] + ("A" if key[-1] != "A" else "B")
     assert keys.authenticate(forged) is None
     assert keys.remembered(forged) is None

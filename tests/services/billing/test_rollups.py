@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from headend.domain.billing import BillingRecord
 from headend.domain.enums import ReadKind
 from headend.domain.tou import EVN_2014, DaySchedule, TouCalendar, TouPeriod, TouSchedule
+from headend.services.access.audit import Actor
 from headend.services.billing.service import BillingPeriod, BillingService, parse_period
 from headend.services.validation.edits import EditService
 from headend.services.validation.rollups import BEGINNING, RollupService
@@ -31,6 +32,7 @@ from tests.scheduling.simfleet_store import Clock, StoreFleet, make_fleet, servi
 from tests.services.billing.fleet import A_PLUS, ICT, empty
 
 pytestmark = pytest.mark.timeout(180)
+TESTER = Actor("tester")
 
 
 @dataclass
@@ -151,7 +153,7 @@ def test_records_with_rollups_stale_after_an_edit_and_its_revert_equal_the_recor
     edits = EditService(rolled.store)
     edit = edits.edit_intervals(
         meter_id, str(A_PLUS), start, start + timedelta(minutes=30), Decimal("0.75"), "TEST",
-        None, "tester",
+        None, actor=TESTER,
     )  # fmt: skip
     assert rolled.mark(meter_id) == start + timedelta(minutes=15)  # the first edited interval
     after = BillingService(rolled.store, ICT).record(meter_id, rolled.periods()[1])
@@ -160,7 +162,7 @@ def test_records_with_rollups_stale_after_an_edit_and_its_revert_equal_the_recor
     rolled.validate()
     assert rolled.mark(meter_id) is None
     assert_same_records(rolled)
-    edits.revert_edit(edit.id, "tester")
+    edits.revert_edit(edit.id, actor=TESTER)
     assert rolled.mark(meter_id) == start + timedelta(minutes=15)
     assert_same_records(rolled)
     rolled.validate()
@@ -238,7 +240,7 @@ def test_an_edit_made_while_the_pass_runs_is_not_lost(rolled: Rolled, engine: En
         try:
             EditService(rolled.store).edit_intervals(
                 meter_id, str(A_PLUS), start, start + timedelta(minutes=15), Decimal("2.5"),
-                "TEST", None, "tester",
+                "TEST", None, actor=TESTER,
             )  # fmt: skip
             done.append(None)
         except Exception as exc:  # pragma: no cover - reported below

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
 from headend.domain.reports import FailedRead
+from headend.services.access.audit import Actor
 from headend.services.collection.jobs import AttemptOutcome, JobService
 from headend.services.registry.imports import import_registry
 from headend.services.reporting.reports import FAILED_READ_COLUMNS, ReportError, ReportService
@@ -309,7 +310,7 @@ def test_open_findings_are_listed_oldest_first_and_paged_by_id(
     assert mine == [f for f in everything if f.meter_id == GPRS_3]
     rule = everything[0].rule
     assert reports.open_findings(rule=rule) == [f for f in everything if f.rule == rule]
-    EditService(store).resolve_finding(everything[0].id, "lan.nguyen")
+    EditService(store).resolve_finding(everything[0].id, actor=Actor("lan.nguyen"))
     assert reports.open_findings() == everything[1:]
     with pytest.raises(ReportError) as refused:
         reports.open_findings(limit=0)

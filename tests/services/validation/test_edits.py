@@ -25,6 +25,7 @@ from headend.domain.readings import (
     ProfileRow,
 )
 from headend.domain.reports import EditResult
+from headend.services.access.audit import Actor
 from headend.services.collection.jobs import UnknownMeter
 from headend.services.collection.landing import land
 from headend.services.registry.imports import import_registry
@@ -45,6 +46,8 @@ GAP = (41, 42, 43, 44)  # intervals lost in the first read of the day
 METER = "2611000003"
 OTHER = "2611000004"
 PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
+LAN = Actor("lan.nguyen")
+MINH = Actor("minh.tran")
 
 
 def end_of(i: int) -> datetime:
@@ -158,7 +161,7 @@ def test_an_edit_adds_an_edited_version_with_who_and_why_and_keeps_the_old_ones(
     before = {i: history(store, i) for i in (42, 43, 44)}
     result = EditService(store, Clock()).edit_intervals(
         METER, CHANNEL, end_of(41), end_of(43), Decimal("0.512"), "FIELD_READ",
-        "customer read the display", "lan.nguyen",
+        "customer read the display", actor=LAN,
     )  # fmt: skip
     assert [c.interval_end for c in result.changes] == [end_of(42), end_of(43)]
     assert (result.edited_by, result.edited_at, result.reason_code) == (
@@ -195,7 +198,7 @@ def test_an_edit_without_a_value_keeps_the_estimates_and_marks_them_edited(
     a_validated_day_with_a_gap(store)
     estimates = {end: row.value for end, row in current(store).items()}
     result = EditService(store, Clock()).edit_intervals(
-        METER, CHANNEL, end_of(40), end_of(45), None, "EST_OK", None, "lan.nguyen"
+        METER, CHANNEL, end_of(40), end_of(45), None, "EST_OK", None, actor=LAN
     )
     assert len(result.changes) == 5 and result.value is None
     for change in result.changes:
@@ -213,7 +216,7 @@ def _edit(**changes: Any) -> Callable[[EditService], EditResult]:
         "value": Decimal("0.3"),
         "reason_code": "FIELD_READ",
         "comment": None,
-        "user": "lan.nguyen",
+        "actor": LAN,
     }
     args.update(changes)
     return lambda service: service.edit_intervals(**args)
@@ -230,7 +233,7 @@ def _edit(**changes: Any) -> Callable[[EditService], EditResult]:
         (_edit(value=Decimal("NaN")), "value", "not a quantity"),
         (_edit(reason_code="  "), "reason_code", "reason code"),
         (_edit(reason_code="NOT A CODE"), "reason_code", "letters, digits"),
-        (_edit(user=""), "user", "who"),
+        (_edit(actor=Actor("")), "user", "who"),
         (_edit(start=end_of(200), end=end_of(300)), "start", "no interval"),
         (_edit(start=end_of(-10), end=end_of(0), value=None), "start", "no interval"),
         (_edit(resolve_findings=[10**9]), "resolve_findings", "no VEE finding"),
@@ -298,10 +301,10 @@ def test_reverting_an_edit_restores_what_it_replaced_as_a_new_version(
     service = EditService(store, Clock())
     original = current(store)
     edit = service.edit_intervals(
-        METER, CHANNEL, end_of(40), end_of(44), Decimal("0.4"), "FIELD_READ", None, "lan.nguyen"
+        METER, CHANNEL, end_of(40), end_of(44), Decimal("0.4"), "FIELD_READ", None, actor=LAN
     )
     service.clock = Clock(EDITED_AT + timedelta(hours=1))
-    reverted = service.revert_edit(edit.id, "minh.tran")
+    reverted = service.revert_edit(edit.id, actor=MINH)
     assert (reverted.reverted_by, reverted.reverted_at) == (
         "minh.tran",
         EDITED_AT + timedelta(hours=1),
@@ -323,9 +326,9 @@ def test_reverting_an_edit_restores_what_it_replaced_as_a_new_version(
         assert stored is not None and stored.reverted_by == "minh.tran"
     before = snapshot(store)
     with pytest.raises(EditError, match="reverted already"):
-        service.revert_edit(edit.id, "minh.tran")
+        service.revert_edit(edit.id, actor=MINH)
     with pytest.raises(UnknownEdit):
-        service.revert_edit(10**9, "minh.tran")
+        service.revert_edit(10**9, actor=MINH)
     assert snapshot(store) == before
 
 
@@ -336,19 +339,19 @@ def test_an_edit_under_a_later_edit_is_reverted_only_after_the_later_one(
     service = EditService(store, Clock())
     original = current(store)
     first = service.edit_intervals(
-        METER, CHANNEL, end_of(40), end_of(44), Decimal("0.4"), "FIELD_READ", None, "lan.nguyen"
+        METER, CHANNEL, end_of(40), end_of(44), Decimal("0.4"), "FIELD_READ", None, actor=LAN
     )
     second = service.edit_intervals(
-        METER, CHANNEL, end_of(43), end_of(46), Decimal("0.6"), "CUSTOMER", None, "lan.nguyen"
+        METER, CHANNEL, end_of(43), end_of(46), Decimal("0.6"), "CUSTOMER", None, actor=LAN
     )
     before = snapshot(store)
     with pytest.raises(EditError, match="changed after edit") as refused:
-        service.revert_edit(first.id, "minh.tran")
+        service.revert_edit(first.id, actor=MINH)
     assert refused.value.field is None
     assert snapshot(store) == before
-    service.revert_edit(second.id, "minh.tran")
+    service.revert_edit(second.id, actor=MINH)
     assert {current(store)[end_of(i)].value for i in (41, 42, 43, 44)} == {Decimal("0.4")}
-    service.revert_edit(first.id, "minh.tran")
+    service.revert_edit(first.id, actor=MINH)
     now = current(store)
     for i in range(41, 47):
         assert (now[end_of(i)].value, now[end_of(i)].quality) == (
@@ -360,7 +363,7 @@ def test_an_edit_under_a_later_edit_is_reverted_only_after_the_later_one(
 def test_a_vee_pass_over_the_period_again_keeps_the_edit(store: sessionmaker[Session]) -> None:
     a_validated_day_with_a_gap(store)
     EditService(store, Clock()).edit_intervals(
-        METER, CHANNEL, end_of(41), end_of(44), Decimal("0.25"), "FIELD_READ", None, "lan.nguyen"
+        METER, CHANNEL, end_of(41), end_of(44), Decimal("0.25"), "FIELD_READ", None, actor=LAN
     )
     # the lost rows arrive late: VEE validates the period again
     land_and_validate(store, {METER: [40, *GAP]}, at=EDITED_AT + timedelta(hours=1))
@@ -374,7 +377,7 @@ def test_resolving_a_finding_records_who_when_and_the_note(store: sessionmaker[S
     ids = open_finding_ids(store)
     assert ids, "VEE reports the gap"
     service = EditService(store, Clock())
-    finding = service.resolve_finding(ids[0], "lan.nguyen", "meter was being replaced")
+    finding = service.resolve_finding(ids[0], "meter was being replaced", actor=LAN)
     assert (finding.status, finding.resolved_by, finding.resolved_at) == (
         "resolved",
         "lan.nguyen",
@@ -384,11 +387,11 @@ def test_resolving_a_finding_records_who_when_and_the_note(store: sessionmaker[S
     assert ids[0] not in open_finding_ids(store)
     before = snapshot(store)
     with pytest.raises(EditError, match="resolved already"):
-        service.resolve_finding(ids[0], "minh.tran")
+        service.resolve_finding(ids[0], actor=MINH)
     with pytest.raises(UnknownFinding):
-        service.resolve_finding(10**9, "minh.tran")
+        service.resolve_finding(10**9, actor=MINH)
     with pytest.raises(EditError) as refused:
-        service.resolve_finding(ids[-1], " ")
+        service.resolve_finding(ids[-1], actor=Actor(" "))
     assert refused.value.field == "user"
     assert snapshot(store) == before
 

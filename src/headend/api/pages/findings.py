@@ -140,9 +140,8 @@ async def edit_finding(
                 value,
                 form.get("reason_code", ""),
                 form.get("comment") or None,
-                viewer.name,
-                resolve_findings=[finding_id],
                 actor=viewer.principal.actor,
+                resolve_findings=[finding_id],
             )
         )
     except ServiceError as exc:  # shown in the form, which the person may correct
@@ -165,8 +164,6 @@ async def resolve_finding(ctx: Ctx, viewer: Page, form: Form, finding_id: Findin
     need(viewer, Role.OPERATOR, "resolving findings")
     note = form.get("note") or None
     await asyncio.to_thread(
-        lambda: ctx.edits.resolve_finding(
-            finding_id, viewer.name, note, actor=viewer.principal.actor
-        )
+        lambda: ctx.edits.resolve_finding(finding_id, note, actor=viewer.principal.actor)
     )
     return _done(form, resolved=finding_id)

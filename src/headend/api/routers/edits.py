@@ -27,16 +27,15 @@ def edit_intervals(meter_id: str, body: EditRequest, ctx: Ctx, who: Operator) ->
         body.value_kwh,
         body.reason_code,
         body.comment,
-        who.name,
         actor=who.actor,
     )
 
 
 @router.post("/edits/{edit_id}/revert")
 def revert_edit(edit_id: RowId, ctx: Ctx, who: Operator) -> Any:
-    return ctx.edits.revert_edit(edit_id, who.name, actor=who.actor)
+    return ctx.edits.revert_edit(edit_id, actor=who.actor)
 
 
 @router.post("/findings/{finding_id}/resolve")
 def resolve_finding(finding_id: RowId, body: ResolveRequest, ctx: Ctx, who: Operator) -> Any:
-    return ctx.edits.resolve_finding(finding_id, who.name, body.note, actor=who.actor)
+    return ctx.edits.resolve_finding(finding_id, body.note, actor=who.actor)

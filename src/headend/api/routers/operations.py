@@ -12,7 +12,7 @@ from headend.api.deps import Ctx
 from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import PlanIn, PlanOut
 from headend.domain.enums import MeterStatus, ReadKind
-from headend.services.collection.plans import PlanSpec
+from headend.services.collection.plans import PlanInfo, PlanSpec
 from headend.services.registry.service import COLUMNS
 
 router = APIRouter(tags=["operations"], responses=PROBLEM_RESPONSES)
@@ -86,7 +86,7 @@ def gateways(ctx: Ctx, _: Operator) -> list[dict[str, Any]]:
     return ctx.registry.gateways()
 
 
-def _plan_out(plan: Any) -> PlanOut:
+def _plan_out(plan: PlanInfo) -> PlanOut:
     return PlanOut(
         name=plan.name,
         cron=plan.cron,

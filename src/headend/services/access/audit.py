@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import Role
 from headend.services.clock import Clock, utcnow
-from headend.store.models import AuditEvent
 from headend.store.repositories.access import AccessRepository
 
 
@@ -36,15 +35,13 @@ def write(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Add the audit record of a change to the transaction that makes it."""
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor.name,
-            role=None if actor.role is None else str(actor.role),
-            action=action,
-            target=target,
-            detail=detail or {},
-        )
+    AccessRepository(session).add_event(
+        at,
+        actor.name,
+        None if actor.role is None else str(actor.role),
+        action,
+        target,
+        detail or {},
     )
 
 

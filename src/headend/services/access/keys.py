@@ -119,9 +119,9 @@ class KeyService:
         self.clock = clock
         self.monotonic = monotonic
 
-    def create(self, name: str, role: Role, *, actor: Actor | None = None) -> tuple[KeyInfo, str]:
+    def create(self, name: str, role: Role, *, actor: Actor) -> tuple[KeyInfo, str]:
         """A new key; the key itself is returned here and never again. Audited as
-        ``key.create`` when an ``actor`` asks."""
+        ``key.create``."""
         if not _NAME.fullmatch(name):
             raise Invalid(
                 f"key name {name!r}: use 1 to 64 letters, digits, spaces or . _ @ -, "
@@ -136,13 +136,12 @@ class KeyService:
             now = self.clock()
             row = ApiKey(name=name, prefix=prefix, key_hash=_digest(key), role=role, created_at=now)
             session.add(row)
-            if actor is not None:
-                audit.write(session, now, actor, "key.create", f"key:{name}", {"role": str(role)})
+            audit.write(session, now, actor, "key.create", f"key:{name}", {"role": str(role)})
             session.flush()
             return _info(row), key
 
-    def revoke(self, name: str, *, actor: Actor | None = None) -> KeyInfo:
-        """Revoke a key (again: no change); audited as ``key.revoke`` when an ``actor`` asks."""
+    def revoke(self, name: str, *, actor: Actor) -> KeyInfo:
+        """Revoke a key (again: no change); audited as ``key.revoke``."""
         with self.session_factory() as session, session.begin():
             row = AccessRepository(session).key(name)
             if row is None:
@@ -150,8 +149,7 @@ class KeyService:
             now = self.clock()
             if row.revoked_at is None:
                 row.revoked_at = now
-            if actor is not None:
-                audit.write(session, now, actor, "key.revoke", f"key:{name}")
+            audit.write(session, now, actor, "key.revoke", f"key:{name}")
             _VALID.forget(name)
             return _info(row)
 

@@ -182,17 +182,13 @@ class JobService:
         params: dict[str, Any] | None = None,
         requested_by: str | None = None,
         *,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> int:
-        """An on-demand read: runs before scheduled work. Audited as ``read.request`` when an
-        ``actor`` asks."""
+        """An on-demand read: runs before scheduled work. Audited as ``read.request``."""
 
         def audited(session: Session, ids: list[int]) -> None:
-            if actor is not None:
-                detail = {"job_id": ids[0], "kind": str(kind), **(params or {})}
-                write_audit(
-                    session, self.clock(), actor, "read.request", f"meter:{meter_id}", detail
-                )
+            detail = {"job_id": ids[0], "kind": str(kind), **(params or {})}
+            write_audit(session, self.clock(), actor, "read.request", f"meter:{meter_id}", detail)
 
         return self.queue_for_meters(
             [meter_id],

@@ -40,6 +40,35 @@ class PlanSpec:
     active: bool = True
 
 
+@dataclass(frozen=True)
+class PlanInfo:
+    """A stored read plan, as the API, the CLI and the scheduler see it."""
+
+    id: int
+    name: str
+    cron: str
+    read_kinds: tuple[str, ...]
+    selector: dict[str, Any]
+    window_minutes: int
+    active: bool
+    last_fired_at: datetime | None
+    created_at: datetime
+
+
+def _info(plan: ReadPlan) -> PlanInfo:
+    return PlanInfo(
+        id=plan.id,
+        name=plan.name,
+        cron=plan.cron,
+        read_kinds=tuple(plan.read_kinds),
+        selector=dict(plan.selector),
+        window_minutes=plan.window_minutes,
+        active=plan.active,
+        last_fired_at=plan.last_fired_at,
+        created_at=plan.created_at,
+    )
+
+
 def parse_selector(text: str) -> dict[str, Any]:
     """``all``, ``gateway=NAME``, ``device_profile=NAME`` or ``tag=TAG``."""
     if text.strip() == "all":
@@ -77,9 +106,8 @@ class PlanService:
         self.jobs = jobs
         self.tz = tz
 
-    def save(self, spec: PlanSpec, *, actor: Actor | None = None) -> ReadPlan:
-        """Create the plan, or update the plan of that name; audited as ``plan.put`` when an
-        ``actor`` asks."""
+    def save(self, spec: PlanSpec, *, actor: Actor) -> PlanInfo:
+        """Create the plan, or update the plan of that name; audited as ``plan.put``."""
         trigger_for(spec.cron, self.tz)
         if not spec.read_kinds:
             raise PlanError(
@@ -97,35 +125,29 @@ class PlanService:
             plan.selector = spec.selector
             plan.window_minutes = spec.window_minutes
             plan.active = spec.active
-            if actor is not None:
-                detail = {
-                    "cron": spec.cron,
-                    "kinds": [str(k) for k in spec.read_kinds],
-                    "selector": spec.selector,
-                    "window_minutes": spec.window_minutes,
-                }
-                target = f"plan:{spec.name}"
-                audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
+            detail = {
+                "cron": spec.cron,
+                "kinds": [str(k) for k in spec.read_kinds],
+                "selector": spec.selector,
+                "window_minutes": spec.window_minutes,
+            }
+            target = f"plan:{spec.name}"
+            audit.write(session, self.jobs.clock(), actor, "plan.put", target, detail)
             session.flush()
-            session.expunge(plan)
-            return plan
+            return _info(plan)
 
-    def deactivate(self, name: str, *, actor: Actor | None = None) -> None:
-        """Stop a plan firing; audited as ``plan.deactivate`` when an ``actor`` asks."""
+    def deactivate(self, name: str, *, actor: Actor) -> None:
+        """Stop a plan firing; audited as ``plan.deactivate``."""
         with self.session_factory() as session, session.begin():
             plan = JobRepository(session).plan_by_name(name)
             if plan is None:
                 raise NotFound(f"there is no read plan named {name!r}")
             plan.active = False
-            if actor is not None:
-                audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
+            audit.write(session, self.jobs.clock(), actor, "plan.deactivate", f"plan:{name}")
 
-    def all(self) -> list[ReadPlan]:
+    def all(self) -> list[PlanInfo]:
         with self.session_factory() as session:
-            plans = JobRepository(session).plans()
-            for plan in plans:
-                session.expunge(plan)
-            return plans
+            return [_info(plan) for plan in JobRepository(session).plans()]
 
     def fire(self, plan_id: int, now: datetime | None = None) -> list[int]:
         """Queue the plan's jobs now; returns their ids."""
@@ -152,7 +174,7 @@ class PlanService:
                 stored.last_fired_at = now
         return ids
 
-    def missed(self, plan: ReadPlan, now: datetime) -> bool:
+    def missed(self, plan: PlanInfo, now: datetime) -> bool:
         """True when a fire time passed since the plan last fired (or since it was created)."""
         since = plan.last_fired_at or plan.created_at
         trigger = trigger_for(plan.cron, self.tz)

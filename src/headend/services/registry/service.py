@@ -85,11 +85,11 @@ class RegistryService:
         meter_id: str,
         fields: Mapping[str, str | None],
         *,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> ImportSummary:
         """Create or replace one meter from registry fields (as one CSV row would give them);
         refused with every problem listed (``RegistryImportError``) and nothing stored.
-        Audited as ``meter.put`` (secrets shown as ``***``) when an ``actor`` asks."""
+        Audited as ``meter.put`` (secrets shown as ``***``)."""
         if self.box is None:
             raise ValueError("RegistryService.put needs the SecretBox it was built without")
         box = self.box
@@ -103,30 +103,26 @@ class RegistryService:
         text.seek(0)
 
         def audited(session: Session, summary: ImportSummary) -> None:
-            if actor is not None:
-                shown = {k: ("***" if k in SECRET_COLUMNS and v else v) for k, v in fields.items()}
-                detail = {"fields": shown, **summary.as_dict()}
-                audit.write(session, self.clock(), actor, "meter.put", f"meter:{meter_id}", detail)
+            shown = {k: ("***" if k in SECRET_COLUMNS and v else v) for k, v in fields.items()}
+            detail = {"fields": shown, **summary.as_dict()}
+            audit.write(session, self.clock(), actor, "meter.put", f"meter:{meter_id}", detail)
 
-        return import_registry(
-            self.session_factory, text, box, self.known_profiles, audit=audited
-        )
+        return import_registry(self.session_factory, text, box, self.known_profiles, audit=audited)
 
     def set_status(
         self,
         meter_id: str,
         status: MeterStatus,
         *,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> dict[str, str]:
-        """Change a meter's status; a deactivation is audited as ``meter.deactivate`` when
-        an ``actor`` asks."""
+        """Change a meter's status; audited as ``meter.deactivate`` for a deactivation,
+        ``meter.status`` otherwise."""
         with self.session_factory() as session, session.begin():
             if not RegistryRepository(session).set_status(meter_id, status):
                 raise UnknownMeter([meter_id])
-            if actor is not None:
-                action = "meter.deactivate" if status is MeterStatus.INACTIVE else "meter.status"
-                audit.write(session, self.clock(), actor, action, f"meter:{meter_id}")
+            action = "meter.deactivate" if status is MeterStatus.INACTIVE else "meter.status"
+            audit.write(session, self.clock(), actor, action, f"meter:{meter_id}")
         return self.meter(meter_id)
 
     def gateways(self) -> list[dict[str, Any]]:

@@ -174,18 +174,18 @@ class EditService:
         value: Decimal | None,
         reason_code: str,
         comment: str | None,
-        user: str,
         *,
+        actor: Actor,
         resolve_findings: Sequence[int] = (),
-        actor: Actor | None = None,
     ) -> EditResult:
-        """Give every stored interval ending in ``(start, end]`` a new, edited version.
+        """Give every stored interval ending in ``(start, end]`` a new, edited version, made
+        by ``actor`` (its name is the edit's ``edited_by``).
 
         ``resolve_findings`` names open findings of the same meter that the edit settles;
         they are resolved in the same transaction, and so is the ``interval.edit`` audit
-        record when an ``actor`` asks.
+        record.
         """
-        reason, who = check_reason(reason_code), check_user(user)
+        reason, who = check_reason(reason_code), check_user(actor.name)
         note = check_note(comment, "comment")
         check_range(start, end)
         check_value(value)
@@ -224,19 +224,18 @@ class EditService:
                         {**finding.params, RESOLUTION_NOTE: f"edit #{edit_id}"},
                     ):
                         raise EditConflict(f"finding {finding.id} was resolved meanwhile")
-                if actor is not None:
-                    detail: dict[str, Any] = {
-                        "edit": edit_id,
-                        "channel": channel,
-                        "start": start.isoformat(),
-                        "end": end.isoformat(),
-                        "value_kwh": None if value is None else str(value),
-                        "reason_code": reason,
-                        "comment": note,
-                    }
-                    if resolve_findings:
-                        detail["findings"] = list(resolve_findings)
-                    audit.write(session, now, actor, "interval.edit", f"meter:{meter_id}", detail)
+                detail: dict[str, Any] = {
+                    "edit": edit_id,
+                    "channel": channel,
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "value_kwh": None if value is None else str(value),
+                    "reason_code": reason,
+                    "comment": note,
+                }
+                if resolve_findings:
+                    detail["findings"] = list(resolve_findings)
+                audit.write(session, now, actor, "interval.edit", f"meter:{meter_id}", detail)
         except IntegrityError as exc:
             raise _conflict() from exc
         except vee_edits.EditError as exc:
@@ -255,10 +254,10 @@ class EditService:
             changes=tuple(changes),
         )
 
-    def revert_edit(self, edit_id: int, user: str, *, actor: Actor | None = None) -> EditResult:
-        """Restore what an edit replaced, as new versions; the edit is marked reverted.
-        Audited as ``interval.revert`` when an ``actor`` asks."""
-        who = check_user(user)
+    def revert_edit(self, edit_id: int, *, actor: Actor) -> EditResult:
+        """Restore what an edit replaced, as new versions; the edit is marked reverted by
+        ``actor``. Audited as ``interval.revert``."""
+        who = check_user(actor.name)
         now = self.clock()
         tag = f"edit #{edit_id}:"
         try:
@@ -320,8 +319,7 @@ class EditService:
                 )
                 if not repo.mark_reverted(edit_id, who, now):
                     raise EditConflict(f"edit {edit_id} was reverted meanwhile")
-                if actor is not None:
-                    audit.write(session, now, actor, "interval.revert", f"edit:{edit_id}")
+                audit.write(session, now, actor, "interval.revert", f"edit:{edit_id}")
                 record = _record(edit, meter_id) | {"reverted_by": who, "reverted_at": now}
         except IntegrityError as exc:
             raise _conflict() from exc
@@ -329,12 +327,10 @@ class EditService:
             raise EditError(str(exc)) from exc
         return EditResult(**record, changes=tuple(changes))
 
-    def resolve_finding(
-        self, finding_id: int, user: str, note: str | None = None, *, actor: Actor | None = None
-    ) -> Finding:
-        """Close an open VEE finding: who, when, and an optional note. Audited as
-        ``finding.resolve`` when an ``actor`` asks."""
-        who, text = check_user(user), check_note(note, "note")
+    def resolve_finding(self, finding_id: int, note: str | None = None, *, actor: Actor) -> Finding:
+        """Close an open VEE finding: who (``actor``), when, and an optional note. Audited as
+        ``finding.resolve``."""
+        who, text = check_user(actor.name), check_note(note, "note")
         now = self.clock()
         with self.session_factory() as session, session.begin():
             repo = EditRepository(session)
@@ -342,9 +338,8 @@ class EditService:
             params = {**finding.params, RESOLUTION_NOTE: text} if text is not None else None
             if not repo.resolve(finding_id, who, now, params):
                 raise EditConflict(f"finding {finding_id} was resolved meanwhile")
-            if actor is not None:
-                target = f"finding:{finding_id}"
-                audit.write(session, now, actor, "finding.resolve", target, {"note": note})
+            target = f"finding:{finding_id}"
+            audit.write(session, now, actor, "finding.resolve", target, {"note": note})
             session.refresh(finding)
             return finding_of(finding, meter_id)
 

@@ -42,6 +42,20 @@ class AccessRepository:
         self.session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
 
     # -- the audit trail --------------------------------------------------------------------
+    def add_event(
+        self,
+        at: datetime,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        """Add an audit record to the transaction that makes the change it records."""
+        self.session.add(
+            AuditEvent(at=at, actor=actor, role=role, action=action, target=target, detail=detail)
+        )
+
     def recent_events(self, limit: int, actor: str | None) -> list[AuditEvent]:
         """The newest events first, at most ``limit``; those of ``actor`` when given."""
         stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
