@@ -18,7 +18,7 @@ from headend.simulator.faults import LinkPolicy
 from headend.simulator.hdlc import Frame, FrameError, FrameReader, Kind
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import Fault, FaultKind, MeterSpec
-from tests.simulator.test_transport_support import FakeDevices, read_wrapped, wrap
+from tests.simulator.transport_support import FakeDevices, read_wrapped, wrap
 
 pytestmark = pytest.mark.timeout(30)
 CLIENT = address.HdlcAddress(16, None, "client")
