@@ -22,7 +22,7 @@ from headend.domain.enums import Role
 from tests.api.pages.conftest import Served, fleet_day
 
 CHROMIUM = Path(os.environ.get("HEADEND_TEST_CHROMIUM", "/usr/bin/chromium"))
-SHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "output" / "screenshots"
 SCREENS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 
 try:
