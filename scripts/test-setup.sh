@@ -28,8 +28,9 @@ if [ ! -x "$CHROMIUM" ]; then
     missing "chromium is missing: install Debian's chromium (apt-get install chromium) as root"
   fi
   echo "installing chromium"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  apt-get update -q >/dev/null || missing "chromium is missing: apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || missing "chromium is missing: apt-get install chromium failed"
   [ -x "$CHROMIUM" ] || missing "chromium is missing: apt-get did not install $CHROMIUM"
 fi
 
