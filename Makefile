@@ -30,7 +30,7 @@ test-postgresql: $(BIN)/.installed
 
 # Debian's chromium installed and PostgreSQL started when they are not (see the script).
 test-setup:
-	scripts/test-setup.sh
+	@scripts/test-setup.sh
 
 # The two stores' runs go side by side, one to each core; each prints when it ends.
 test: test-setup
