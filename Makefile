@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 export HEADEND_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: demo test test-sqlite test-postgresql lint bench clean
+.PHONY: demo test test-setup test-sqlite test-postgresql lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headend needs Python 3.11 or newer")'
@@ -28,8 +28,13 @@ test-sqlite: $(BIN)/.installed
 test-postgresql: $(BIN)/.installed
 	HEADEND_TEST_DATABASE=postgresql $(BIN)/pytest -q -m db
 
+# Debian's chromium installed and PostgreSQL started when they are not (see the script).
+test-setup:
+	@scripts/test-setup.sh
+
 # The two stores' runs go side by side, one to each core; each prints when it ends.
-test: lint
+test: test-setup
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgresql
 
 bench: $(BIN)/.installed

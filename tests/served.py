@@ -53,7 +53,7 @@ from tests.scheduling.simfleet_store import (
     make_fleet,
     serving_into_store,
 )
-from tests.simulator.test_transport_support import free_ports
+from tests.simulator.transport_support import free_ports
 
 DAILY = {"kinds": ["registers", "load_profile"]}
 FAULTS = "no_answer=1,outage=1"

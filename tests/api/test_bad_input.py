@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from headend.domain.enums import Role
+from headend.domain.enums import JobState, Role
 from headend.store.base import Base
 from tests.served import Served
 
@@ -23,7 +24,16 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 
 
 def _counts(served: Served) -> dict[str, int]:
+    """Rows per table, once no read job is queued or running: the module's server starts by
+    carrying out the re-read that the template's validation pass queued."""
+    jobs = Base.metadata.tables["read_jobs"]
+    busy = select(func.count()).where(jobs.c.state.in_([JobState.QUEUED, JobState.RUNNING]))
+    deadline = time.monotonic() + 30
     with served.store() as session:
+        while session.scalar(busy):
+            assert time.monotonic() < deadline, "read jobs still queued or running after 30 s"
+            session.rollback()
+            time.sleep(0.05)
         return {
             t.name: session.scalar(select(func.count()).select_from(t)) or 0
             for t in Base.metadata.sorted_tables

@@ -85,8 +85,18 @@ def test_on_demand_reads_of_one_meter_are_rate_limited(served: Served) -> None:
 
 
 def test_each_read_request_is_audited_with_the_keys_name(served: Served) -> None:
-    actions = [(e.actor, e.action) for e in served.context.audit.recent(200)]
-    assert (f"test-{Role.TECHNICIAN}", "read.request") in actions
+    meter = served.healthy()[4]
+    with served.client(Role.TECHNICIAN) as client:
+        queued = client.post(f"/api/v1/meters/{meter}/reads", json={"kind": "clock"})
+        assert queued.status_code == 202, queued.text
+        job_id = queued.json()["job_id"]
+        client.get(f"/api/v1/jobs/{job_id}", params={"wait": 20})
+    audited = [
+        (e.actor, e.action, e.target)
+        for e in served.context.audit.recent(200)
+        if e.detail.get("job_id") == job_id
+    ]
+    assert audited == [(f"test-{Role.TECHNICIAN}", "read.request", f"meter:{meter}")]
 
 
 def test_an_unknown_job_is_404(served: Served) -> None:

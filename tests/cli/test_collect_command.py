@@ -25,7 +25,7 @@ from headend.simulator.spec import FaultKind
 from headend.store.models import IntervalReading, Meter, ReadJob
 from tests.cli.conftest import on_a_terminal
 from tests.protocol.test_failures import EXPECTED
-from tests.simulator.test_transport_support import free_ports
+from tests.simulator.transport_support import free_ports
 
 pytestmark = pytest.mark.timeout(240)
 HEADEND = [sys.executable, "-m", "headend"]

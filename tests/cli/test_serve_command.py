@@ -16,7 +16,7 @@ from headend.domain.enums import JobState
 from headend.simulator.fleet import load_fleet
 from headend.store.models import ReadJob
 from tests.cli.test_collect_command import HEADEND, _fast, _headend, _simulator
-from tests.simulator.test_transport_support import free_ports
+from tests.simulator.transport_support import free_ports
 
 pytestmark = pytest.mark.timeout(180)
 

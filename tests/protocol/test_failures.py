@@ -87,7 +87,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield served
 
 
-def attempt(target: MeterTarget, fleet: Fleet | None = None, meter_id: str = "good") -> float:
+def attempt(target: MeterTarget, fleet: Fleet | None = None, meter_id: str = "good") -> None:
     spec = fleet.read_spec(meter_id) if fleet else None
 
     async def go() -> None:
@@ -95,9 +95,7 @@ def attempt(target: MeterTarget, fleet: Fleet | None = None, meter_id: str = "go
             if spec is not None:
                 await collect(session, spec, Collection(start=NOW, end=NOW), DefinitionCache())
 
-    started = time.monotonic()
     run(go(), limit=15)
-    return time.monotonic() - started
 
 
 def failure_of(
@@ -116,10 +114,8 @@ def test_an_injected_fault_ends_the_session_with_its_failure_category(
     fleet: Fleet, kind: str, fault: str
 ) -> None:
     meter_id = f"{kind}-{fault}"
-    started = time.monotonic()
     error = failure_of(fleet.target(meter_id, timeout=TIMEOUT), fleet, meter_id)
     assert error.category is EXPECTED[(kind, fault)], error.one_line()
-    assert time.monotonic() - started < 6 * TIMEOUT + 2
 
 
 def test_a_closed_port_is_unreachable() -> None:

@@ -10,7 +10,7 @@ from headend.protocol.transports import HdlcTransport
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
 from tests.protocol.support import free_port, open_fds, run
-from tests.simulator.test_transport_support import FakeDevices
+from tests.simulator.transport_support import FakeDevices
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -26,7 +26,7 @@ from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
 from headend.store.secrets import SecretBox
 from tests.conftest import TEST_SECRET_KEY
-from tests.simulator.test_transport_support import free_ports
+from tests.simulator.transport_support import free_ports
 
 PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
 # 7.5 minutes past a quarter hour: no read straddles an interval end

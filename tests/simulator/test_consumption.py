@@ -6,7 +6,6 @@ import itertools
 import json
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -286,16 +285,14 @@ def test_the_truth_gives_registers_and_consumption_per_channel_and_tariff_in_kwh
     assert document["faults"] == []
 
 
-def test_reading_a_day_of_intervals_after_warm_up_takes_well_under_a_millisecond() -> None:
+def test_reading_a_day_of_intervals_again_and_again_gives_the_same_96_rows() -> None:
     data = MeterData(spec())
-    data.intervals(NOW - timedelta(days=1), NOW)
-    began = time.perf_counter()
+    first = data.intervals(NOW - timedelta(days=1), NOW)
+    registers = data.registers(NOW)
     for _ in range(200):
-        rows = data.intervals(NOW - timedelta(days=1), NOW)
-        data.registers(NOW)
-    elapsed = (time.perf_counter() - began) / 200
-    assert len(rows) == 96
-    assert elapsed < 0.002  # typically 0.2 ms; loose for loaded machines
+        assert data.intervals(NOW - timedelta(days=1), NOW) == first
+        assert data.registers(NOW) == registers
+    assert len(first) == 96
 
 
 def test_a_meter_without_an_epoch_counts_from_2024_and_keeps_history_days_before_now() -> None:

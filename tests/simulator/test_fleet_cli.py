@@ -19,7 +19,7 @@ from dlms_cosem.security import NoSecurityAuthentication
 from headend.simulator.devices import meter_data
 from headend.simulator.fleet import load_fleet
 from headend.simulator.registry import COLUMNS
-from tests.simulator.test_transport_support import free_ports, read_wrapped, wrap
+from tests.simulator.transport_support import free_ports, read_wrapped, wrap
 
 HEADEND = [sys.executable, "-m", "headend"]
 pytestmark = pytest.mark.timeout(90)

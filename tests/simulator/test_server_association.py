@@ -21,7 +21,7 @@ from headend.simulator import apdus
 from headend.simulator.cosem import EntrySelector
 from headend.simulator.spec import Fault, FaultKind
 
-from .test_server_support import (
+from .server_support import (
     AK,
     CLIENT_TITLE,
     EK,

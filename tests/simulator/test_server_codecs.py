@@ -20,7 +20,7 @@ from headend.profiles import DeviationSemantics
 from headend.simulator import apdus, cosem
 from headend.simulator.cosem import CaptureRef, EntrySelector, RangeSelector
 
-from .test_server_support import attribute
+from .server_support import attribute
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -20,7 +20,7 @@ from headend.simulator import cosem
 from headend.simulator.cosem import EntrySelector
 from headend.simulator.spec import Fault, FaultKind
 
-from .test_server_support import (
+from .server_support import (
     NOW,
     attribute,
     drift,

@@ -15,7 +15,7 @@ from headend.simulator.hdlc import Control, Frame, FrameReader, Kind, ServerAddr
 from headend.simulator.serve import BackgroundSimulator, Simulator, describe
 from headend.simulator.spec import MeterSpec
 from headend.simulator.wrapper import WrapperPdu, WrapperReader
-from tests.simulator.test_transport_support import (
+from tests.simulator.transport_support import (
     FakeDevices,
     free_ports,
     read_frames,

@@ -10,8 +10,8 @@ from headend.domain.enums import Transport
 from headend.simulator.hdlc import LLC_RESPONSE, Control, Frame, Kind, ServerAddress
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
-from tests.simulator.test_transport_support import FakeDevices, free_ports
 from tests.simulator.test_wire_dlms_cosem import FramedTcpIO
+from tests.simulator.transport_support import FakeDevices, free_ports
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -2,14 +2,15 @@
 
 ::
 
-    queued ──start──► running ──succeed──► succeeded
-      ▲  │              │ │
-      │  └─cancel──┐    │ └──fail──► failed
-      │            ▼    │
-      │        cancelled◄──cancel── retry_wait
-      │                 │              │
-      └────requeue──────┘ (restart)    │
-      └──────────────due───────────────┘
+                            ┌─────requeue──────┐
+                            ▼  (after restart) │
+      cancelled ◄─cancel─ queued ──start──► running ──succeed──► succeeded
+          ▲                 ▲                │ ▲ │
+          │                 │          retry │ │ └──fail──► failed
+          │                 │                ▼ │ start        ▲
+          │                 └─────due──── retry_wait ──fail───┘
+          │                                  │
+          └──────────────cancel──────────────┘
 
 An event not listed for a state raises ``IllegalTransition`` and leaves the state as it was.
 """

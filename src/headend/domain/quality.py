@@ -30,10 +30,6 @@ class Quality(StrEnum):
     def is_estimate(self) -> bool:
         return self.value.startswith("EST_") or self is Quality.FORWARD_EST
 
-    @property
-    def is_actual(self) -> bool:
-        return self in (Quality.RAW, Quality.VALID, Quality.VERIFIED, Quality.SUSPECT)
-
 
 class Flag(IntFlag):
     """Informational flags; several may be set on one value. Stored as an integer bit set."""

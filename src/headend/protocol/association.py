@@ -134,10 +134,6 @@ class Association:
     def supports_with_list(self) -> bool:
         return self.conformance is None or bool(self.conformance.multiple_references)
 
-    @property
-    def supports_selective_access(self) -> bool:
-        return self.conformance is None or bool(self.conformance.selective_access)
-
     # --- AARQ / AARE ------------------------------------------------------------------------
     def aarq(self) -> bytes:
         self._advance("aarq")

@@ -192,10 +192,6 @@ def long_unsigned(value: int) -> bytes:
     return _fixed(LONG_UNSIGNED, value)
 
 
-def double_long(value: int) -> bytes:
-    return _fixed(DOUBLE_LONG, value)
-
-
 def double_long_unsigned(value: int) -> bytes:
     return _fixed(DOUBLE_LONG_UNSIGNED, value)
 

@@ -26,9 +26,12 @@ registry, the profile or our code is wrong) from the fault of the meter or of th
         │   └── AccessDeniedError          ACCESS_DENIED
         └── DecodeError               DECODE_ERROR (an APDU or a value we cannot decode)
 
-Authentication and invocation-counter failures are remote in origin but not worth a blind
-retry; ``retryable`` says so per class. Exceptions of the standard library and of dlms-cosem
-are turned into these in one place, :func:`translate`, always chained with ``from``.
+``retryable`` is False for our faults and for association and data-access failures, True
+for the rest; nothing reads it to schedule a retry: whether and when a failed read is tried
+again is decided per failure category by ``headend.domain.jobs.RETRY_RULES`` (which does retry
+a rejected association or an invocation-counter failure a few times). Exceptions of the
+standard library and of dlms-cosem are turned into these in one place, :func:`translate`,
+always chained with ``from``.
 """
 
 from __future__ import annotations

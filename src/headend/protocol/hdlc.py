@@ -97,10 +97,6 @@ class Frame:
         return self.control & 0x0F == 0x01
 
     @property
-    def is_rnr(self) -> bool:
-        return self.control & 0x0F == 0x05
-
-    @property
     def kind(self) -> int:
         """The control byte with sequence numbers cleared and P/F set, for U-frames."""
         return self.control | PF

@@ -126,13 +126,6 @@ def _plain(value: axdr.Value) -> str | int | bytes | None:
     return repr(value)
 
 
-async def read_serial_number(session: MeterSession, spec: ReadSpec) -> str | None:
-    if spec.serial_number is None:
-        return None
-    value = _plain(axdr.decode(await session.get(AttributeRef(DATA_CLASS, spec.serial_number, 2))))
-    return None if value is None else str(value)
-
-
 def _unavailable(obis: Obis, result: Result) -> Unavailable:
     error = data_access_error(result.error if result.error is not None else 250, str(obis))
     return Unavailable(obis, error.category.value, str(error))
