@@ -33,6 +33,11 @@ from headend.protocol.security import Ciphering, CounterLease
 ASSOCIATION_LN = 15
 CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 REPLY_TO_HLS = 1
+# The smallest server-max-receive-pdu-size we accept in an AARE. Our largest plain request
+# (GET with range access) is about 50 bytes; the Green Book's own floor is 12. A meter
+# announcing less cannot be asked anything: a fault of the meter (decode_error), not of the
+# registry.
+MIN_SERVER_MAX_PDU = 64
 
 _USER_DIAGNOSTICS = {
     d.value: d.name.lower().replace("_", "-") for d in dlms_enums.AcseServiceUserDiagnostics
@@ -215,7 +220,14 @@ class Association:
                 content = dlms_xdlms.InitiateResponse.from_bytes(plain)
         if isinstance(content, dlms_xdlms.InitiateResponse):
             self.conformance = content.negotiated_conformance
-            self.server_max_pdu = content.server_max_receive_pdu_size or 0xFFFF
+            server_max = content.server_max_receive_pdu_size or 0xFFFF
+            if server_max < MIN_SERVER_MAX_PDU:
+                self._advance("failed")
+                raise DecodeError(
+                    f"the meter's max receive PDU size of {server_max} is below "
+                    f"{MIN_SERVER_MAX_PDU}: no request fits"
+                )
+            self.server_max_pdu = server_max
         elif self.ciphering is not None and self.server_title is None:
             raise DecodeError("the AARE lacks the meter's system title")
         if self.settings.auth is AuthLevel.HLS_GMAC:

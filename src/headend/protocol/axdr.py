@@ -56,8 +56,22 @@ _FIXED: dict[int, tuple[int, str]] = {
 _OPAQUE_FIXED = {DATE_TIME: 12, DATE: 5, TIME: 4}
 
 
+# Bounds on what a meter may send (STYLE 14: checked before anything is allocated).
+# COSEM data nests a few levels deep (a profile buffer: array of structures of values; a
+# capture object list: array of structures); 16 levels is far past any real object and far
+# below the interpreter's recursion limit.
+MAX_DEPTH = 16
+# An empty array is two bytes on the wire and a Python list of 56 bytes or more: at most one
+# array or structure per this many bytes received, so hostile data costs the heap a bounded
+# multiple of its size (real data holds far fewer: a profile row or a capture object is a
+# structure of 14 bytes or more).
+BYTES_PER_CONTAINER = 4
+
+
 def decode_length(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Decode a variable-length quantity at ``pos``; return (length, next position)."""
+    if pos >= len(data):
+        raise DecodeError("A-XDR length prefix runs past the end")
     first = data[pos]
     if first < 0x80:
         return first, pos + 1
@@ -79,7 +93,9 @@ _UNPACK: dict[int, tuple[int, Callable[[bytes, int], tuple[Any, ...]]]] = {
 }
 
 
-def _decode_at(data: bytes, pos: int) -> tuple[Value, int]:
+def _decode_at(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Value, int]:
+    if pos >= len(data):
+        raise DecodeError("A-XDR data runs past the end")
     tag = data[pos]
     pos += 1
     fixed = _UNPACK.get(tag)
@@ -91,14 +107,25 @@ def _decode_at(data: bytes, pos: int) -> tuple[Value, int]:
         value: Value = unpack(data, pos)[0]
         return value, end
     if tag in (STRUCTURE, ARRAY):
-        count = data[pos]
-        pos += 1
-        if count >= 0x80:
-            count, pos = decode_length(data, pos - 1)
+        if depth >= MAX_DEPTH:
+            raise DecodeError(f"A-XDR data nests deeper than {MAX_DEPTH} levels")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise DecodeError(
+                f"A-XDR data holds more than one array or structure per {BYTES_PER_CONTAINER} bytes"
+            )
+        count, pos = decode_length(data, pos)
+        # every element takes at least one byte (its tag): a count the bytes left cannot
+        # hold is refused before a list of that size is built
+        if count > len(data) - pos:
+            raise DecodeError(
+                f"A-XDR {'structure' if tag == STRUCTURE else 'array'} claims {count} "
+                f"elements with {len(data) - pos} bytes left"
+            )
         items: list[Value] = []
         append = items.append
         for _ in range(count):
-            item, pos = _decode_at(data, pos)
+            item, pos = _decode_at(data, pos, depth + 1, budget)
             append(item)
         return (tuple(items) if tag == STRUCTURE else items), pos
     if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
@@ -113,6 +140,8 @@ def _decode_at(data: bytes, pos: int) -> tuple[Value, int]:
     if tag in (NULL, DONT_CARE):
         return None, pos
     if tag == BOOLEAN:
+        if pos >= len(data):
+            raise DecodeError("A-XDR boolean runs past the end")
         return data[pos] != 0, pos + 1
     if tag in _OPAQUE_FIXED:
         end = pos + _OPAQUE_FIXED[tag]
@@ -122,6 +151,8 @@ def _decode_at(data: bytes, pos: int) -> tuple[Value, int]:
     if tag == BIT_STRING:
         bits, pos = decode_length(data, pos)
         end = pos + (bits + 7) // 8
+        if end > len(data):
+            raise DecodeError("A-XDR bit-string runs past the end")
         return BitString(bits, data[pos:end]), end
     raise DecodeError(f"unsupported A-XDR data tag {tag}")
 
@@ -135,13 +166,17 @@ def decode(data: bytes) -> Value:
 
 
 def decode_prefix(data: bytes, pos: int = 0) -> tuple[Value, int]:
-    """Decode one value starting at ``pos``; return it and the position after it."""
+    """Decode one value starting at ``pos``; return it and the position after it.
+
+    Nothing but ``DecodeError`` leaves: nesting is bounded by ``MAX_DEPTH`` and every count
+    and length is checked against the bytes left before anything is allocated."""
     try:
-        return _decode_at(bytes(data), pos)
+        raw = bytes(data)
+        return _decode_at(raw, pos, 0, [1 + (len(raw) - pos) // BYTES_PER_CONTAINER])
     except DecodeError:
         raise
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
-        raise DecodeError(f"truncated or invalid A-XDR data: {exc}") from exc
+    except (IndexError, struct.error, UnicodeDecodeError, RecursionError, MemoryError) as exc:
+        raise DecodeError(f"truncated or invalid A-XDR data: {type(exc).__name__}") from exc
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from headend.domain.obis import Obis
+from headend.domain.obis import Obis, ObisError
 from headend.domain.readings import (
     BillingProfile,
     BillingRow,
@@ -28,6 +28,7 @@ from headend.protocol.errors import (
     ConfigurationError,
     DataAccessError,
     DecodeError,
+    translating,
 )
 from headend.protocol.plan import (
     CLOCK_CLASS,
@@ -36,12 +37,34 @@ from headend.protocol.plan import (
     ProfileRead,
     ReadSpec,
 )
-from headend.protocol.registers import DefinitionCache, _scaler_attribute, parse_scaler_unit
+from headend.protocol.registers import (
+    DefinitionCache,
+    _scaler_attribute,
+    check_scaler,
+    parse_scaler_unit,
+    scaled,
+)
 from headend.protocol.session import MeterSession
 from headend.protocol.units import unit_symbol
-from headend.protocol.xdlms import AttributeRef, entry_access, range_access
+from headend.protocol.xdlms import UINT32_MAX, AttributeRef, entry_access, range_access
 
 Row = tuple[axdr.Value, ...]
+
+# capture_period in seconds: 0 is an asynchronous capture (event logs, a billing profile
+# captured on a reset); a periodic profile captures at most once a second and at least daily
+MAX_CAPTURE_PERIOD_S = 86_400
+
+
+def parse_capture_period(data: bytes) -> int | None:
+    """The capture period in seconds, or None when the meter sent no integer."""
+    value = axdr.decode(data)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not 0 <= value <= MAX_CAPTURE_PERIOD_S:
+        raise DecodeError(
+            f"capture period of {value} s is outside 1 s..{MAX_CAPTURE_PERIOD_S} s (or 0)"
+        )
+    return value
 
 
 def parse_capture_objects(data: bytes) -> tuple[Column, ...]:
@@ -57,9 +80,17 @@ def parse_capture_objects(data: bytes) -> tuple[Column, ...]:
             or not isinstance(item[1], bytes)
             or not isinstance(item[2], int)
             or not isinstance(item[3], int)
+            or any(isinstance(v, bool) for v in item)
         ):
             raise DecodeError(f"capture object {item!r} is not (class, obis, attribute, index)")
-        columns.append(Column(item[0], Obis.from_bytes(item[1]), item[2], item[3]))
+        class_id, logical_name, attribute, data_index = item[0], item[1], item[2], item[3]
+        try:
+            obis = Obis.from_bytes(logical_name)
+        except ObisError as exc:
+            raise DecodeError(f"capture object {item!r}: {exc}") from exc
+        if not (0 <= class_id <= 0xFFFF and -128 <= attribute <= 127 and 0 <= data_index <= 0xFFFF):
+            raise DecodeError(f"capture object {item!r} is out of range")
+        columns.append(Column(class_id, obis, attribute, data_index))
     return tuple(columns)
 
 
@@ -96,13 +127,14 @@ async def _columns_with_scalers(
     if results[0].data is None:
         await session.get(refs[0])  # raises the meter's data-access error
     assert results[0].data is not None
-    columns = parse_capture_objects(results[0].data)
+    with translating(f"capture objects of {obis}"):
+        columns = parse_capture_objects(results[0].data)
+        period = profile.capture_period_s
+        if results[1].data is not None:
+            sent = parse_capture_period(results[1].data)
+            if sent is not None:
+                period = sent  # seconds, as COSEM defines capture_period
     check_columns(profile, columns)
-    period = profile.capture_period_s
-    if results[1].data is not None:
-        value = axdr.decode(results[1].data)
-        if isinstance(value, int) and not isinstance(value, bool):
-            period = value  # seconds, as COSEM defines capture_period
     table = cache.table(target.meter_id, spec.model, target.firmware)
     missing = [
         c for c in columns if c.class_id in (3, 4, 5) and c.attribute == 2 and c.obis not in table
@@ -114,9 +146,10 @@ async def _columns_with_scalers(
         scalers = await session.get_many(
             scaler_refs, spec.list_batch if spec.supports_get_with_list else 1
         )
-        for column, result in zip(missing, scalers, strict=True):
-            if result.data is not None:
-                table[column.obis] = parse_scaler_unit(result.data)
+        with translating(f"scalers of {obis}"):
+            for column, result in zip(missing, scalers, strict=True):
+                if result.data is not None:
+                    table[column.obis] = parse_scaler_unit(result.data)
     out = []
     for c in columns:
         scaler, unit = table.get(c.obis, (0, 255)) if c.attribute == 2 else (0, 255)
@@ -126,6 +159,12 @@ async def _columns_with_scalers(
 
 
 def _rows(data: bytes) -> list[Row]:
+    with translating("profile buffer"):
+        return parse_rows(data)
+
+
+def parse_rows(data: bytes) -> list[Row]:
+    """The entries of a profile buffer (joined from blocks or not), each a structure."""
     value = axdr.decode(data)
     if not isinstance(value, list):
         raise DecodeError("a profile buffer is not an array")
@@ -138,6 +177,13 @@ def _rows(data: bytes) -> list[Row]:
 
 
 def _times(
+    rows: list[Row], columns: tuple[Column, ...], spec: ReadSpec, period_s: int
+) -> list[MeterTime | None]:
+    with translating("profile buffer times"):
+        return row_times(rows, columns, spec, period_s)
+
+
+def row_times(
     rows: list[Row], columns: tuple[Column, ...], spec: ReadSpec, period_s: int
 ) -> list[MeterTime | None]:
     """Each row's time; a null time (compressed buffer) follows the previous by the period."""
@@ -155,11 +201,12 @@ def _times(
         if isinstance(raw, bytes):
             previous = decode_datetime(raw, spec.time)
         elif raw is None and previous is not None and period_s > 0:
+            try:
+                at = previous.at + timedelta(seconds=period_s)
+            except OverflowError as exc:
+                raise DecodeError(f"a null time after {previous.at} is past any date") from exc
             previous = MeterTime(
-                previous.at + timedelta(seconds=period_s),
-                previous.deviation_min,
-                previous.status,
-                previous.offset_assumed,
+                at, previous.deviation_min, previous.status, previous.offset_assumed
             )
         else:
             raise DecodeError("a buffer entry has no time and none can be inferred")
@@ -172,8 +219,7 @@ def _number(value: axdr.Value, column: Column) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DecodeError(f"column {column.obis} holds {value!r}, not a number")
-    raw = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    return raw.scaleb(column.scaler)
+    return scaled(value, check_scaler(column.scaler, column.obis), column.obis)
 
 
 async def _buffer(
@@ -213,9 +259,13 @@ async def _by_entries(
     end: datetime,
 ) -> tuple[list[Row], list[MeterTime | None], str]:
     ref = AttributeRef(PROFILE_GENERIC_CLASS, profile.obis, 2)
-    in_use = axdr.decode(await session.get(AttributeRef(PROFILE_GENERIC_CLASS, profile.obis, 7)))
+    in_use_data = await session.get(AttributeRef(PROFILE_GENERIC_CLASS, profile.obis, 7))
+    with translating(f"entries_in_use of {profile.obis}"):
+        in_use = axdr.decode(in_use_data)
     if not isinstance(in_use, int) or in_use <= 0:
         return [], [], "entry"
+    if in_use > UINT32_MAX:
+        raise DecodeError(f"profile {profile.obis}: entries_in_use {in_use} exceeds uint32")
     newest_rows = _rows(await session.get(ref, entry_access(in_use, in_use)))
     newest_times = _times(newest_rows, columns, spec, period_s)
     if not newest_rows or newest_times[0] is None:

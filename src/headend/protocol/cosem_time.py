@@ -25,6 +25,11 @@ from headend.domain.readings import ClockStatus, MeterTime
 from headend.protocol.errors import DecodeError
 
 UNSPECIFIED_DEVIATION = -0x8000
+# The years a meter's date-time may plausibly name. A clock reset by a flat battery usually
+# shows 2000-01-01 (kept, so that the drift is reported); 9999-12-31 or 1900 is a fault of
+# the meter, and times far from now would overflow the arithmetic done on them (the next row
+# of a compressed profile buffer is the previous time plus the capture period).
+PLAUSIBLE_YEARS = range(2000, 2101)
 BLUE_BOOK = "utc_minus_local"
 INVERTED = "local_minus_utc"
 
@@ -77,6 +82,11 @@ def decode_datetime(raw: bytes, policy: TimePolicy) -> MeterTime:
     status_byte = raw[11]
     if year == 0xFFFF or month > 12 or day > 31 or hour > 23 or minute > 59:
         raise DecodeError(f"date-time {raw.hex()} does not name one instant")
+    if year not in PLAUSIBLE_YEARS:
+        raise DecodeError(
+            f"date-time {raw.hex()}: year {year} is outside "
+            f"{PLAUSIBLE_YEARS.start}..{PLAUSIBLE_YEARS.stop - 1}"
+        )
     second = 0 if second == 0xFF else second
     hundredths = 0 if hundredths == 0xFF else hundredths
     status = _STATUSES.get(status_byte)

@@ -8,6 +8,7 @@ on a miss. An object that the meter says is unavailable or denied is reported as
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,12 @@ from headend.domain.readings import (
 )
 from headend.protocol import axdr
 from headend.protocol.cosem_time import decode_datetime, encode_datetime
-from headend.protocol.errors import DataAccessError, DecodeError, data_access_error
+from headend.protocol.errors import (
+    DataAccessError,
+    DecodeError,
+    data_access_error,
+    translating,
+)
 from headend.protocol.plan import (
     CLOCK_CLASS,
     DATA_CLASS,
@@ -39,9 +45,24 @@ from headend.protocol.session import MeterSession
 from headend.protocol.units import unit_symbol
 from headend.protocol.xdlms import AttributeRef, Result
 
+# scaler_unit's scaler is an ``integer`` (IEC 62056-6-2): a power of ten within -128..127
+MIN_SCALER, MAX_SCALER = -128, 127
 
-def scaled(raw: int | float, scaler: int) -> Decimal:
-    """``raw * 10**scaler`` exactly (floats by their shortest decimal form)."""
+
+def check_scaler(scaler: int, what: object = "a register") -> int:
+    if not MIN_SCALER <= scaler <= MAX_SCALER:
+        raise DecodeError(f"{what}: scaler {scaler} is outside {MIN_SCALER}..{MAX_SCALER}")
+    return scaler
+
+
+def scaled(raw: int | float, scaler: int, what: object = "a register") -> Decimal:
+    """``raw * 10**scaler`` exactly (floats by their shortest decimal form).
+
+    A value a meter sent: a NaN or an infinite value, or a scaler outside an ``integer``, is a
+    ``DecodeError``."""
+    check_scaler(scaler, what)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise DecodeError(f"{what}: the value {raw!r} is not a finite number")
     value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
     return value.scaleb(scaler)
 
@@ -83,15 +104,21 @@ def parse_scaler_unit(data: bytes) -> tuple[int, int]:
         or len(value) != 2
         or not isinstance(value[0], int)
         or not isinstance(value[1], int)
+        or isinstance(value[0], bool)
+        or isinstance(value[1], bool)
     ):
         raise DecodeError(f"scaler_unit is not a structure of two integers: {value!r}")
-    return value[0], value[1]
+    if not 0 <= value[1] <= 255:
+        raise DecodeError(f"scaler_unit: unit {value[1]} is not an enum")
+    return check_scaler(value[0], "scaler_unit"), value[1]
 
 
 async def read_clock(session: MeterSession, spec: ReadSpec) -> ClockReading:
     sent = time.time()
     data = await session.get(AttributeRef(CLOCK_CLASS, spec.clock, 2))
-    return clock_from(data, spec, sent, time.time())
+    received = time.time()
+    with translating(f"clock {spec.clock}"):
+        return clock_from(data, spec, sent, received)
 
 
 async def synchronise_clock(
@@ -182,42 +209,44 @@ async def read_objects(
     received = time.time()
     answers += await session.get_many(refs[len(first) :], batch)
     results = dict(zip(refs, answers, strict=True))
-    if with_clock:
-        clock = results[clock_ref]
-        if clock.data is None:
-            raise data_access_error(clock.error or 250, f"clock {spec.clock}")
-        out.clock = clock_from(clock.data, spec, sent, received)
-    for obj in objects:
-        value_result = results[AttributeRef(obj.class_id, obj.obis, 2)]
-        if value_result.data is None:
-            out.unavailable[obj.obis] = _unavailable(obj.obis, value_result)
-            continue
-        value = axdr.decode(value_result.data)
-        if obj.class_id == DATA_CLASS:
-            out.data[obj.obis] = DataValue(obj.obis, _plain(value))
-            continue
-        scaler_ref = AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id))
-        if scaler_ref in results:
-            scaler_result = results[scaler_ref]
-            if scaler_result.data is None:
-                out.unavailable[obj.obis] = _unavailable(obj.obis, scaler_result)
+    # what the meter sent is decoded inside the boundary: nothing but a ProtocolError leaves
+    with translating("decoding registers"):
+        if with_clock:
+            clock = results[clock_ref]
+            if clock.data is None:
+                raise data_access_error(clock.error or 250, f"clock {spec.clock}")
+            out.clock = clock_from(clock.data, spec, sent, received)
+        for obj in objects:
+            value_result = results[AttributeRef(obj.class_id, obj.obis, 2)]
+            if value_result.data is None:
+                out.unavailable[obj.obis] = _unavailable(obj.obis, value_result)
                 continue
-            table[obj.obis] = parse_scaler_unit(scaler_result.data)
-        scaler, unit = table[obj.obis]
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise DecodeError(f"register {obj.obis} holds {value!r}, not a number")
-        captured_at = None
-        if obj.class_id == EXTENDED_REGISTER_CLASS:
-            stamp = results[AttributeRef(obj.class_id, obj.obis, 5)]
-            raw_time = axdr.decode(stamp.data) if stamp.data is not None else None
-            if isinstance(raw_time, bytes) and len(raw_time) == 12:
-                captured_at = decode_datetime(raw_time, spec.time).at
-        out.registers[obj.obis] = RegisterValue(
-            obis=obj.obis,
-            value=scaled(value, scaler),
-            unit=unit_symbol(unit),
-            scaler=scaler,
-            raw=value if isinstance(value, int) else scaled(value, 0),
-            captured_at=captured_at,
-        )
+            value = axdr.decode(value_result.data)
+            if obj.class_id == DATA_CLASS:
+                out.data[obj.obis] = DataValue(obj.obis, _plain(value))
+                continue
+            scaler_ref = AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id))
+            if scaler_ref in results:
+                scaler_result = results[scaler_ref]
+                if scaler_result.data is None:
+                    out.unavailable[obj.obis] = _unavailable(obj.obis, scaler_result)
+                    continue
+                table[obj.obis] = parse_scaler_unit(scaler_result.data)
+            scaler, unit = table[obj.obis]
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise DecodeError(f"register {obj.obis} holds {value!r}, not a number")
+            captured_at = None
+            if obj.class_id == EXTENDED_REGISTER_CLASS:
+                stamp = results[AttributeRef(obj.class_id, obj.obis, 5)]
+                raw_time = axdr.decode(stamp.data) if stamp.data is not None else None
+                if isinstance(raw_time, bytes) and len(raw_time) == 12:
+                    captured_at = decode_datetime(raw_time, spec.time).at
+            out.registers[obj.obis] = RegisterValue(
+                obis=obj.obis,
+                value=scaled(value, scaler, obj.obis),
+                unit=unit_symbol(unit),
+                scaler=scaler,
+                raw=value if isinstance(value, int) else scaled(value, 0, obj.obis),
+                captured_at=captured_at,
+            )
     return out

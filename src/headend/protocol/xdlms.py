@@ -7,13 +7,20 @@ literal bytes in both directions. Selective access by range *and by entry* is en
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 from headend.domain.obis import Obis
 from headend.protocol import axdr
 from headend.protocol.cosem_time import TimePolicy, encode_datetime
 from headend.protocol.errors import DecodeError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+UINT32_MAX = 0xFFFF_FFFF
 
 GET_REQUEST, SET_REQUEST, ACTION_REQUEST = 0xC0, 0xC1, 0xC3
 GET_RESPONSE, SET_RESPONSE, ACTION_RESPONSE = 0xC4, 0xC5, 0xC7
@@ -85,6 +92,10 @@ def entry_access(
     """Selector 2, entry_descriptor: entries ``from_entry..to_entry`` (1-based, 0 = last)."""
     if from_entry < 1:
         raise ValueError("entries are numbered from 1")
+    if max(from_entry, to_entry) > UINT32_MAX or min(to_entry, first_column, last_column) < 0:
+        raise ValueError("entry numbers are unsigned 32-bit values")
+    if max(first_column, last_column) > 0xFFFF:
+        raise ValueError("column numbers are unsigned 16-bit values")
     return bytes((2,)) + axdr.structure(
         axdr.double_long_unsigned(from_entry),
         axdr.double_long_unsigned(to_entry),
@@ -123,6 +134,24 @@ def action_request(invoke: int, ref: MethodRef, data: bytes | None) -> bytes:
 
 
 # --- responses ----------------------------------------------------------------------------
+
+
+def _meter_bytes(parse: Callable[P, R]) -> Callable[P, R]:
+    """A parser of a meter's answer: whatever the bytes, a value or a ``DecodeError``."""
+
+    @functools.wraps(parse)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except DecodeError:
+            raise
+        except (IndexError, ValueError, RecursionError) as exc:
+            raise DecodeError(
+                f"truncated or invalid {parse.__name__.removeprefix('parse_')}: "
+                f"{type(exc).__name__}"
+            ) from exc
+
+    return guarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +205,7 @@ def _value_length(apdu: bytes, pos: int) -> int:
     return axdr.decode_prefix(apdu, pos)[1]
 
 
+@_meter_bytes
 def parse_get_response(apdu: bytes, invoke: int | None) -> Result | Block | list[Result]:
     _check(apdu, GET_RESPONSE, invoke)
     kind = apdu[1]
@@ -202,10 +232,13 @@ def parse_get_response(apdu: bytes, invoke: int | None) -> Result | Block | list
     raise DecodeError(f"unknown GET response type {kind}")
 
 
+@_meter_bytes
 def parse_result_list(data: bytes, pos: int, count: int | None = None) -> list[Result]:
     """A sequence of Get-Data-Result; ``count`` is read from ``data`` when None."""
     if count is None:
         count, pos = axdr.decode_length(data, pos)
+    if count > (len(data) - pos) // 2:  # a result is at least two bytes
+        raise DecodeError(f"a GET response list claims {count} results in {len(data) - pos} bytes")
     results: list[Result] = []
     for _ in range(count):
         choice = data[pos]
@@ -214,6 +247,8 @@ def parse_result_list(data: bytes, pos: int, count: int | None = None) -> list[R
             results.append(Result(data=data[pos + 1 : end]))
             pos = end
         else:
+            if pos + 1 >= len(data):
+                raise DecodeError("a GET response list runs past the end")
             results.append(Result(error=data[pos + 1]))
             pos += 2
     if pos != len(data):
@@ -221,6 +256,7 @@ def parse_result_list(data: bytes, pos: int, count: int | None = None) -> list[R
     return results
 
 
+@_meter_bytes
 def parse_set_response(apdu: bytes, invoke: int | None) -> int:
     _check(apdu, SET_RESPONSE, invoke)
     if apdu[1] != NORMAL:
@@ -228,6 +264,7 @@ def parse_set_response(apdu: bytes, invoke: int | None) -> int:
     return apdu[3]
 
 
+@_meter_bytes
 def parse_action_response(apdu: bytes, invoke: int | None) -> tuple[int, Result | None]:
     """The action-result code and, if the meter sent one, the return parameter."""
     _check(apdu, ACTION_RESPONSE, invoke)
