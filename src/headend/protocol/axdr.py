@@ -64,7 +64,7 @@ MAX_DEPTH = 16
 # An empty array is two bytes on the wire and a Python list of 56 bytes or more: at most one
 # array or structure per this many bytes received, so hostile data costs the heap a bounded
 # multiple of its size (real data holds far fewer: a profile row or a capture object is a
-# structure of 14 bytes or more).
+# structure of 14 bytes or more). Small values may nest up to MAX_DEPTH containers besides.
 BYTES_PER_CONTAINER = 4
 
 
@@ -172,7 +172,7 @@ def decode_prefix(data: bytes, pos: int = 0) -> tuple[Value, int]:
     and length is checked against the bytes left before anything is allocated."""
     try:
         raw = bytes(data)
-        return _decode_at(raw, pos, 0, [1 + (len(raw) - pos) // BYTES_PER_CONTAINER])
+        return _decode_at(raw, pos, 0, [MAX_DEPTH + (len(raw) - pos) // BYTES_PER_CONTAINER])
     except DecodeError:
         raise
     except (IndexError, struct.error, UnicodeDecodeError, RecursionError, MemoryError) as exc:
