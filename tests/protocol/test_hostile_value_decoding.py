@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import struct
 import tracemalloc
@@ -20,6 +21,7 @@ from headend.domain.readings import Column
 from headend.protocol import axdr, xdlms
 from headend.protocol.association import MIN_SERVER_MAX_PDU
 from headend.protocol.buffers import (
+    Row,
     parse_capture_objects,
     parse_capture_period,
     parse_rows,
@@ -119,17 +121,17 @@ def test_a_bit_string_longer_than_the_bytes_left_is_refused() -> None:
     refused(lambda: axdr.decode(b"\x04\x84\x7f\xff\xff\xff\x00"))
 
 
-def test_a_value_cut_after_its_tag_is_refused() -> None:
-    for cut in (b"", b"\x03", b"\x01", b"\x12\x00", b"\x19\x07"):
-        refused(lambda cut=cut: axdr.decode(cut))
+@pytest.mark.parametrize("cut", [b"", b"\x03", b"\x01", b"\x12\x00", b"\x19\x07"])
+def test_a_value_cut_after_its_tag_is_refused(cut: bytes) -> None:
+    refused(lambda: axdr.decode(cut))
 
 
 # --- xDLMS responses ------------------------------------------------------------------------
 
 
-def test_a_get_response_cut_short_is_refused() -> None:
-    for apdu in (b"\xc4\x01\xc1", b"\xc4\x02\xc1\x00\x00", b"\xc4\x03\xc1"):
-        refused(lambda apdu=apdu: xdlms.parse_get_response(apdu, 0xC1))
+@pytest.mark.parametrize("apdu", [b"\xc4\x01\xc1", b"\xc4\x02\xc1\x00\x00", b"\xc4\x03\xc1"])
+def test_a_get_response_cut_short_is_refused(apdu: bytes) -> None:
+    refused(lambda: xdlms.parse_get_response(apdu, 0xC1))
 
 
 def test_a_result_list_claiming_more_results_than_bytes_left_is_refused() -> None:
@@ -203,12 +205,12 @@ def test_a_clock_reset_to_the_start_of_2000_is_still_read() -> None:
 
 
 def test_a_row_at_9999_then_a_row_with_a_null_time_is_refused() -> None:
-    rows = [(cosem_datetime(9999, 12, 31, 23, 45), 1), (None, 2)]
+    rows: list[Row] = [(cosem_datetime(9999, 12, 31, 23, 45), 1), (None, 2)]
     refused(lambda: row_times(rows, (CLOCK, A_PLUS), SPEC, 900))
 
 
 def test_null_times_follow_a_plausible_row_by_the_capture_period() -> None:
-    rows = [(cosem_datetime(2026, 1, 1), 1), (None, 2)]
+    rows: list[Row] = [(cosem_datetime(2026, 1, 1), 1), (None, 2)]
     times = row_times(rows, (CLOCK, A_PLUS), SPEC, 900)
     assert times[1] is not None and times[0] is not None
     assert (times[1].at - times[0].at).total_seconds() == 900
@@ -291,8 +293,8 @@ def test_any_profile_buffer_decodes_as_rows_or_a_decode_error(
     rows: list[list[bytes]], period: int, scaler: int
 ) -> None:
     data = axdr.array(*[axdr.structure(axdr.octet_string(b"x"), *cells) for cells in rows])
-    columns = (Column(1, Obis(0, 0, 96, 10, 1, 255), 2, 0), CLOCK, A_PLUS, A_PLUS)
-    columns = tuple(Column(c.class_id, c.obis, c.attribute, 0, None, scaler) for c in columns)
+    plain = (Column(1, Obis(0, 0, 96, 10, 1, 255), 2, 0), CLOCK, A_PLUS, A_PLUS)
+    columns = tuple(Column(c.class_id, c.obis, c.attribute, 0, None, scaler) for c in plain)
 
     def decode_buffer() -> None:
         parsed = parse_rows(data)
@@ -304,7 +306,7 @@ def test_any_profile_buffer_decodes_as_rows_or_a_decode_error(
         for cell in cells:
             value = axdr.decode(cell)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                _value_or_protocol_error(lambda value=value: scaled(value, scaler))
+                _value_or_protocol_error(functools.partial(scaled, value, scaler))
 
 
 @BOUNDED
