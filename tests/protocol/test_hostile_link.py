@@ -4,6 +4,7 @@ budget in time and bytes, under the category that points at the meter or the lin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
 
@@ -182,3 +183,39 @@ def test_an_hdlc_answer_that_never_ends_its_segmented_frame_is_capped() -> None:
 def test_the_hostile_meter_answers_as_hdlc_addresses_say() -> None:
     assert hdlc.Frame.from_bytes(ua(b"")).destination == CLIENT
     assert hdlc.Frame.from_bytes(ua(b"")).source == SERVER
+
+
+def test_a_meter_flooding_the_link_waits_in_the_kernel_not_in_our_buffer() -> None:
+    from headend.protocol.streams import HIGH_WATER, TcpStream
+
+    async def go() -> tuple[int, int]:
+        flooding: list[asyncio.Task[None]] = []
+
+        async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            flooding.append(task)
+            with contextlib.suppress(ConnectionError):
+                for _ in range(64):
+                    writer.write(bytes(256 * 1024))
+                    await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(flood, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await TcpStream.connect("127.0.0.1", port, 2)
+        await asyncio.sleep(0.5)  # not reading: the meter goes on writing
+        held = len(stream._receiver.buffer)
+        got = len(await stream.read())
+        await stream.close()
+        for task in flooding:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        server.close()
+        await server.wait_closed()
+        return held, got
+
+    held, got = run(go())
+    assert 0 < held <= HIGH_WATER + 256 * 1024
+    assert got == held
