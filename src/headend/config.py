@@ -77,6 +77,20 @@ class Settings(BaseSettings):
     )
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     response_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    session_budget_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="Longest one meter session may take, however its steps go; a session "
+        "reading less gets less (a base plus an allowance per object and per day of profile).",
+    )
+    max_transfer_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Most bytes one block transfer from a meter may bring, however much was "
+        "asked for; a transfer running past it is refused before more is read.",
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

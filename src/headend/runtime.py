@@ -127,7 +127,9 @@ class Runtime:
                     connect=settings.connect_timeout_s,
                     link=settings.response_timeout_s,
                     response=settings.response_timeout_s,
+                    session=settings.session_budget_s,
                 ),
+                max_transfer_bytes=settings.max_transfer_bytes,
             ),
         )
 

@@ -35,10 +35,10 @@ async def exchange_all(target: MeterTarget, apdus: list[bytes]) -> list[bytes]:
         await transport.close()
 
 
-def test_the_wrapper_transport_exchanges_apdus_of_any_size() -> None:
+def test_the_wrapper_transport_exchanges_apdus_of_any_size_within_the_pdu() -> None:
     port = free_port()
     with BackgroundSimulator(Simulator([spec(1, Transport.WRAPPER, port)], FakeDevices())):
-        target = MeterTarget("M1", Transport.WRAPPER, "127.0.0.1", port)
+        target = MeterTarget("M1", Transport.WRAPPER, "127.0.0.1", port, max_pdu=0xFFFF)
         answers = run(exchange_all(target, [b"hello", b"big:40000"]))
     assert answers[0] == b"ok:hello"
     assert answers[1] == bytes(i % 251 for i in range(40000))
@@ -59,6 +59,7 @@ def test_hdlc_over_tcp_negotiates_the_link_and_reassembles_long_answers() -> Non
             server_physical=18,
             hdlc_max_info=128,
             hdlc_window=1,
+            max_pdu=4096,
         )
         answers = run(exchange_all(target, [b"x" * 700, b"big:3000", b"again"]))
     assert answers == [b"ok:" + b"x" * 700, bytes(i % 251 for i in range(3000)), b"ok:again"]
@@ -79,7 +80,13 @@ def test_the_negotiated_information_field_is_used_for_the_answer() -> None:
     port = free_port()
     with BackgroundSimulator(Simulator([spec(1, Transport.HDLC, port)], FakeDevices())):
         target = MeterTarget(
-            "M1", Transport.HDLC, "127.0.0.1", port, hdlc_max_info=512, hdlc_window=7
+            "M1",
+            Transport.HDLC,
+            "127.0.0.1",
+            port,
+            hdlc_max_info=512,
+            hdlc_window=7,
+            max_pdu=2048,
         )
 
         async def go() -> tuple[int, int]:

@@ -167,6 +167,9 @@ def register(app: typer.Typer) -> None:
         end: str | None = typer.Option(None, "--to", help="ISO 8601; default now."),
         max_pdu: int = typer.Option(1024, "--max-pdu", help="PDU size we propose."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds per step."),
+        budget: float = typer.Option(
+            600.0, "--budget", min=1.0, help="Seconds the whole session may take at most."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Read clock, registers and load profile from one meter and print them."""
@@ -195,8 +198,13 @@ def register(app: typer.Typer) -> None:
                 max_pdu=max_pdu,
                 hdlc_max_info=device.quirks.hdlc_max_info_field,
                 hdlc_window=device.quirks.hdlc_window,
+                pdu_tolerance=device.quirks.oversized_pdu_tolerance,
                 timeouts=Timeouts(
-                    connect=timeout, link=timeout, response=timeout, close=min(timeout, 3.0)
+                    connect=timeout,
+                    link=timeout,
+                    response=timeout,
+                    close=min(timeout, 3.0),
+                    session=budget,
                 ),
             )
             read = asyncio.run(run_probe(target, spec, t_start, t_end, invocation_counter))

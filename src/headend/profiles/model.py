@@ -92,7 +92,14 @@ class DeviationSemantics(StrEnum):
 
 
 class Quirks(_Strict):
-    """Behaviour that differs between meter models, as named settings."""
+    """Behaviour that differs between meter models, as named settings.
+
+    ``oversized_pdu_tolerance``: bytes by which this model's answers may run past the PDU size
+    the head-end proposed (its client-max-receive-pdu-size) and still be accepted, for firmware
+    known to overrun it a little. Default 0: strict, an answer larger than the proposed PDU
+    (the TCP wrapper's declared length, or an HDLC answer reassembled from segments) is refused
+    as a malformed frame before more of it is read.
+    """
 
     supports_release: bool = True  # answers RLRQ with RLRE; if false it never answers one
     supports_range_access: bool = True  # profile buffers by time range (selector 1)
@@ -101,6 +108,7 @@ class Quirks(_Strict):
     max_pdu_size: int = Field(default=1024, ge=64, le=65535)  # the meter's max receive PDU
     hdlc_max_info_field: int = Field(default=128, ge=32, le=2030)
     hdlc_window: int = Field(default=1, ge=1, le=7)
+    oversized_pdu_tolerance: int = Field(default=0, ge=0, le=65535)
 
 
 class ClockSpec(_Strict):

@@ -1,4 +1,10 @@
-"""One collection from one meter: the reads a job asks for, in one session."""
+"""One collection from one meter: the reads a job asks for, in one session.
+
+What is read bounds the session: :func:`session_budget` gives the time it may take (a base
+plus an allowance per object and per day of profile; the session's own ceiling,
+``Timeouts.session``, caps it) and :func:`profile_transfer_bytes` the bytes one block transfer
+of a profile may bring (rows the period holds times a row's size, with a margin).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from headend.domain.obis import Obis
 from headend.domain.readings import Event, MeterRead, Unavailable
 from headend.protocol.buffers import read_billing_profile, read_event_log, read_load_profile
 from headend.protocol.errors import DataAccessError
-from headend.protocol.plan import DATA_CLASS, ObjectRead, ReadSpec
+from headend.protocol.plan import DATA_CLASS, ObjectRead, ProfileRead, ReadSpec
 from headend.protocol.registers import DefinitionCache, read_objects, synchronise_clock
 from headend.protocol.session import MeterSession
 
@@ -28,6 +34,66 @@ class Collection:
     clock_sync_threshold_s: float | None = None  # None: never set the clock
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """How much time and how many bytes a read may cost, per what it reads."""
+
+    base_s: float = 60.0  # connect, link, association, clock and release
+    per_object_s: float = 5.0  # each value object (register, data)
+    per_profile_day_s: float = 15.0  # each day of each profile read
+    transfer_floor: int = 256 * 1024  # the least one block transfer is allowed
+    bytes_per_object: int = 512  # a value, its scaler and unit, with their tags
+    bytes_per_column: int = 24  # one value of a profile row: a date-time is 14 with tags
+    columns_unknown: int = 16  # columns assumed while the capture objects are not known
+    period_unknown_s: int = 60  # capture period assumed while it is not known
+    margin: int = 4  # rows a meter may legitimately add (entry access, a period's ends)
+
+
+DEFAULT_ALLOWANCE = Allowance()
+
+
+def _profile_days(what: Collection) -> float:
+    if what.start is None or what.end is None:
+        return 0.0
+    return max(0.0, (what.end - what.start).total_seconds() / 86400)
+
+
+def session_budget(
+    spec: ReadSpec, what: Collection, allowance: Allowance = DEFAULT_ALLOWANCE
+) -> float:
+    """Seconds a session reading ``what`` may take."""
+    objects = (len(spec.registers) if what.registers else 0) + 1
+    profiles = 0
+    if what.start is not None and what.end is not None:
+        profiles += bool(what.load_profile and spec.load_profile is not None)
+        profiles += bool(what.billing and spec.billing_profile is not None)
+        profiles += len(spec.event_logs) if what.events else 0
+    return (
+        allowance.base_s
+        + objects * allowance.per_object_s
+        + profiles * (1 + _profile_days(what)) * allowance.per_profile_day_s
+    )
+
+
+def profile_transfer_bytes(
+    profile: ProfileRead,
+    spec: ReadSpec,
+    start: datetime,
+    end: datetime,
+    allowance: Allowance = DEFAULT_ALLOWANCE,
+) -> int | None:
+    """Bytes one block transfer of ``profile`` from ``start`` to ``end`` may bring; None when
+    the meter can only send its whole buffer (no selective access), which only the ceiling
+    bounds."""
+    if not (spec.supports_range_access or spec.supports_entry_access):
+        return None
+    period = profile.capture_period_s or allowance.period_unknown_s
+    rows = max(0.0, (end - start).total_seconds()) / period + 2
+    columns = len(profile.capture_objects) or allowance.columns_unknown
+    row_bytes = 4 + columns * allowance.bytes_per_column
+    return allowance.transfer_floor + int(rows * row_bytes * allowance.margin)
+
+
 async def collect(
     session: MeterSession,
     spec: ReadSpec,
@@ -35,12 +101,16 @@ async def collect(
     cache: DefinitionCache,
 ) -> MeterRead:
     """Serial number, clock and registers in as few requests as the meter allows, then the
-    profiles for the period; objects the meter lacks are reported, not fatal."""
+    profiles for the period; objects the meter lacks are reported, not fatal. The session's
+    budget is narrowed to what this read needs, and each block transfer to what it asked."""
+    session.limit_budget(session_budget(spec, what))
     objects: list[ObjectRead] = list(spec.registers) if what.registers else []
     if spec.serial_number is not None:
         objects.insert(0, ObjectRead(spec.serial_number, DATA_CLASS))
     want_clock = what.clock or what.clock_sync_threshold_s is not None
-    got = await read_objects(session, spec, objects, cache, with_clock=want_clock)
+    expected = DEFAULT_ALLOWANCE.transfer_floor + len(objects) * DEFAULT_ALLOWANCE.bytes_per_object
+    with session.expecting(expected):
+        got = await read_objects(session, spec, objects, cache, with_clock=want_clock)
     unavailable: dict[Obis, Unavailable] = dict(got.unavailable)
     serial: str | None = None
     if spec.serial_number is not None and spec.serial_number in got.data:
@@ -55,10 +125,12 @@ async def collect(
     if what.start is not None and what.end is not None:
         east = clock.deviation_min if clock is not None else None
         if what.load_profile and spec.load_profile is not None:
+            asked = profile_transfer_bytes(spec.load_profile, spec, what.start, what.end)
             try:
-                load = await read_load_profile(
-                    session, spec, cache, what.start, what.end, east_minutes=east
-                )
+                with session.expecting(asked or session.target.max_transfer_bytes):
+                    load = await read_load_profile(
+                        session, spec, cache, what.start, what.end, east_minutes=east
+                    )
             except DataAccessError as exc:
                 obis = spec.load_profile.obis
                 unavailable[obis] = Unavailable(obis, exc.category.value, str(exc))

@@ -68,9 +68,10 @@ def server_address(logical: int, physical: int | None) -> bytes:
     )
 
 
-def _address_length(data: bytes, pos: int) -> int:
+def _address_length(data: bytes, pos: int, end: int) -> int:
+    """The length of the address at ``pos``; it must end before ``end``."""
     for n in range(4):
-        if pos + n >= len(data):
+        if pos + n >= end:
             break
         if data[pos + n] & 1:
             if n + 1 == 3:
@@ -143,10 +144,11 @@ class Frame:
         if fcs16(data[:-2]) != int.from_bytes(data[-2:], "little"):
             raise MalformedFrameError("HDLC frame check sequence is wrong")
         pos = 2
-        dest_len = _address_length(data, pos)
+        header_end = len(data) - 3  # the control byte and the FCS follow the addresses
+        dest_len = _address_length(data, pos, header_end)
         destination = bytes(data[pos : pos + dest_len])
         pos += dest_len
-        src_len = _address_length(data, pos)
+        src_len = _address_length(data, pos, header_end)
         source = bytes(data[pos : pos + src_len])
         pos += src_len
         control = data[pos]

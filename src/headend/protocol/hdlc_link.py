@@ -4,6 +4,10 @@
 It turns an APDU into the frames to send (segmented by the negotiated information-field size,
 grouped by the negotiated window) and takes received frames back, telling the caller whether
 to wait, to acknowledge with RR, or that the response is complete. The caller does the I/O.
+
+A meter is untrusted: the answer it reassembles from segments is capped at ``max_apdu``
+bytes (the PDU we proposed plus any tolerance the device profile grants), and a UA that
+negotiates an information field too small to carry anything is a failed link setup.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from headend.protocol.errors import (
     MalformedFrameError,
     SessionDroppedError,
 )
+
+# The smallest information field a link may negotiate (IEC 62056-46 allows 32 and up; a
+# UA stating less, down to 0, leaves nothing to carry an APDU in).
+MIN_INFO_FIELD = 16
 
 
 class LinkState(StrEnum):
@@ -74,6 +82,8 @@ class HdlcLink:
         server_logical: int,
         server_physical: int | None,
         proposed: hdlc.LinkParameters | None = None,
+        *,
+        max_apdu: int = 0xFFFF,
     ) -> None:
         self.client = hdlc.client_address(client_sap)
         self.server = hdlc.server_address(server_logical, server_physical)
@@ -83,6 +93,8 @@ class HdlcLink:
         self._send_seq = 0  # N(S) of our next I-frame
         self._recv_seq = 0  # N(S) we expect next from the server
         self._assembly = bytearray()
+        # the reassembled answer: the APDU and its LLC header, never more
+        self.max_assembly = max_apdu + len(hdlc.LLC_RESPONSE)
 
     def _advance(self, event: LinkEvent) -> None:
         try:
@@ -99,6 +111,12 @@ class HdlcLink:
     def on_connect_answer(self, frame: hdlc.Frame) -> None:
         if frame.kind == hdlc.UA:
             server = hdlc.LinkParameters.from_bytes(frame.information)
+            if min(server.max_info_receive, server.max_info_transmit) < MIN_INFO_FIELD:
+                self._advance(LinkEvent.REFUSED)
+                raise LinkSetupError(
+                    "the meter's UA negotiates an information field of "
+                    f"{min(server.max_info_receive, server.max_info_transmit)} bytes"
+                )
             # the server states its own transmit/receive; ours are the mirror, never above
             # what we proposed
             self.negotiated = hdlc.LinkParameters(
@@ -172,6 +190,12 @@ class HdlcLink:
                 f"HDLC frame out of sequence: N(S)={frame.send_sequence}, expected {self._recv_seq}"
             )
         self._recv_seq = (self._recv_seq + 1) % 8
+        if len(self._assembly) + len(frame.information) > self.max_assembly:
+            self._assembly.clear()
+            raise MalformedFrameError(
+                f"HDLC answer runs past {self.max_assembly - len(hdlc.LLC_RESPONSE)} bytes, "
+                "more than the PDU we proposed"
+            )
         self._assembly += frame.information
         if frame.segmented:
             if frame.poll_final:

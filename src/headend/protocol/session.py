@@ -4,12 +4,21 @@ Entering opens the transport (and the HDLC link) and associates; leaving release
 association (best-effort, or not at all where the device profile says the model does not
 support release) and closes the transport, whatever happened. GET (normal, block transfer,
 with list), SET and ACTION return raw A-XDR data or raise a ``ProtocolError``.
+
+A session is bounded whatever the meter does. In time: from ``open`` it runs under a budget
+(``Timeouts.session``, narrowed by :meth:`MeterSession.limit_budget` to what a read needs) on
+top of each step's timeout; at the deadline the step under way is cancelled and the session
+ends as ``ResponseTimeoutError``, its transport closed by leaving the ``async with``. In bytes:
+one block transfer gathers at most ``MeterTarget.max_transfer_bytes``, narrowed by
+:meth:`MeterSession.expecting` to what was asked, and is refused before the next block is
+asked for once it would run past that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 
 from headend.domain.enums import AuthLevel
@@ -23,6 +32,7 @@ from headend.protocol.errors import (
     DecodeError,
     InvocationCounterError,
     ProtocolError,
+    ResponseTimeoutError,
     data_access_error,
     translating,
 )
@@ -52,6 +62,10 @@ class MeterSession:
         transport: Transport | None = None,
     ) -> None:
         self.target = target
+        self.budget_s = target.timeouts.session
+        self._opened_at: float | None = None
+        self._deadline: float | None = None
+        self._transfer_limit = target.max_transfer_bytes
         self.release_supported = release
         self.traffic = Traffic()
         self._transport = transport or build_transport(target, self.traffic)
@@ -77,11 +91,14 @@ class MeterSession:
         await self.close(release=exc is None or isinstance(exc, DataAccessError))
 
     async def open(self) -> None:
+        self._opened_at = asyncio.get_running_loop().time()
+        self._deadline = self._opened_at + self.budget_s
         try:
-            with translating("connect"):
-                await self._transport.open()
-            self._open = True
-            await self._associate()
+            async with self._within_budget("connect"):
+                with translating("connect"):
+                    await self._transport.open()
+                self._open = True
+                await self._associate()
         except BaseException:
             await self._close_transport()
             raise
@@ -126,6 +143,34 @@ class MeterSession:
         with contextlib.suppress(Exception):
             await self._transport.close()
 
+    # --- bounds -------------------------------------------------------------------------------
+    def limit_budget(self, seconds: float) -> None:
+        """End the session at most ``seconds`` after it opened (a budget is only narrowed)."""
+        self.budget_s = min(self.budget_s, seconds)
+        if self._opened_at is not None:
+            self._deadline = self._opened_at + self.budget_s
+
+    @contextlib.contextmanager
+    def expecting(self, max_bytes: int) -> Iterator[None]:
+        """Within this block, one block transfer gathers at most ``max_bytes`` (never more
+        than the target's ceiling)."""
+        outer = self._transfer_limit
+        self._transfer_limit = min(outer, max_bytes)
+        try:
+            yield
+        finally:
+            self._transfer_limit = outer
+
+    @contextlib.asynccontextmanager
+    async def _within_budget(self, what: str) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                yield
+        except TimeoutError as exc:
+            raise ResponseTimeoutError(
+                f"{what}: the session ran past its budget of {self.budget_s:g}s"
+            ) from exc
+
     # --- services -----------------------------------------------------------------------------
     def _next_invoke(self) -> int:
         self._invoke = self._invoke % 15 + 1
@@ -136,10 +181,11 @@ class MeterSession:
             raise ClientStateError(f"{what}: the association is not ready")
         if len(apdu) > self.association.server_max_pdu:
             raise ClientStateError(f"{what}: request of {len(apdu)} bytes exceeds the meter's PDU")
-        with translating(what):
-            answer = self.association.unwrap(
-                await self._transport.exchange(self.association.wrap(apdu))
-            )
+        async with self._within_budget(what):
+            with translating(what):
+                answer = self.association.unwrap(
+                    await self._transport.exchange(self.association.wrap(apdu))
+                )
         failure = xdlms.service_failure(answer)
         if failure is not None:
             raise _failure_error(failure, what)
@@ -151,6 +197,11 @@ class MeterSession:
         for _ in range(MAX_BLOCKS):
             if block.error is not None:
                 raise data_access_error(block.error, what)
+            if len(raw) + len(block.raw) > self._transfer_limit:
+                raise DecodeError(
+                    f"{what}: the block transfer runs past {self._transfer_limit} bytes, "
+                    "more than was asked for"
+                )
             raw += block.raw
             if block.last:
                 return bytes(raw)

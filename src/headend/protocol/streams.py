@@ -1,6 +1,7 @@
 """Byte streams under the DLMS transports: a TCP connection and a local serial port.
 
-Both read in chunks (whatever the kernel has, up to 64 KiB), never byte by byte. The end of
+Both read in chunks (whatever the kernel has, up to 64 KiB), never byte by byte; a TCP
+connection stops reading from the kernel once it holds ``HIGH_WATER`` bytes nobody took. The end of
 the stream (the peer closed, the pty hung up) raises ``SessionDroppedError`` at once and stops
 watching the descriptor, so a closed peer can never make a reader spin.
 
@@ -28,6 +29,9 @@ from headend.protocol.errors import (
 )
 
 CHUNK = 65536
+# Bytes a socket holds for us before it stops reading from the kernel (flow control): a meter
+# that floods the link waits in its own buffers, not in ours.
+HIGH_WATER = 4 * CHUNK
 
 
 class ByteStream(Protocol):
@@ -84,6 +88,7 @@ class _Receiver(asyncio.Protocol):
         self.reason: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
+        self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -96,7 +101,16 @@ class _Receiver(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if len(self.buffer) >= HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
         self._wake()
+
+    def taken(self) -> None:
+        """The reader took the buffer: read from the socket again."""
+        if self.paused and self.transport is not None and not self.transport.is_closing():
+            self.paused = False
+            self.transport.resume_reading()
 
     def eof_received(self) -> bool:
         self.ended = True
@@ -142,6 +156,7 @@ class TcpStream:
                 receiver.waiter = None
         data = bytes(receiver.buffer)
         receiver.buffer.clear()
+        receiver.taken()
         return data
 
     async def write(self, data: bytes) -> None:

@@ -42,10 +42,18 @@ class MeterTarget:
     authentication_key: str | None = field(default=None, repr=False)
     client_title: str = "4845414445000001"
     max_pdu: int = 1024
+    # bytes an answer may run past the PDU we proposed (a device profile's quirk; 0: strict)
+    pdu_tolerance: int = 0
+    max_transfer_bytes: int = 4 * 1024 * 1024  # one block transfer at most, however asked
     hdlc_max_info: int = 128
     hdlc_window: int = 1
     timeouts: Timeouts = field(default_factory=Timeouts)
     firmware: str = ""  # with the meter id and model, keys cached scalers and capture objects
+
+    @property
+    def max_apdu(self) -> int:
+        """The largest answer the meter may send in one APDU."""
+        return self.max_pdu + self.pdu_tolerance
 
     def association_settings(self) -> AssociationSettings:
         def key(name: str, value: str | None) -> bytes | None:
@@ -107,6 +115,13 @@ def build_transport(target: MeterTarget, traffic: Traffic | None = None) -> Tran
                 window_transmit=target.hdlc_window,
                 window_receive=target.hdlc_window,
             ),
+            max_apdu=target.max_apdu,
         )
         return HdlcTransport(opener, link, target.timeouts)
-    return WrapperTransport(opener, target.client_sap, target.server_logical, target.timeouts)
+    return WrapperTransport(
+        opener,
+        target.client_sap,
+        target.server_logical,
+        target.timeouts,
+        max_apdu=target.max_apdu,
+    )

@@ -7,7 +7,10 @@
   link is closed with DISC.
 
 Every step runs under its own timeout, and a timeout always fires: reads are awaited through
-``asyncio.timeout`` and never block the loop.
+``asyncio.timeout`` and never block the loop. A whole session runs under a budget too
+(``Timeouts.session``, enforced by ``MeterSession``). An answer is bounded in bytes as well:
+``max_apdu`` (the PDU we proposed plus any tolerance the device profile grants) caps the
+wrapper's declared length and the HDLC reassembly.
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from headend.protocol.errors import (
 )
 from headend.protocol.hdlc_link import HdlcLink
 from headend.protocol.streams import ByteStream
-
-WRAPPER_VERSION = 1
+from headend.protocol.wrapper import WrapperReader, header
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Timeouts:
     link: float = 5.0  # HDLC SNRM -> UA
     response: float = 10.0  # one request -> its complete answer
     close: float = 2.0  # RLRQ and DISC, best-effort
+    session: float = 600.0  # the whole session at most, however its steps go
 
 
 class Transport(Protocol):
@@ -51,29 +54,27 @@ StreamOpener = Callable[[], Awaitable[ByteStream]]
 
 class WrapperTransport:
     def __init__(
-        self, opener: StreamOpener, client_sap: int, server_logical: int, timeouts: Timeouts
+        self,
+        opener: StreamOpener,
+        client_sap: int,
+        server_logical: int,
+        timeouts: Timeouts,
+        *,
+        max_apdu: int = 0xFFFF,
     ) -> None:
         self._opener = opener
         self._client = client_sap
         self._server = server_logical
         self._timeouts = timeouts
         self._stream: ByteStream | None = None
-        self._buffer = bytearray()
+        self._reader = WrapperReader(max_apdu)
 
     async def open(self) -> None:
         self._stream = await self._opener()
 
-    def _header(self, length: int) -> bytes:
-        return (
-            WRAPPER_VERSION.to_bytes(2, "big")
-            + self._client.to_bytes(2, "big")
-            + self._server.to_bytes(2, "big")
-            + length.to_bytes(2, "big")
-        )
-
     async def exchange(self, apdu: bytes) -> bytes:
         stream = self._require()
-        await stream.write(self._header(len(apdu)) + apdu)
+        await stream.write(header(self._client, self._server, len(apdu)) + apdu)
         try:
             async with asyncio.timeout(self._timeouts.response):
                 return await self._receive(stream)
@@ -83,23 +84,14 @@ class WrapperTransport:
             ) from exc
 
     async def _receive(self, stream: ByteStream) -> bytes:
-        buf = self._buffer
+        reader = self._reader
         while True:
-            if len(buf) >= 8:
-                version = int.from_bytes(buf[0:2], "big")
-                if version != WRAPPER_VERSION:
-                    buf.clear()
-                    raise MalformedFrameError(f"wrapper version {version}, expected 1")
-                length = int.from_bytes(buf[6:8], "big")
-                if len(buf) >= 8 + length:
-                    source = int.from_bytes(buf[2:4], "big")
-                    destination = int.from_bytes(buf[4:6], "big")
-                    apdu = bytes(buf[8 : 8 + length])
-                    del buf[: 8 + length]
-                    if source == self._server and destination == self._client:
-                        return apdu
-                    continue  # another association's answer on a shared connection
-            buf += await stream.read()
+            found = reader.next_apdu()
+            if found is None:
+                reader.feed(await stream.read())
+            elif found.source == self._server and found.destination == self._client:
+                return found.apdu
+            # else: another association's answer on a shared connection
 
     async def close(self) -> None:
         stream, self._stream = self._stream, None

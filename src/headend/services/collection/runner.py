@@ -54,8 +54,9 @@ class CollectionSettings:
     client_system_title: str = "4845414445000001"
     clock_sync_threshold_s: float | None = 20.0
     backfill: timedelta = timedelta(days=40)  # first read of a meter: this much history
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts = field(default_factory=Timeouts)  # .session: a session's budget
     max_pdu: int = 1024
+    max_transfer_bytes: int = 4 * 1024 * 1024  # one block transfer at most
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ class CollectionService:
             else None,
             client_title=self.settings.client_system_title,
             max_pdu=min(self.settings.max_pdu, quirks.max_pdu_size),
+            pdu_tolerance=quirks.oversized_pdu_tolerance,
+            max_transfer_bytes=self.settings.max_transfer_bytes,
             hdlc_max_info=quirks.hdlc_max_info_field,
             hdlc_window=quirks.hdlc_window,
             timeouts=self.settings.timeouts,
