@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     )
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     response_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    spool_dir: Path = Field(
+        default=Path("spool"),
+        description="Folder where a read the store refused waits until it lands; default: "
+        "spool/ in the working directory.",
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

@@ -357,6 +357,14 @@ class CollectionService:
             return SpoolPass()
         return await self._store(self.land_spooled)
 
+    async def land_spool_and_watch(self) -> SpoolPass:
+        """Land what waits in the spool now (reads a stopped process kept); if the store
+        still refuses some, keep trying every ``spool_every_s``."""
+        done = await self.land_spool()
+        if done.waiting:
+            self._kick_spool(now=False)
+        return done
+
     def _kick_spool(self, now: bool) -> None:
         """Try to land the spool every ``spool_every_s`` while reads wait in it, and at once
         if ``now`` (a read has just landed: the store takes writes again)."""
