@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         description="Most bytes one block transfer from a meter may bring, however much was "
         "asked for; a transfer running past it is refused before more is read.",
     )
+    spool_dir: Path = Field(
+        default=Path("spool"),
+        description="Folder where a read the store refused waits until it lands; default: "
+        "spool/ in the working directory.",
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

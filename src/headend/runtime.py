@@ -31,6 +31,7 @@ from headend.services.billing.service import BillingService, page_workers
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
 from headend.services.collection.runner import CollectionService, CollectionSettings
+from headend.services.collection.spool import Spool
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
 from headend.services.reporting.health import HealthService
@@ -131,6 +132,7 @@ class Runtime:
                 ),
                 max_transfer_bytes=settings.max_transfer_bytes,
             ),
+            spool=Spool(settings.spool_dir),
         )
 
     @cached_property
@@ -241,6 +243,7 @@ class Runtime:
                 loop.add_signal_handler(sig, on_signal)
             tasks: list[asyncio.Task[None]] = []
             if collect:
+                await self.collection.land_spool_and_watch()  # and while reads wait there
                 await dispatcher.recover()
                 caught_up = await scheduler.start()
                 say(

@@ -34,6 +34,7 @@ def collect(
         raise typer.Exit(2)
 
     async def run(bar: Bar) -> tuple[list[int], bool]:
+        await runtime.collection.land_spool_and_watch()  # reads an earlier run kept
         await dispatcher.recover()
         if plan:
             service = runtime.plans
@@ -57,6 +58,7 @@ def collect(
             bar,
             len(ids),
         )
+        await runtime.collection.land_spool()
         return ids, finished
 
     with progress_bar("reading meters", quiet=as_json) as bar:

@@ -36,6 +36,8 @@ class AttemptOutcome:
     bytes_sent: int | None = None
     bytes_received: int | None = None
     result: dict[str, Any] = field(default_factory=dict)  # summary of what was read and landed
+    # the read did not land but is kept in the spool: the job stays running until it lands
+    spooled: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,8 @@ class JobService:
             }
         )
         now = self.clock()
+        if outcome.spooled:  # the spool's landing pass ends the job (see runner.land_spooled)
+            return Finished(JobState.RUNNING, None, False)
         if outcome.succeeded:
             repo.transition(
                 job.id,

@@ -2,11 +2,16 @@
 
 ``CollectionService.run`` is the dispatcher's read runner. It never raises for a meter's or a
 link's fault: every failure comes back as an ``AttemptOutcome`` with its category.
+
+A read the store does not take is kept in the spool (``spool.py``) and its job left running;
+``land_spool`` lands what waits there once the store takes writes again, and only then ends the
+job as succeeded. It runs on its own while something is spooled, and whenever a read lands.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -17,7 +22,15 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.enums import AuthLevel, FailureCategory, GatewayKind, ReadKind, SerialFraming
+from headend.domain.enums import (
+    AuthLevel,
+    FailureCategory,
+    GatewayKind,
+    JobState,
+    ReadKind,
+    SerialFraming,
+)
+from headend.domain.jobs import JobEvent
 from headend.domain.readings import MeterRead
 from headend.profiles import DeviceProfile, ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
@@ -31,9 +44,10 @@ from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import AttemptOutcome
 from headend.services.collection.landing import land
 from headend.services.collection.readspec import read_spec_from_profile
-from headend.store.batch import StoreBatch
+from headend.services.collection.spool import Spool, Spooled
+from headend.store.batch import RETRY_FOR_S, StoreBatch
 from headend.store.models import Gateway, Meter, MeterSecret
-from headend.store.repositories.jobs import DueJob
+from headend.store.repositories.jobs import DueJob, JobRepository
 from headend.store.repositories.readings import ReadingsRepository
 from headend.store.repositories.registry import RegistryRepository
 from headend.store.secrets import SecretBox
@@ -43,6 +57,7 @@ T = TypeVar("T")
 COUNTER_BLOCK = 64  # HLS invocation counters reserved (and committed) before a session
 LANDING_BATCH = 64  # reads landed in one transaction at most
 CONTEXT_BATCH = 128  # meters whose session context is read in one transaction at most
+SPOOL_EVERY_S = 30.0  # while reads wait in the spool, how often landing them is tried
 
 
 class ConfigurationProblem(Exception):
@@ -57,6 +72,12 @@ class CollectionSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)  # .session: a session's budget
     max_pdu: int = 1024
     max_transfer_bytes: int = 4 * 1024 * 1024  # one block transfer at most
+
+
+@dataclass(frozen=True)
+class SpoolPass:
+    landed: int = 0  # spooled reads landed (and removed from the spool)
+    waiting: int = 0  # spooled reads still waiting: the store refused them again
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,9 @@ class CollectionService:
         settings: CollectionSettings | None = None,
         clock: Clock = utcnow,
         store_executor: Executor | None = None,
+        spool: Spool | None = None,
+        landing_retry_s: float = RETRY_FOR_S,
+        spool_every_s: float = SPOOL_EVERY_S,
     ) -> None:
         self.session_factory = session_factory
         self.box = box
@@ -136,7 +160,13 @@ class CollectionService:
         self._executor = store_executor
         # sessions start and end in bursts: what they need from the store goes in batches
         self._contexts = StoreBatch(self._store, self.load_contexts, CONTEXT_BATCH)
-        self._landing = StoreBatch(self._store, self.land_reads, LANDING_BATCH)
+        self._landing = StoreBatch(
+            self._store, self.land_reads, LANDING_BATCH, retry_for_s=landing_retry_s
+        )
+        self.spool = spool
+        self._spool_every_s = spool_every_s
+        self._spool_wake: asyncio.Event | None = None
+        self._spool_task: asyncio.Task[None] | None = None
 
     async def _store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -264,6 +294,119 @@ class CollectionService:
         result = await self._landing.submit((job, read, read_at))
         return dict(result)
 
+    # -- the spool ----------------------------------------------------------------------------
+    def land_spooled(self) -> SpoolPass:
+        """Land each read waiting in the spool, one transaction each, and end its job as
+        succeeded; a read's file is removed once its transaction committed. Landing is
+        idempotent, so a read landed before a crash that kept its file lands once."""
+        if self.spool is None:
+            return SpoolPass()
+        self.spool.clear_torn()
+        landed = waiting = 0
+        for path in self.spool.waiting():
+            try:
+                entry = self.spool.load(path)
+            except Exception as exc:  # kept for a person to look at, never deleted
+                log.error("a spool file cannot be read", path=str(path), error=str(exc))
+                waiting += 1
+                continue
+            try:
+                with self.session_factory() as session, session.begin():
+                    land(
+                        session, entry.meter_pk, entry.kind, entry.read, entry.read_at, entry.job_id
+                    )
+                    if entry.job_id is not None:
+                        self._succeed_spooled(JobRepository(session), entry.job_id)
+            except Exception as exc:
+                log.warning(
+                    "the store refused a spooled read; it stays in the spool",
+                    path=str(path),
+                    error=str(exc).splitlines()[0] if str(exc) else repr(exc),
+                )
+                waiting += 1
+                continue
+            self.spool.remove(path)
+            landed += 1
+            log.info("landed a spooled read", job_id=entry.job_id, meter_pk=entry.meter_pk)
+        return SpoolPass(landed, waiting)
+
+    def _succeed_spooled(self, repo: JobRepository, job_id: int) -> None:
+        """The job whose read just landed from the spool ends succeeded. A job started again
+        in the meantime (requeued after a restart) is started if it waits, then succeeds; one
+        that already ended stays as it is."""
+        now = self.clock()
+        job = repo.job(job_id)
+        if job is None or job.state not in (JobState.RUNNING, JobState.QUEUED, JobState.RETRY_WAIT):
+            return
+        state = job.state
+        started = state is JobState.RUNNING or repo.transition(
+            job_id, JobEvent.START, now, "landing its spooled read", state
+        )
+        if not started:
+            return
+        repo.transition(
+            job_id,
+            JobEvent.SUCCEED,
+            now,
+            "read landed from the spool",
+            expected=JobState.RUNNING,
+            failure_category=None,
+            failure_detail=None,
+        )
+
+    async def land_spool(self) -> SpoolPass:
+        """``land_spooled`` in the store's thread."""
+        if self.spool is None:
+            return SpoolPass()
+        return await self._store(self.land_spooled)
+
+    async def land_spool_and_watch(self) -> SpoolPass:
+        """Land what waits in the spool now (reads a stopped process kept); if the store
+        still refuses some, keep trying every ``spool_every_s``."""
+        done = await self.land_spool()
+        if done.waiting:
+            self._kick_spool(now=False)
+        return done
+
+    def _kick_spool(self, now: bool) -> None:
+        """Try to land the spool every ``spool_every_s`` while reads wait in it, and at once
+        if ``now`` (a read has just landed: the store takes writes again)."""
+        if self._spool_task is None or self._spool_task.done():
+            self._spool_wake = asyncio.Event()
+            self._spool_task = asyncio.create_task(self._drain_spool(), name="landing-the-spool")
+        if now and self._spool_wake is not None:
+            self._spool_wake.set()
+
+    async def _drain_spool(self) -> None:
+        wake = self._spool_wake
+        assert wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._spool_every_s)
+            wake.clear()
+            try:
+                done = await self.land_spool()
+            except Exception:
+                log.exception("landing the spool failed")
+                continue
+            if not done.waiting:
+                return
+
+    async def _keep(self, job: DueJob, read: MeterRead, read_at: datetime) -> bool:
+        """Write a read the store did not take to the spool; False if there is no spool or
+        writing failed (the read is then lost, and the log says so)."""
+        if self.spool is None:
+            return False
+        try:
+            entry = Spooled(job.id, job.meter_pk, job.kind, read_at, read)
+            path = await asyncio.to_thread(self.spool.keep, entry)
+        except Exception:
+            log.exception("a read could not be written to the spool; it is lost")
+            return False
+        log.warning("the store refused a read; it is kept in the spool", path=str(path))
+        self._kick_spool(now=False)
+        return True
+
     # -- the runner ---------------------------------------------------------------------------
     async def run(self, job: DueJob) -> AttemptOutcome:
         started = self.clock()
@@ -316,16 +459,21 @@ class CollectionService:
         finished = self.clock()
         try:
             result = await self.land_read(job, read, finished)
-        except Exception as exc:  # the read is kept by no one: record why; the job is not retried
+        except Exception as exc:  # spooled, the read lands later and the job waits running
             log.exception("landing a read failed")
+            spooled = await self._keep(job, read, finished)
+            kept = "; the read is kept in the spool" if spooled else ""
             return AttemptOutcome(
                 started,
                 self.clock(),
                 False,
                 FailureCategory.CONFIGURATION,
-                f"landing failed: {exc!r}",
+                f"landing failed: {exc!r}{kept}",
                 connect_ms,
+                spooled=spooled,
             )
+        if self._spool_task is not None and not self._spool_task.done():
+            self._kick_spool(now=True)  # the store takes writes: land what waits in the spool
         return AttemptOutcome(
             started,
             finished,
