@@ -12,6 +12,7 @@ mkdir -p "$DIR"
 rm -f "$DIR/headend.db" "$DIR/headend.db-wal" "$DIR/headend.db-shm"
 export HEADEND_DEMO=1
 export HEADEND_DATABASE_URL="sqlite:///$DIR/headend.db"
+export HEADEND_SPOOL_DIR="$DIR/spool"
 export HEADEND_RETRY_DELAY_SCALE=${HEADEND_RETRY_DELAY_SCALE:-0.02}
 export HEADEND_RESPONSE_TIMEOUT_S=${HEADEND_RESPONSE_TIMEOUT_S:-4}
 export HEADEND_CONNECT_TIMEOUT_S=${HEADEND_CONNECT_TIMEOUT_S:-4}
