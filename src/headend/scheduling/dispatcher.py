@@ -148,7 +148,7 @@ class Dispatcher:
                 log.exception("read runner raised", error=str(exc))
                 now = self.jobs.clock()
                 outcome = AttemptOutcome(
-                    now, now, False, FailureCategory.CONFIGURATION, f"internal error: {exc!r}"
+                    now, now, False, FailureCategory.INTERNAL, f"internal: {exc!r}"
                 )
             finished = await self._finish(job, outcome)
             now = self.jobs.clock()
