@@ -4,7 +4,8 @@ it. Nothing is built at import time, and each piece only when first asked for, s
 that lists meters needs neither a secret key nor the web stack.
 
 ``Runtime.serve`` is ``headend serve``: the HTTP API, the read-plan scheduler and the
-dispatcher in one event loop until SIGINT or SIGTERM.
+dispatcher in one event loop until SIGINT or SIGTERM; sessions still running
+``SHUTDOWN_GRACE_S`` seconds after the signal are cancelled, their attempts recorded.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from headend.api.context import ApiContext, ProcessHooks
     from headend.api.server import ApiServer
 
+# on SIGINT/SIGTERM, sessions under way get this long to end before they are cancelled
+SHUTDOWN_GRACE_S = 10.0
 # what ``headend collect`` and ``serve --collect-now`` read of every active meter
 DAILY: dict[str, Any] = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
 
@@ -248,7 +251,7 @@ class Runtime:
                 if collect_now:
                     queued = await asyncio.to_thread(self._queue_everyone)
                     say(f"headend: reading {queued} meters now")
-                tasks.append(asyncio.create_task(dispatcher.run(stop)))
+                tasks.append(asyncio.create_task(dispatcher.run(stop, SHUTDOWN_GRACE_S)))
                 tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
             try:
                 if server is not None:
