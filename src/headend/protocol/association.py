@@ -39,6 +39,9 @@ _USER_DIAGNOSTICS = {
 }
 
 
+MIN_SERVER_PDU = 12  # IEC 62056-5-3: smaller max-receive-pdu-size values are reserved
+
+
 class AssociationState(StrEnum):
     IDLE = "idle"
     AWAITING_AARE = "awaiting_aare"
@@ -214,8 +217,15 @@ class Association:
             with translating("AARE"):
                 content = dlms_xdlms.InitiateResponse.from_bytes(plain)
         if isinstance(content, dlms_xdlms.InitiateResponse):
+            pdu = content.server_max_receive_pdu_size
+            if 0 < pdu < MIN_SERVER_PDU:  # 1..11 are reserved: the meter's fault, not ours
+                self._advance("failed")
+                raise DecodeError(
+                    f"the meter's max receive PDU size {pdu} is below the minimum of "
+                    f"{MIN_SERVER_PDU}"
+                )
             self.conformance = content.negotiated_conformance
-            self.server_max_pdu = content.server_max_receive_pdu_size or 0xFFFF
+            self.server_max_pdu = pdu or 0xFFFF
         elif self.ciphering is not None and self.server_title is None:
             raise DecodeError("the AARE lacks the meter's system title")
         if self.settings.auth is AuthLevel.HLS_GMAC:
