@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.api.app import create_app
@@ -40,9 +41,15 @@ def test_a_crashed_background_loop_is_restarted_and_its_crash_is_shown_in_health
     asyncio.run(serve())
     assert runs == 2  # restarted after the crash
     context = runtime.api_context()
+
+    async def ask() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=create_app(context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://headend") as client:
+            answer: dict[str, Any] = (await client.get("/health")).json()
+            return answer
+
     try:
-        with TestClient(create_app(context)) as client:
-            health = client.get("/health").json()
+        health = asyncio.run(ask())
     finally:
         context.close()
     vee = health["loops"]["vee"]
