@@ -11,7 +11,6 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 def _checker() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "check_imports", ROOT / "scripts" / "check_imports.py"

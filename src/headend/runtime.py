@@ -4,7 +4,8 @@ it. Nothing is built at import time, and each piece only when first asked for, s
 that lists meters needs neither a secret key nor the web stack.
 
 ``Runtime.serve`` is ``headend serve``: the HTTP API, the read-plan scheduler and the
-dispatcher in one event loop until SIGINT or SIGTERM.
+dispatcher in one event loop until SIGINT or SIGTERM; sessions still running
+``SHUTDOWN_GRACE_S`` seconds after the signal are cancelled, their attempts recorded.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.config import Settings
@@ -34,7 +36,7 @@ from headend.services.collection.runner import CollectionService, CollectionSett
 from headend.services.collection.spool import Spool
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
-from headend.services.reporting.health import HealthService
+from headend.services.reporting.health import HealthService, LoopStatus
 from headend.services.reporting.readings import ReadingsService
 from headend.services.reporting.reports import ReportService
 from headend.services.validation.edits import EditService
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
     from headend.api.context import ApiContext, ProcessHooks
     from headend.api.server import ApiServer
 
+# on SIGINT/SIGTERM, sessions under way get this long to end before they are cancelled
+SHUTDOWN_GRACE_S = 10.0
+LOOP_RESTART_PAUSE_S = 30.0  # a crashed background loop is restarted after this pause
+log = structlog.get_logger(__name__)
 # what ``headend collect`` and ``serve --collect-now`` read of every active meter
 DAILY: dict[str, Any] = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
 
@@ -186,12 +192,17 @@ class Runtime:
             plans=PlanService(factory, self.jobs, tz),
             registry=RegistryService(factory, self.box, self.profiles),
             dashboard=DashboardService(factory, tz),
-            health=HealthService(factory),
+            health=HealthService(factory, lambda: list(self.loops.values())),
             rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
             runtime=hooks or ProcessHooks(),
         )
 
     # -- headend serve --------------------------------------------------------------------
+
+    @cached_property
+    def loops(self) -> dict[str, LoopStatus]:
+        """The background loops ``serve`` supervises, by name, for ``/health``."""
+        return {}
 
     def serve(
         self,
@@ -253,8 +264,24 @@ class Runtime:
                 if collect_now:
                     queued = await asyncio.to_thread(self._queue_everyone)
                     say(f"headend: reading {queued} meters now")
-                tasks.append(asyncio.create_task(dispatcher.run(stop)))
-                tasks.append(asyncio.create_task(_validate_periodically(validation, stop)))
+                tasks.append(
+                    asyncio.create_task(
+                        supervised(
+                            self.loop_status("dispatcher"),
+                            lambda: dispatcher.run(stop, SHUTDOWN_GRACE_S),
+                            stop,
+                        )
+                    )
+                )
+                tasks.append(
+                    asyncio.create_task(
+                        supervised(
+                            self.loop_status("vee"),
+                            lambda: _validate_periodically(validation, stop),
+                            stop,
+                        )
+                    )
+                )
             try:
                 if server is not None:
                     serving = asyncio.create_task(server.serve())
@@ -281,6 +308,11 @@ class Runtime:
         finally:
             dispatcher.close()
 
+    def loop_status(self, name: str) -> LoopStatus:
+        """A fresh status record for the background loop ``name``, shown by ``/health``."""
+        status = self.loops[name] = LoopStatus(name)
+        return status
+
     def _hooks(self, plans_changed: Callable[[], None]) -> ProcessHooks:
         """What the API learns of the scheduler and the dispatcher running beside it."""
         from headend.api.context import ProcessHooks
@@ -302,6 +334,29 @@ class Runtime:
             pks = JobRepository(session).meter_pks_for({"all": True})
         self.jobs.queue(pks, ReadKind.FULL, params=DAILY, requested_by="serve --collect-now")
         return len(pks)
+
+
+async def supervised(
+    status: LoopStatus,
+    body: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    pause_s: float = LOOP_RESTART_PAUSE_S,
+) -> None:
+    """Run ``body`` until ``stop`` is set; if it crashes, log the crash, count it in
+    ``status`` (shown by ``/health``) and start it again after ``pause_s`` seconds."""
+    while not stop.is_set():
+        status.running = True
+        try:
+            await body()
+        except Exception as exc:
+            status.crashes += 1
+            status.last_error = f"{type(exc).__name__}: {exc}"
+            status.last_crash_at = datetime.now(UTC)
+            log.exception("background loop crashed; restarting it", loop=status.name)
+        finally:
+            status.running = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause_s)
 
 
 async def _validate_periodically(

@@ -251,3 +251,43 @@ def test_collect_draws_its_bar_on_a_terminal_only_and_stdout_keeps_to_the_summar
     assert piped.returncode == 0, piped.stderr
     assert "reading meters" not in piped.stderr and "\x1b[" not in piped.stderr
     assert piped.stdout.splitlines()[0] == "4 meters: 4 succeeded, 0 failed"
+
+
+def test_collect_with_a_meter_that_never_answers_ends_at_its_time_out_with_every_healthy_meter_read(
+    cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # a step timeout far beyond --timeout: only the collection's deadline ends that session
+    env = _fast(cli_env, HEADEND_RESPONSE_TIMEOUT_S="120", HEADEND_CONNECT_TIMEOUT_S="120")
+    with _simulator(
+        tmp_path,
+        env,
+        "--meters",
+        "6",
+        "--transport",
+        "wrapper",
+        "--auth",
+        "none",
+        "--seed",
+        "5",
+        "--faults",
+        "no_answer=1",
+    ) as fleet:
+        began = time.monotonic()
+        result = _headend(["collect", "--json", "--timeout", "12"], env, timeout=90)
+        took = time.monotonic() - began
+    assert result.returncode == 3, result.stderr
+    assert took < 45
+    summary = json.loads(result.stdout)
+    specs = load_fleet(fleet)
+    hostile = {s.meter_id for s in specs if s.faults}
+    assert len(hostile) == 1
+    assert summary["succeeded"] == 5 and summary["unfinished"] == 1
+    states = _job_states(store)
+    assert states[JobState.RUNNING] == 0 and states[JobState.SUCCEEDED] == 5
+    with store() as session:
+        (category,) = session.scalars(
+            select(ReadJob.failure_category)
+            .join(Meter, ReadJob.meter_id == Meter.id)
+            .where(Meter.meter_id.in_(hostile))
+        )
+    assert category == "response_timeout"

@@ -84,12 +84,17 @@ def test_every_failure_category_has_a_retry_rule() -> None:
     assert set(RETRY_RULES) == set(FailureCategory)
 
 
+def test_a_landing_the_store_refused_is_retried() -> None:
+    assert RETRY_RULES[FailureCategory.STORE_REFUSED].retry
+
+
 def test_our_faults_and_refusals_are_never_retried() -> None:
     assert set(NOT_RETRIED) == {
         FailureCategory.AUTHENTICATION_FAILED,
         FailureCategory.OBJECT_UNAVAILABLE,
         FailureCategory.ACCESS_DENIED,
         FailureCategory.CONFIGURATION,
+        FailureCategory.INTERNAL,
     }
 
 

@@ -328,3 +328,28 @@ def test_a_clock_date_time_decodes_with_its_status() -> None:
     got = decode_datetime(raw, HANOI)
     assert got.status is not None and got.status.invalid and got.status.daylight_saving_active
     assert got.at.tzinfo == UTC or got.at.utcoffset() == timedelta(0)
+
+
+def test_an_aare_with_a_server_max_pdu_of_1_is_the_meters_decode_error_not_ours() -> None:
+    aare = bytes(
+        dlms_acse.ApplicationAssociationResponse(
+            result=dlms_enums.AssociationResult.ACCEPTED,
+            result_source_diagnostics=dlms_enums.AcseServiceUserDiagnostics.NULL,
+            user_information=dlms_acse.UserInformation(
+                content=dlms_xdlms.InitiateResponse(
+                    negotiated_conformance=proposed_conformance(False),
+                    server_max_receive_pdu_size=1,
+                )
+            ),
+        ).to_bytes()
+    )
+    transport = ScriptedTransport([aare])
+
+    async def go() -> None:
+        async with MeterSession(MeterTarget("m"), transport=transport):
+            pass
+
+    with pytest.raises(ProtocolError) as caught:
+        run(go())
+    assert caught.value.category is FailureCategory.DECODE_ERROR
+    assert "max receive PDU size of 1 is below" in str(caught.value)

@@ -184,3 +184,64 @@ def test_queueing_a_plan_twice_does_not_duplicate_live_jobs(
     first = jobs.queue(list(meters.values()), kind)
     second = jobs.queue(list(meters.values()), kind)
     assert len(first) == 24 and second == []
+
+
+class HangingRunner(CountingRunner):
+    """Reads healthy meters at once; a session to one of ``hang`` never ends by itself."""
+
+    def __init__(self, hang: set[str]) -> None:
+        super().__init__()
+        self.hang = hang
+
+    async def __call__(self, job: DueJob) -> AttemptOutcome:
+        if job.meter_id in self.hang:
+            await asyncio.Event().wait()
+        return await super().__call__(job)
+
+
+def test_sessions_still_running_at_the_time_out_are_cancelled_and_recorded_as_timed_out(
+    store: sessionmaker[Session],
+) -> None:
+    meters = _fleet(store)
+    hung = "2611000001"
+    runner = HangingRunner({hung})
+    dispatcher = _dispatcher(store, runner)
+    ids = dispatcher.jobs.queue(list(meters.values()), ReadKind.REGISTERS)
+    began = asyncio.run(asyncio.wait_for(_timed(dispatcher, ids, 1.5), 10))
+    assert began is False
+    summary = dispatcher.jobs.summary(ids)
+    assert summary["succeeded"] == len(meters) - 1
+    with store() as session:
+        job = session.scalars(select(ReadJob).where(ReadJob.meter_id == meters[hung])).one()
+        attempt = session.scalars(select(ReadAttempt).where(ReadAttempt.job_id == job.id)).one()
+        running = session.scalars(select(ReadJob).where(ReadJob.state == JobState.RUNNING)).all()
+    assert running == []
+    assert job.state is JobState.RETRY_WAIT
+    assert attempt.failure_category is FailureCategory.RESPONSE_TIMEOUT
+    assert dispatcher.in_flight == 0
+
+
+async def _timed(dispatcher: Dispatcher, ids: list[int], timeout_s: float) -> bool:
+    return await dispatcher.run_until_finished(ids, timeout_s=timeout_s)
+
+
+def test_a_stopped_dispatcher_cancels_the_sessions_left_after_its_grace_period(
+    store: sessionmaker[Session],
+) -> None:
+    meters = _fleet(store)
+    runner = HangingRunner({"2611000001", "2611000002"})
+    dispatcher = _dispatcher(store, runner)
+    dispatcher.jobs.queue(list(meters.values()), ReadKind.REGISTERS)
+
+    async def serve_briefly() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stop, grace_s=0.3))
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.wait_for(running, 5)
+
+    asyncio.run(serve_briefly())
+    with store() as session:
+        states = Counter(session.scalars(select(ReadJob.state)))
+    assert states[JobState.RUNNING] == 0
+    assert states[JobState.RETRY_WAIT] == 2

@@ -1,4 +1,5 @@
-"""Prometheus metrics: sessions, outcomes by category, queue depth, API latency.
+"""Prometheus metrics: sessions, outcomes by category (internal errors apart), queue depth,
+API latency.
 
 Each app has its own registry, so several apps (tests) never share counters.
 """
@@ -15,6 +16,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headend.api.context import ApiContext
+from headend.domain.enums import FailureCategory
 
 BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -33,9 +35,16 @@ class _Collection(Collector):
         outcomes = CounterMetricFamily(
             "headend_sessions", "Meter sessions ended, by outcome", labels=["outcome"]
         )
-        for outcome, count in sorted(runtime.outcomes().items()):
+        ended = runtime.outcomes()
+        for outcome, count in sorted(ended.items()):
             outcomes.add_metric([outcome], count)
         yield outcomes
+        internal = CounterMetricFamily(
+            "headend_internal_errors",
+            "Meter sessions that ended on a bug of headend's (category internal)",
+        )
+        internal.add_metric([], ended.get(str(FailureCategory.INTERNAL), 0))
+        yield internal
         queue = GaugeMetricFamily(
             "headend_read_jobs", "Read jobs not yet ended, by state", labels=["state"]
         )

@@ -128,8 +128,18 @@ class NewKeyOut(KeyOut):
     key: str = Field(description="Shown this once; it is stored only as a hash")
 
 
+class LoopHealth(BaseModel):
+    """A background loop of ``serve``: crashes are logged and the loop restarted."""
+
+    running: bool
+    crashes: int
+    last_error: str | None = None
+    last_crash_at: datetime | None = None
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     scheduler: Literal["running", "not running"]
     sessions_in_flight: int
+    loops: dict[str, LoopHealth] = {}

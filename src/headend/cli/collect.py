@@ -75,6 +75,7 @@ def collect(
         "findings": checked.findings,
         "rereads_queued": checked.rereads_queued,
         "rolled_up": checked.rolled_up,
+        "failed": [{"meter_id": m, "reason": r} for m, r in checked.failed],
     }
     if as_json:
         emit_json(summary, sort_keys=True)
@@ -91,6 +92,8 @@ def collect(
             f"{checked.findings} findings, {checked.rereads_queued} re-reads queued; "
             f"day rollups of {checked.rolled_up} meters brought up to date"
         )
+        for meter_id, reason in checked.failed:
+            typer.echo(f"  VEE could not validate {meter_id}: {reason}")
     if not finished:
         raise typer.Exit(3)
 

@@ -8,6 +8,9 @@
 * A service's refusal (``headend.services.errors``) ends any command the same way, in
   ``Commands``: one line on stderr naming the command (and the option at fault), exit 2; a
   file with bad rows gets a line per problem naming the file, exit 1.
+* With ``--json``, stdout carries the JSON document and nothing else: while the command runs,
+  ``sys.stdout`` points at stderr (so whatever a library prints lands there), and the JSON is
+  written to the real stdout (``json_stdout``), in ``Commands`` too.
 """
 
 from __future__ import annotations
@@ -56,6 +59,32 @@ def refuse(command: str, exc: ServiceError) -> NoReturn:
     fail(command, str(exc))
 
 
+_json_out: list[TextIO] = []  # the real stdout while a --json command runs
+
+
+def json_stdout() -> TextIO:
+    """Where a ``--json`` command writes its JSON: the process's real stdout."""
+    return _json_out[-1] if _json_out else sys.stdout
+
+
+@contextmanager
+def stdout_for_json_only(active: bool) -> Iterator[None]:
+    """While active, anything printed to ``sys.stdout`` goes to stderr; only what is written
+    to ``json_stdout()`` reaches stdout."""
+    if not active:
+        yield
+        return
+    real = sys.stdout
+    _json_out.append(real)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        _json_out.pop()
+        real.flush()
+
+
 class Commands(TyperGroup):
     """The ``headend`` command group: a ``ServiceError`` from any sub-command ends it through
     ``refuse``."""
@@ -65,10 +94,11 @@ class Commands(TyperGroup):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ServiceError as exc:
-            refuse(self._path(ctx), exc)
+        with stdout_for_json_only("--json" in ctx.meta.get("headend.words", [])):
+            try:
+                return super().invoke(ctx)
+            except ServiceError as exc:
+                refuse(self._path(ctx), exc)
 
     def _path(self, ctx: Any) -> str:
         """The sub-command's name, e.g. ``reports failed-reads``."""
@@ -83,9 +113,14 @@ class Commands(TyperGroup):
         return " ".join(names)
 
 
-def emit_json(doc: Any, *, indent: int | None = None, sort_keys: bool = False) -> None:
+def emit_json(
+    doc: Any, *, indent: int | None = None, sort_keys: bool = False, ensure_ascii: bool = True
+) -> None:
     """One JSON document on stdout."""
-    typer.echo(json.dumps(doc, indent=indent, sort_keys=sort_keys))
+    out = json_stdout()
+    out.write(json.dumps(doc, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii))
+    out.write("\n")
+    out.flush()
 
 
 def _cell(value: Any) -> str:

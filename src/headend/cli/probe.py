@@ -2,23 +2,25 @@
 
 It reads the clock, the profile's registers and the load profile for a period, and prints a
 table or JSON (``meter``, ``clock``, ``registers`` by OBIS, ``load_profile`` rows). Exit status
-0 only when the session succeeded; otherwise one line naming the failure category.
+0 only when the session succeeded; otherwise one line naming the failure category (``internal``
+for a bug of ours, its traceback in the log on stderr).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import structlog
 import typer
 
+from headend.cli.output import emit_json
 from headend.domain.enums import AuthLevel, SerialFraming, Transport
 from headend.domain.quality import Flag
 from headend.domain.readings import MeterRead
+from headend.logs import configure_logging
 from headend.profiles import ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
 from headend.protocol.errors import ProtocolError
@@ -29,6 +31,8 @@ from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 from headend.services.collection.readspec import read_spec_from_profile
+
+log = structlog.get_logger(__name__)
 
 
 def _number(value: Decimal) -> Any:
@@ -214,6 +218,12 @@ def register(app: typer.Typer) -> None:
         except (ProfileError, ValueError) as exc:
             typer.echo(f"headend probe: configuration: {' '.join(str(exc).split())}", err=True)
             raise typer.Exit(1) from None
+        except Exception as exc:  # a bug of ours: one line here, the traceback in the log
+            if not structlog.is_configured():
+                configure_logging()  # the traceback goes to stderr, never to stdout
+            log.exception("probe failed on an internal error")
+            typer.echo(f"headend probe: internal: {' '.join(repr(exc).split())}", err=True)
+            raise typer.Exit(1) from None
         meta = {
             "host": serial_port or host,
             "port": None if serial_port else port,
@@ -227,6 +237,6 @@ def register(app: typer.Typer) -> None:
         }
         doc = read_to_json(read, meta, spec)
         if as_json:
-            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            emit_json(doc, indent=2, ensure_ascii=False)
         else:
             typer.echo(_table(doc))

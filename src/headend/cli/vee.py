@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from headend.cli.output import json_stdout
 from headend.vee.csvfiles import CsvError, parse_intervals, parse_registers
 from headend.vee.model import MeterContext, VeeResult
 from headend.vee.pipeline import run_vee
@@ -103,7 +103,7 @@ def run(
         interval_reads, register_reads, now=_now(now), rules=rule_set, contexts=contexts
     )
     if as_json:
-        sys.stdout.writelines(json_chunks(result))
+        json_stdout().writelines(json_chunks(result))
     else:
         typer.echo(_summary(result))
 

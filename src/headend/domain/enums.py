@@ -84,7 +84,9 @@ class FailureCategory(StrEnum):
     ACCESS_DENIED = "access_denied"
     DECODE_ERROR = "decode_error"
     SESSION_DROPPED = "session_dropped"
-    CONFIGURATION = "configuration"  # our fault: bad registry data, missing secret, bad profile
+    CONFIGURATION = "configuration"  # the registry's or a profile's mistake, missing secret
+    INTERNAL = "internal"  # a bug of ours: not retried, reported apart from the rest
+    STORE_REFUSED = "store_refused"  # the read came off the meter but the store refused it
 
 
 class Role(StrEnum):

@@ -80,7 +80,9 @@ class RetryRule:
 
 
 # What to do after each kind of failure. Link-level failures back off and count against the
-# gateway; a meter that refuses our credentials is not hammered; our own faults never retry.
+# gateway; a meter that refuses our credentials is not hammered; our own faults (the registry's,
+# a profile's or a bug of ours) never retry; a landing the store refused is tried again.
+# This is the only table of retry rules: nothing else decides whether a failed read is retried.
 RETRY_RULES: dict[FailureCategory, RetryRule] = {
     FailureCategory.UNREACHABLE: RetryRule(True, 60, 5, counts_against_gateway=True),
     FailureCategory.CONNECT_TIMEOUT: RetryRule(True, 60, 5, counts_against_gateway=True),
@@ -95,6 +97,8 @@ RETRY_RULES: dict[FailureCategory, RetryRule] = {
     FailureCategory.OBJECT_UNAVAILABLE: RetryRule(False),
     FailureCategory.ACCESS_DENIED: RetryRule(False),
     FailureCategory.CONFIGURATION: RetryRule(False),
+    FailureCategory.INTERNAL: RetryRule(False),
+    FailureCategory.STORE_REFUSED: RetryRule(True, 60, 5),
 }
 
 

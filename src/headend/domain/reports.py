@@ -30,7 +30,8 @@ class FailedRead(_Frozen):
     ``consecutive_failures`` are as of the end of the day: the latest successful attempt
     before it ended (on any earlier day too), and the failed attempts since. ``job_state``
     is the state of the job that made the last attempt: ``retry_wait`` means another try is
-    coming, ``failed`` that collection gave up on it.
+    coming, ``failed`` that collection gave up on it. ``internal`` marks a failure that is a
+    bug of headend's (category ``internal``), neither the meter's nor the registry's.
     """
 
     meter_id: str
@@ -44,6 +45,7 @@ class FailedRead(_Frozen):
     consecutive_failures: int = Field(ge=1)
     attempts: int = Field(ge=1, description="attempts on this meter that day")
     job_state: JobState
+    internal: bool = Field(False, description="a bug of headend's, not the meter's or ours to fix")
 
 
 class SuccessRate(_Frozen):

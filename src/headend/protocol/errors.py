@@ -3,12 +3,12 @@
 Every failure leaving ``headend.protocol`` is a ``ProtocolError`` carrying a
 ``headend.domain.enums.FailureCategory``. The tree splits *our* fault (do not retry: the
 registry, the profile or our code is wrong) from the fault of the meter or of the link
-(retry with backoff)::
+(retried by category)::
 
     ProtocolError
     ├── LocalError                    our fault, retrying will not help
     │   ├── ConfigurationError        CONFIGURATION (bad address, missing secret, bad profile)
-    │   └── ClientStateError          CONFIGURATION (a session used out of order: a bug)
+    │   └── ClientStateError          INTERNAL (a session used out of order: a bug of ours)
     └── RemoteError                   the meter's or the link's fault
         ├── LinkError
         │   ├── UnreachableError      UNREACHABLE (refused, no route, no such port)
@@ -26,10 +26,11 @@ registry, the profile or our code is wrong) from the fault of the meter or of th
         │   └── AccessDeniedError          ACCESS_DENIED
         └── DecodeError               DECODE_ERROR (an APDU or a value we cannot decode)
 
-``retryable`` is False for our faults and for association and data-access failures, True
-for the rest; nothing reads it to schedule a retry: whether and when a failed read is tried
-again is decided per failure category by ``headend.domain.jobs.RETRY_RULES`` (which does retry
-a rejected association or an invocation-counter failure a few times). Exceptions of the
+Whether and when a failed read is tried again is decided per failure category, in one table:
+``headend.domain.jobs.RETRY_RULES``; the exceptions carry no retry flag of their own. Two
+categories are never raised here: ``INTERNAL`` for any other exception escaping a session (a bug
+of ours, filed by the caller with its traceback in the log) and ``STORE_REFUSED`` for a read the
+store would not land. Exceptions of the
 standard library and of dlms-cosem are turned into these in one place, :func:`translate`,
 always chained with ``from``.
 """
@@ -49,7 +50,6 @@ class ProtocolError(Exception):
     """Base of every failure of a meter session."""
 
     category: ClassVar[FailureCategory] = FailureCategory.DECODE_ERROR
-    retryable: ClassVar[bool] = True
 
     def __init__(self, message: str = "", *, detail: str | None = None) -> None:
         super().__init__(message or self.category.value.replace("_", " "))
@@ -62,7 +62,7 @@ class ProtocolError(Exception):
 
 
 class LocalError(ProtocolError):
-    retryable = False
+    pass
 
 
 class ConfigurationError(LocalError):
@@ -70,7 +70,7 @@ class ConfigurationError(LocalError):
 
 
 class ClientStateError(LocalError):
-    category = FailureCategory.CONFIGURATION
+    category = FailureCategory.INTERNAL
 
 
 class RemoteError(ProtocolError):
@@ -107,7 +107,6 @@ class MalformedFrameError(LinkError):
 
 class AssociationError(RemoteError):
     category = FailureCategory.ASSOCIATION_REJECTED
-    retryable = False
 
 
 class AssociationRejectedError(AssociationError):
@@ -128,7 +127,6 @@ class InvocationCounterError(AssociationError):
 
 class DataAccessError(RemoteError):
     category = FailureCategory.OBJECT_UNAVAILABLE
-    retryable = False
 
     def __init__(self, message: str = "", *, result: int | None = None) -> None:
         super().__init__(message)

@@ -66,6 +66,7 @@ class Dispatcher:
         self._by_gateway: dict[int, int] = defaultdict(int)
         self._meters: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_session: set[asyncio.Task[Any]] = set()  # still talking to their meter
         self._wakeup = asyncio.Event()
         # The store is used from one thread, so the event loop never waits on a write.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headend-db")
@@ -142,14 +143,32 @@ class Dispatcher:
     async def _run(self, job: DueJob) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, meter_id=job.meter_id)
         try:
+            task = asyncio.current_task()
+            assert task is not None
+            started = self.jobs.clock()
             try:
+                self._in_session.add(task)
                 outcome = await self.runner(job)
+            except asyncio.CancelledError:
+                # stopped at a deadline (``collect --timeout``, ``serve`` shutting down): the
+                # attempt is recorded as timed out, so the job is not left running
+                log.warning("session cancelled at the deadline")
+                task.uncancel()
+                outcome = AttemptOutcome(
+                    started,
+                    self.jobs.clock(),
+                    False,
+                    FailureCategory.RESPONSE_TIMEOUT,
+                    "response_timeout: session cancelled at the collection's deadline",
+                )
             except Exception as exc:  # a bug in a runner must not stop the dispatcher
                 log.exception("read runner raised", error=str(exc))
                 now = self.jobs.clock()
                 outcome = AttemptOutcome(
-                    now, now, False, FailureCategory.CONFIGURATION, f"internal error: {exc!r}"
+                    now, now, False, FailureCategory.INTERNAL, f"internal: {exc!r}"
                 )
+            finally:
+                self._in_session.discard(task)
             finished = await self._finish(job, outcome)
             now = self.jobs.clock()
             if outcome.succeeded:
@@ -170,8 +189,14 @@ class Dispatcher:
         transaction."""
         return await self._recording.submit((job, outcome))
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until ``stop`` is set, then wait for the sessions under way."""
+    async def run(self, stop: asyncio.Event, grace_s: float | None = None) -> None:
+        """Dispatch until ``stop`` is set, then wait for the sessions under way: all of them,
+        or for ``grace_s`` seconds, after which those still running are cancelled and their
+        attempts recorded as ``response_timeout``."""
+        await self._dispatch_until(stop)
+        await self.drain(grace_s)
+
+    async def _dispatch_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.dispatch_once()
             self._wakeup.clear()
@@ -186,13 +211,33 @@ class Dispatcher:
                 waiter.cancel()
             # let a burst of finishing sessions free their slots before the next pass
             await asyncio.sleep(self.limits.settle_s)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Wait for the sessions under way; after ``grace_s`` seconds (None: no limit) cancel
+        those still running. Each cancelled session records its attempt before it ends."""
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        if grace_s is None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return
+        if grace_s > 0:
+            await asyncio.wait(tasks, timeout=grace_s)
+        # only sessions still talking to their meter are cancelled; one recording its end
+        # finishes on its own
+        talking = [task for task in tasks if task in self._in_session and not task.done()]
+        if talking:
+            log.warning("cancelling sessions still running at the deadline", count=len(talking))
+            for task in talking:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run_until_finished(
-        self, job_ids: Sequence[int], timeout_s: float | None = None
+        self, job_ids: Sequence[int], timeout_s: float | None = None, grace_s: float = 0.0
     ) -> bool:
-        """Dispatch until every job in ``job_ids`` ended; False if ``timeout_s`` passed first."""
+        """Dispatch until every job in ``job_ids`` ended; False if ``timeout_s`` passed first.
+        At the time-out, sessions still running after ``grace_s`` more seconds are cancelled
+        and their attempts recorded, so none is left running."""
         stop = asyncio.Event()
 
         async def watch() -> bool:
@@ -206,14 +251,17 @@ class Dispatcher:
                         return True
                 await asyncio.sleep(self.limits.poll_interval_s)
 
-        runner = asyncio.create_task(self.run(stop))
+        grace: float | None = None  # every job ended: the sessions of others may finish
+        runner = asyncio.create_task(self._dispatch_until(stop))
         try:
             return await asyncio.wait_for(watch(), timeout_s)
         except TimeoutError:
+            grace = grace_s
             return False
         finally:
             stop.set()
             await runner
+            await self.drain(grace)
 
     def close(self) -> None:
         self._db.shutdown(wait=True)

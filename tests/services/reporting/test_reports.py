@@ -390,3 +390,14 @@ def test_the_failed_read_report_of_ten_thousand_meters_lists_each_failing_one_on
     assert len(rows) == meters // 10
     assert len({r.meter_id for r in rows}) == len(rows)
     assert {(r.attempts, r.consecutive_failures) for r in rows} == {(4, 4)}
+
+
+def test_a_meter_that_failed_on_a_bug_of_ours_is_marked_internal_in_the_report(
+    store: sessionmaker[Session],
+) -> None:
+    registry(store)
+    collect(store, local(DAY, 2), {GPRS_1: [FailureCategory.INTERNAL], GPRS_2: [REFUSED]})
+    rows = by_meter(report(store).failed_reads(DAY))
+    assert rows[GPRS_1].internal and rows[GPRS_1].job_state is JobState.FAILED
+    assert not rows[GPRS_2].internal
+    assert [r.meter_id for r in report(store).failed_reads(DAY, category="internal")] == [GPRS_1]

@@ -22,7 +22,12 @@ from headend.domain.readings import (
     ProfileRow,
 )
 from headend.services.collection.landing import land
-from headend.services.validation.vee import PassSummary, ValidationService, ValidationSettings
+from headend.services.validation.vee import (
+    VEE_FAILED_RULE,
+    PassSummary,
+    ValidationService,
+    ValidationSettings,
+)
 from headend.store.models import IntervalReading, Meter, VeeFinding
 from tests.conftest import import_sample_fleet
 
@@ -165,3 +170,59 @@ def test_a_pass_writes_in_transactions_of_bounded_size_and_validates_every_meter
     assert done.meters == 3 and done.new_versions == 3 * 96
     for meter in meters:
         assert all(row.quality is Quality.VALID for row in _current(store, meter).values())
+
+
+def test_a_meter_whose_profile_breaks_the_pass_is_recorded_and_the_others_are_validated(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    names = ["2611000001", "2611000002", "2611000003"]
+    with store() as session:
+        meters = dict(
+            session.execute(select(Meter.meter_id, Meter.id).where(Meter.meter_id.in_(names))).all()
+        )
+    with store() as session, session.begin():
+        for meter in meters.values():
+            land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+        broken = session.get(Meter, meters["2611000002"])
+        assert broken is not None
+        broken.device_profile = "profile_since_deleted"
+    vee = ValidationService(store, clock=lambda: NOW)
+    done = vee.run_pending()
+    assert [meter_id for meter_id, _ in done.failed] == ["2611000002"]
+    assert "profile_since_deleted" in done.failed[0][1]
+    assert done.new_versions == 2 * 96
+    for name in ("2611000001", "2611000003"):
+        assert all(r.quality is Quality.VALID for r in _current(store, meters[name]).values())
+    with store() as session:
+        finding = session.scalars(
+            select(VeeFinding).where(VeeFinding.rule == VEE_FAILED_RULE)
+        ).one()
+        assert finding.meter_id == meters["2611000002"] and finding.status == "open"
+        marks = session.scalars(select(Meter.vee_from).where(Meter.id.in_(meters.values())))
+        assert set(marks) == {None}  # the run ended, not stuck on the broken meter
+    assert vee.run_pending().failed == []
+
+
+def test_a_meter_whose_data_breaks_vee_does_not_stop_the_batch(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    names = ["2611000001", "2611000003"]
+    with store() as session:
+        meters = dict(
+            session.execute(select(Meter.meter_id, Meter.id).where(Meter.meter_id.in_(names))).all()
+        )
+    with store() as session, session.begin():
+        for meter in meters.values():
+            land(session, meter, ReadKind.LOAD_PROFILE, _read(list(range(0, 97))), NOW, None)
+
+    class Fragile(ValidationService):
+        def _validate(self, session: Session, marked: Sequence[Any]) -> PassSummary:
+            if any(meter_id == "2611000001" for _, meter_id, _, _ in marked):
+                raise ArithmeticError("a value VEE cannot take")
+            return super()._validate(session, marked)
+
+    done = Fragile(store, clock=lambda: NOW).run_pending()
+    assert done.failed == [("2611000001", "ArithmeticError: a value VEE cannot take")]
+    assert done.meters == 2 and done.new_versions == 96

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from headend.api.deps import Ctx
-from headend.api.schemas import Health
+from headend.api.schemas import Health, LoopHealth
 
 router = APIRouter(tags=["system"])
 
@@ -25,8 +25,17 @@ def health(ctx: Ctx) -> Response:
         database=database,
         scheduler="running" if ctx.runtime.scheduler_running() else "not running",
         sessions_in_flight=ctx.runtime.sessions_in_flight(),
+        loops={
+            loop.name: LoopHealth(
+                running=loop.running,
+                crashes=loop.crashes,
+                last_error=loop.last_error,
+                last_crash_at=loop.last_crash_at,
+            )
+            for loop in ctx.health.loops()
+        },
     )
-    return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if database == "ok" else 503)
 
 
 @router.get("/metrics", response_class=Response)

@@ -50,7 +50,7 @@ from headend.store.models import Gateway, Meter, MeterSecret
 from headend.store.repositories.jobs import DueJob, JobRepository
 from headend.store.repositories.readings import ReadingsRepository
 from headend.store.repositories.registry import RegistryRepository
-from headend.store.secrets import SecretBox
+from headend.store.secrets import SecretBox, SecretDecryptionError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -188,6 +188,10 @@ class CollectionService:
             except ProfileError as exc:
                 raise ConfigurationProblem(str(exc)) from exc
         return spec
+
+    async def read(self, session: MeterSession, spec: ReadSpec, what: Collection) -> MeterRead:
+        """What one session reads from its meter."""
+        return await collect(session, spec, what, self.cache)
 
     # -- store side (runs in the store's thread) --------------------------------------------
     def load_contexts(self, meter_pks: Sequence[int]) -> list[MeterContext | Exception]:
@@ -414,10 +418,16 @@ class CollectionService:
         try:
             context = await self._contexts.submit(job.meter_pk)
             spec = self.read_spec(context.profile)
-        except Exception as exc:  # the registry, a profile or a secret is wrong: our fault
+        except (ConfigurationProblem, ProfileError, SecretDecryptionError) as exc:
+            # the registry, a profile or a secret is wrong: the registry's mistake
             log.error("cannot prepare the session", error=str(exc))
             return AttemptOutcome(
                 started, self.clock(), False, FailureCategory.CONFIGURATION, str(exc)
+            )
+        except Exception as exc:  # a bug of ours before the session: record it, do not retry
+            log.exception("unexpected error preparing a meter session")
+            return AttemptOutcome(
+                started, self.clock(), False, FailureCategory.INTERNAL, f"internal: {exc!r}"
             )
         what = what_to_read(job.kind, job.params, context, started, self.settings)
         counters = None
@@ -432,7 +442,7 @@ class CollectionService:
         try:
             async with session:
                 connect_ms = int((time.perf_counter() - t0) * 1000)
-                read = await collect(session, spec, what, self.cache)
+                read = await self.read(session, spec, what)
         except ProtocolError as exc:
             return AttemptOutcome(
                 started,
@@ -450,8 +460,8 @@ class CollectionService:
                 started,
                 self.clock(),
                 False,
-                FailureCategory.CONFIGURATION,
-                f"internal error: {exc!r}",
+                FailureCategory.INTERNAL,
+                f"internal: {exc!r}",
                 connect_ms,
                 session.traffic.sent,
                 session.traffic.received,
@@ -467,7 +477,7 @@ class CollectionService:
                 started,
                 self.clock(),
                 False,
-                FailureCategory.CONFIGURATION,
+                FailureCategory.STORE_REFUSED,
                 f"landing failed: {exc!r}{kept}",
                 connect_ms,
                 spooled=spooled,

@@ -6,7 +6,8 @@ local day, in the utility's time zone, on which it *started*):
 * A meter is in the **failed-read report** of a day when its last attempt that day failed,
   i.e. it failed that day and did not succeed later that day. A success earlier in the day
   does not keep it out; a success after the last failure does. Its category and detail are
-  those of that last attempt; ``consecutive_failures`` counts its failed attempts since its
+  those of that last attempt (``internal`` marks a bug of ours, reported apart from the
+  meters' and the registry's faults); ``consecutive_failures`` counts its failed attempts since its
   last success (any earlier day), both as of the end of the day.
 * A meter **succeeded** on a day when at least one of its attempts that day succeeded; it was
   **attempted** when it has any attempt that day. Days and groups with no attempt have no
@@ -151,6 +152,7 @@ class ReportService:
                     consecutive_failures=int(row.consecutive_failures),
                     attempts=int(row.attempts),
                     job_state=row.job_state,
+                    internal=row.category == FailureCategory.INTERNAL,
                 )
                 for row in rows
             ]

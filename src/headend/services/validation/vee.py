@@ -10,16 +10,22 @@ estimate made before it came.
 Every new version moves the meter's ``rollup_from`` mark back to its interval, in the same
 transaction; given a ``RollupService``, the pass ends by recomputing the day rollups of the
 meters so marked (by landing, by itself, by operator edits).
+
+One meter cannot sink the pass: when a batch fails, its meters are validated one by one; a
+meter that still fails (its profile or its data breaks VEE) is logged with its ``meter_id``,
+gets an open finding of rule ``VEE_FAILED_RULE`` with the reason, has its mark cleared (new
+data marks it again) and is listed in ``PassSummary.failed``; the pass goes on with the rest.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import ReadKind
@@ -37,6 +43,8 @@ from headend.vee.model import IntervalRead, IntervalVersion, MeterContext, Regis
 from headend.vee.pipeline import run_vee
 
 RAW = 0
+VEE_FAILED_RULE = "VEEFAIL"  # the finding of a meter the pass could not validate
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class PassSummary:
     findings: int = 0
     rereads_queued: int = 0
     rolled_up: int = 0  # meters whose day rollups were recomputed after the pass
+    # meters the pass could not validate: (meter id, reason); each also has a finding
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, other: PassSummary) -> None:
         self.meters += other.meters
@@ -64,6 +74,7 @@ class PassSummary:
         self.findings += other.findings
         self.rereads_queued += other.rereads_queued
         self.rolled_up += other.rolled_up
+        self.failed.extend(other.failed)
 
 
 Key = tuple[int, str, datetime]  # meter pk, channel, interval end
@@ -132,21 +143,74 @@ class ValidationService:
         batch under way; what is left stays marked for the next pass."""
         total = PassSummary()
         while stop is None or not stop():
-            with self.session_factory() as session, session.begin():
+            with self.session_factory() as session:
                 marked = VeeRepository(session).marked_meters(self.settings.batch_meters)
-                if not marked:
-                    break
-                total.add(self._validate(session, self._within_budget(marked)))
+            if not marked:
+                break
+            batch = self._within_budget(marked)
+            try:
+                with self.session_factory() as session, session.begin():
+                    total.add(self._validate(session, batch))
+            except Exception as exc:
+                if len(batch) == 1:
+                    total.add(self._failed(batch[0], exc))
+                    continue
+                log.warning("a VEE batch failed; validating its meters one by one", error=str(exc))
+                for one in batch:
+                    total.add(self._validate_alone(one))
         if self.rollups is not None and (stop is None or not stop()):
             total.rolled_up = self.rollups.run_pending(stop).meters
         return total
 
+    def _validate_alone(self, one: Any) -> PassSummary:
+        """Validate one meter in its own transaction; if it fails, record why."""
+        try:
+            with self.session_factory() as session, session.begin():
+                return self._validate(session, [one])
+        except Exception as exc:
+            return self._failed(one, exc)
+
+    def _failed(self, one: Any, exc: Exception) -> PassSummary:
+        """Record that VEE could not validate a meter, and clear its mark so the pass goes on.
+        If even that fails, the store is at fault, not the meter: the pass stops."""
+        pk, meter_id, since, _ = one
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("VEE could not validate a meter", meter_id=meter_id, error=reason, exc_info=exc)
+        now = self.clock()
+        with self.session_factory() as session, session.begin():
+            repo = VeeRepository(session)
+            repo.add_findings(
+                [
+                    {
+                        "meter_id": pk,
+                        "channel": None,
+                        "rule": VEE_FAILED_RULE,
+                        "start": since,
+                        "end": max(now, since),
+                        "detail": f"VEE could not validate this meter: {reason}"[:2000],
+                        "params": {"error": type(exc).__name__},
+                        "status": "open",
+                        "created_at": now,
+                    }
+                ]
+            )
+            repo.clear_mark(pk, since)
+        return PassSummary(meters=1, findings=1, failed=[(meter_id, reason)])
+
     def _within_budget(self, marked: Sequence[Any]) -> Sequence[Any]:
         """The first meters of ``marked`` whose intervals to write (import and export, from
-        the mark less ``revalidate`` to now) fit ``batch_intervals``; at least one."""
+        the mark less ``revalidate`` to now) fit ``batch_intervals``; at least one. A meter
+        whose profile does not load counts as one interval (its batch then fails on it and
+        is validated meter by meter)."""
         now, budget = self.clock(), self.settings.batch_intervals
         for n, (_, _, since, profile) in enumerate(marked):
-            period_s = load_profile(profile).load_profile.capture_period_s
+            try:
+                period_s = load_profile(profile).load_profile.capture_period_s
+            except Exception:
+                period_s = 0
+            if period_s <= 0:
+                budget -= 1
+                continue
             span = now - since + self.settings.revalidate
             budget -= 2 * max(1, int(span.total_seconds() // period_s))
             if budget < 0:
