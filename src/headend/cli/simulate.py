@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from headend.cli.output import json_stdout
 from headend.simulator.faultspec import HELP as FAULTS_HELP
 from headend.simulator.faultspec import FaultSpecError, parse_faults
 from headend.simulator.fleet import (
@@ -135,7 +136,7 @@ def _expect(
         _fail("--end must be after --start")
     truth = meter_data(spec, timezone).truth(begin, finish)
     if as_json:
-        typer.echo(truth.to_json())
+        print(truth.to_json(), file=json_stdout())
         return
     data = truth.to_dict()
     typer.echo(f"meter {meter_id}  {data['start']} .. {data['end']}")
