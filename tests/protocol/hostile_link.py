@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 
 from headend.domain.enums import Transport
@@ -65,6 +66,29 @@ def block_asked(apdu: bytes) -> int | None:
     if apdu[:2] == b"\xc0\x02":
         return int.from_bytes(apdu[3:7], "big")
     return None
+
+
+def endless_blocks(size: int, delay: float = 0.0) -> Script:
+    """Answer every request with the next block of ``size`` bytes of a transfer that never
+    ends, each after ``delay`` seconds."""
+
+    async def script(apdu: bytes, line: Line) -> None:
+        asked = block_asked(apdu)
+        if delay:
+            await asyncio.sleep(delay)
+        await line.send(get_block((asked or 0) + 1, bytes(size), invoke=invoke_of(apdu)))
+
+    return script
+
+
+def one_answer(size: int) -> Script:
+    """Answer every request with one GET response holding an octet string of ``size`` bytes."""
+
+    async def script(apdu: bytes, line: Line) -> None:
+        value = b"\x09\x82" + size.to_bytes(2, "big") + bytes(size)
+        await line.send(b"\xc4\x01" + bytes((invoke_of(apdu),)) + b"\x00" + value)
+
+    return script
 
 
 class Line:
@@ -148,6 +172,8 @@ class Line:
                 assembled += frame.information
                 if not frame.segmented:
                     return assembled[len(hdlc.LLC_REQUEST) :]
+                # a long request comes in segments, each acknowledged before the next
+                await self.send_raw(hdlc.receive_ready(CLIENT, SERVER, self._recv_seq).to_bytes())
 
 
 class HostileMeter:
@@ -230,3 +256,25 @@ class HostileMeter:
         finally:
             self._tasks.discard(task)
             writer.close()
+
+
+@contextlib.contextmanager
+def in_background(meter: HostileMeter, start_timeout: float = 10.0) -> Iterator[HostileMeter]:
+    """Serve ``meter`` from a thread with its own event loop, for a client in another process
+    (``headend probe``, ``headend collect``); ``meter.port`` is set on entry."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(meter.__aenter__(), loop).result(start_timeout)
+        try:
+            yield meter
+        finally:
+            closing = asyncio.run_coroutine_threadsafe(meter.__aexit__(None, None, None), loop)
+            with contextlib.suppress(Exception):
+                closing.result(start_timeout)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(start_timeout)
+        if not loop.is_running():
+            loop.close()

@@ -22,10 +22,8 @@ from tests.protocol.hostile_link import (
     SERVER,
     HostileMeter,
     Line,
-    Script,
-    block_asked,
-    get_block,
-    invoke_of,
+    endless_blocks,
+    one_answer,
     ua,
 )
 from tests.protocol.support import run
@@ -45,22 +43,12 @@ async def _failure(meter: HostileMeter, **fields: object) -> ProtocolError:
     raise AssertionError("the session did not fail")
 
 
-def _endless_blocks(size: int, delay: float = 0.0) -> Script:
-    async def script(apdu: bytes, line: Line) -> None:
-        asked = block_asked(apdu)
-        if delay:
-            await asyncio.sleep(delay)
-        await line.send(get_block((asked or 0) + 1, bytes(size), invoke=invoke_of(apdu)))
-
-    return script
-
-
 @BOTH
 def test_an_endless_block_transfer_just_inside_the_step_timeout_ends_at_the_session_budget(
     transport: Transport,
 ) -> None:
     async def go() -> tuple[ProtocolError, float, bool]:
-        meter = HostileMeter(transport, _endless_blocks(100, delay=0.4))
+        meter = HostileMeter(transport, endless_blocks(100, delay=0.4))
         started = time.monotonic()
         async with meter:
             try:
@@ -87,7 +75,7 @@ def test_an_endless_transfer_of_60_kb_blocks_after_a_1024_byte_pdu_is_refused_ch
 ) -> None:
     tracemalloc.start()
     try:
-        error = run(_failure(HostileMeter(transport, _endless_blocks(60_000)), max_pdu=1024))
+        error = run(_failure(HostileMeter(transport, endless_blocks(60_000)), max_pdu=1024))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -101,7 +89,7 @@ def test_an_endless_transfer_of_blocks_within_the_pdu_is_refused_at_the_transfer
 ) -> None:
     tracemalloc.start()
     try:
-        meter = HostileMeter(transport, _endless_blocks(1000))
+        meter = HostileMeter(transport, endless_blocks(1000))
         error = run(_failure(meter, max_pdu=1024, max_transfer_bytes=64 * 1024), limit=60)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -111,17 +99,9 @@ def test_an_endless_transfer_of_blocks_within_the_pdu_is_refused_at_the_transfer
     assert peak < 4 * MIB
 
 
-def _one_answer(size: int) -> Script:
-    async def script(apdu: bytes, line: Line) -> None:
-        value = b"\x09\x82" + size.to_bytes(2, "big") + bytes(size)
-        await line.send(b"\xc4\x01" + bytes((invoke_of(apdu),)) + b"\x00" + value)
-
-    return script
-
-
 @BOTH
 def test_an_answer_larger_than_the_proposed_pdu_is_refused(transport: Transport) -> None:
-    error = run(_failure(HostileMeter(transport, _one_answer(2000)), max_pdu=1024))
+    error = run(_failure(HostileMeter(transport, one_answer(2000)), max_pdu=1024))
     assert error.category is FailureCategory.MALFORMED_FRAME
 
 
@@ -130,7 +110,7 @@ def test_an_oversized_answer_is_taken_where_the_profile_grants_a_tolerance(
     transport: Transport,
 ) -> None:
     async def go() -> bytes:
-        async with HostileMeter(transport, _one_answer(1100)) as meter:
+        async with HostileMeter(transport, one_answer(1100)) as meter:
             target = meter.target(max_pdu=1024, pdu_tolerance=256)
             async with MeterSession(target) as session:
                 return await session.get(REGISTER)
@@ -140,7 +120,7 @@ def test_an_oversized_answer_is_taken_where_the_profile_grants_a_tolerance(
 
 def test_a_ua_negotiating_an_information_field_of_0_is_a_failed_link_setup() -> None:
     params = hdlc.LinkParameters(max_info_transmit=0, max_info_receive=0).to_bytes()
-    meter = HostileMeter(Transport.HDLC, _one_answer(10), ua=ua(params))
+    meter = HostileMeter(Transport.HDLC, one_answer(10), ua=ua(params))
     error = run(_failure(meter))
     assert error.category is FailureCategory.LINK_SETUP_FAILED
 
@@ -157,7 +137,7 @@ def _ua_with_addresses_into_its_fcs() -> bytes:
 
 
 def test_a_ua_whose_addresses_run_into_its_check_sequence_is_a_malformed_frame() -> None:
-    meter = HostileMeter(Transport.HDLC, _one_answer(10), ua=_ua_with_addresses_into_its_fcs())
+    meter = HostileMeter(Transport.HDLC, one_answer(10), ua=_ua_with_addresses_into_its_fcs())
     error = run(_failure(meter))
     assert error.category is FailureCategory.MALFORMED_FRAME
 
