@@ -153,6 +153,7 @@ async def _columns_with_scalers(
     out = []
     for c in columns:
         scaler, unit = table.get(c.obis, (0, 255)) if c.attribute == 2 else (0, 255)
+        scaler = check_scaler(scaler, c.obis)  # once per column, not once per value
         out.append(Column(c.class_id, c.obis, c.attribute, c.data_index, unit_symbol(unit), scaler))
     known[obis] = (tuple(out), period)
     return known[obis]
@@ -219,7 +220,9 @@ def _number(value: axdr.Value, column: Column) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DecodeError(f"column {column.obis} holds {value!r}, not a number")
-    return scaled(value, check_scaler(column.scaler, column.obis), column.obis)
+    if isinstance(value, float):  # NaN and infinities are refused there
+        return scaled(value, column.scaler, column.obis)
+    return Decimal(value).scaleb(column.scaler)  # the column's scaler was checked when read
 
 
 async def _buffer(

@@ -63,6 +63,8 @@ class MeterSession:
     ) -> None:
         self.target = target
         self.budget_s = target.timeouts.session
+        # the longest one request's exchange may take: the transports bound it by this
+        self._step_s = target.timeouts.response
         self._opened_at: float | None = None
         self._deadline: float | None = None
         self._transfer_limit = target.max_transfer_bytes
@@ -181,15 +183,23 @@ class MeterSession:
             raise ClientStateError(f"{what}: the association is not ready")
         if len(apdu) > self.association.server_max_pdu:
             raise ClientStateError(f"{what}: request of {len(apdu)} bytes exceeds the meter's PDU")
-        async with self._within_budget(what):
-            with translating(what):
-                answer = self.association.unwrap(
-                    await self._transport.exchange(self.association.wrap(apdu))
-                )
+        deadline = self._deadline
+        if deadline is not None and deadline - asyncio.get_running_loop().time() <= self._step_s:
+            # the budget ends before this step's own timeout could: bound the step by it
+            async with self._within_budget(what):
+                answer = await self._exchange(apdu, what)
+        else:  # the step's timeout fires first, if anything does: no second timer needed
+            answer = await self._exchange(apdu, what)
         failure = xdlms.service_failure(answer)
         if failure is not None:
             raise _failure_error(failure, what)
         return answer
+
+    async def _exchange(self, apdu: bytes, what: str) -> bytes:
+        with translating(what):
+            return self.association.unwrap(
+                await self._transport.exchange(self.association.wrap(apdu))
+            )
 
     async def _blocks(self, first: xdlms.Block, invoke: int, what: str) -> bytes:
         raw = bytearray()
