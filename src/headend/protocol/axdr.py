@@ -93,16 +93,18 @@ _UNPACK: dict[int, tuple[int, Callable[[bytes, int], tuple[Any, ...]]]] = {
 }
 
 
-def _decode_at(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Value, int]:
-    if pos >= len(data):
+def _decode_at(
+    data: bytes, n: int, pos: int, depth: int, budget: list[int]
+) -> tuple[Value, int]:
+    if pos >= n:
         raise DecodeError("A-XDR data runs past the end")
     tag = data[pos]
     pos += 1
     fixed = _UNPACK.get(tag)
     if fixed is not None:
-        size, unpack = fixed
-        end = pos + size
-        if end > len(data):
+        width, unpack = fixed
+        end = pos + width
+        if end > n:
             raise DecodeError(f"A-XDR value of tag {tag} runs past the end")
         value: Value = unpack(data, pos)[0]
         return value, end
@@ -117,21 +119,21 @@ def _decode_at(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Va
         count, pos = decode_length(data, pos)
         # every element takes at least one byte (its tag): a count the bytes left cannot
         # hold is refused before a list of that size is built
-        if count > len(data) - pos:
+        if count > n - pos:
             raise DecodeError(
                 f"A-XDR {'structure' if tag == STRUCTURE else 'array'} claims {count} "
-                f"elements with {len(data) - pos} bytes left"
+                f"elements with {n - pos} bytes left"
             )
         items: list[Value] = []
         append = items.append
         for _ in range(count):
-            item, pos = _decode_at(data, pos, depth + 1, budget)
+            item, pos = _decode_at(data, n, pos, depth + 1, budget)
             append(item)
         return (tuple(items) if tag == STRUCTURE else items), pos
     if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
         length, pos = decode_length(data, pos)
         end = pos + length
-        if end > len(data):
+        if end > n:
             raise DecodeError("A-XDR string runs past the end")
         raw = data[pos:end]
         if tag == OCTET_STRING:
@@ -140,18 +142,18 @@ def _decode_at(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[Va
     if tag in (NULL, DONT_CARE):
         return None, pos
     if tag == BOOLEAN:
-        if pos >= len(data):
+        if pos >= n:
             raise DecodeError("A-XDR boolean runs past the end")
         return data[pos] != 0, pos + 1
     if tag in _OPAQUE_FIXED:
         end = pos + _OPAQUE_FIXED[tag]
-        if end > len(data):
+        if end > n:
             raise DecodeError("A-XDR date/time runs past the end")
         return data[pos:end], end
     if tag == BIT_STRING:
         bits, pos = decode_length(data, pos)
         end = pos + (bits + 7) // 8
-        if end > len(data):
+        if end > n:
             raise DecodeError("A-XDR bit-string runs past the end")
         return BitString(bits, data[pos:end]), end
     raise DecodeError(f"unsupported A-XDR data tag {tag}")
@@ -172,7 +174,9 @@ def decode_prefix(data: bytes, pos: int = 0) -> tuple[Value, int]:
     and length is checked against the bytes left before anything is allocated."""
     try:
         raw = bytes(data)
-        return _decode_at(raw, pos, 0, [MAX_DEPTH + (len(raw) - pos) // BYTES_PER_CONTAINER])
+        return _decode_at(
+            raw, len(raw), pos, 0, [MAX_DEPTH + (len(raw) - pos) // BYTES_PER_CONTAINER]
+        )
     except DecodeError:
         raise
     except (IndexError, struct.error, UnicodeDecodeError, RecursionError, MemoryError) as exc:
