@@ -163,11 +163,51 @@ class Runtime:
         factory = self.session_factory
         return ValidationService(factory, rollups=RollupService(factory, self.settings.tz))
 
-    # -- what the API serves --------------------------------------------------------------
+    # -- what the API and the command line serve -----------------------------------------
 
     @cached_property
     def registry(self) -> RegistryService:
+        """The registry to list; ``api_context`` gives the API one that also changes meters."""
         return RegistryService(self.session_factory)
+
+    @cached_property
+    def keys(self) -> KeyService:
+        return KeyService(self.session_factory)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        return AuditService(self.session_factory)
+
+    @cached_property
+    def readings(self) -> ReadingsService:
+        return ReadingsService(self.session_factory)
+
+    @cached_property
+    def billing(self) -> BillingService:
+        """Billing records, with the page worker processes ``HEADEND_BILLING_WORKERS`` asks
+        for (started on first use)."""
+        settings, tz = self.settings, self.settings.tz
+        return BillingService(
+            self.session_factory,
+            tz,
+            workers=page_workers(settings.database_url, tz, settings.billing_workers),
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self.session_factory, self.settings.tz)
+
+    @cached_property
+    def edits(self) -> EditService:
+        return EditService(self.session_factory)
+
+    @cached_property
+    def dashboard(self) -> DashboardService:
+        return DashboardService(self.session_factory, self.settings.tz)
+
+    @cached_property
+    def health(self) -> HealthService:
+        return HealthService(self.session_factory, lambda: list(self.loops.values()))
 
     def api_context(self, hooks: ProcessHooks | None = None) -> ApiContext:
         """What the API's routers use: the services, the limits and ``hooks`` into the
@@ -175,24 +215,20 @@ class Runtime:
         from headend.api.context import ApiContext, ApiSettings, ProcessHooks
         from headend.api.ratelimit import MeterRateLimit
 
-        settings, factory, tz = self.settings, self.session_factory, self.settings.tz
+        settings = self.settings
         return ApiContext(
-            settings=ApiSettings(tz=tz, api_max_range_days=settings.api_max_range_days),
-            keys=KeyService(factory),
-            audit=AuditService(factory),
+            settings=ApiSettings(tz=settings.tz, api_max_range_days=settings.api_max_range_days),
+            keys=self.keys,
+            audit=self.audit,
             jobs=self.jobs,
-            readings=ReadingsService(factory),
-            billing=BillingService(
-                factory,
-                tz,
-                workers=page_workers(settings.database_url, tz, settings.billing_workers),
-            ),
-            reports=ReportService(factory, tz),
-            edits=EditService(factory),
-            plans=PlanService(factory, self.jobs, tz),
-            registry=RegistryService(factory, self.box, self.profiles),
-            dashboard=DashboardService(factory, tz),
-            health=HealthService(factory, lambda: list(self.loops.values())),
+            readings=self.readings,
+            billing=self.billing,
+            reports=self.reports,
+            edits=self.edits,
+            plans=self.plans,
+            registry=RegistryService(self.session_factory, self.box, self.profiles),
+            dashboard=self.dashboard,
+            health=self.health,
             rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
             runtime=hooks or ProcessHooks(),
         )

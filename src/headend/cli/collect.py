@@ -8,9 +8,9 @@ import asyncio
 import typer
 
 from headend.cli.output import Bar, emit_json, following, progress_bar
-from headend.cli.state import get_settings
+from headend.cli.state import get_runtime
 from headend.domain.enums import ReadKind
-from headend.runtime import DAILY, Runtime
+from headend.runtime import DAILY
 from headend.services.collection.jobs import JobService
 from headend.store.repositories.jobs import JobRepository
 
@@ -27,7 +27,7 @@ def collect(
     With no plan or meter named, every active meter's registers and load profile are read.
     Exit status 0 when every job ended (failures are counted in the output), 3 on time-out.
     """
-    runtime = Runtime.from_settings(get_settings(ctx))
+    runtime = get_runtime(ctx)
     factory, jobs, dispatcher = runtime.session_factory, runtime.jobs, runtime.dispatcher
     if plan and meter:
         typer.echo("headend: name a plan or meters, not both", err=True)
@@ -114,7 +114,7 @@ def serve(
 ) -> None:
     """Run the HTTP API, the read-plan scheduler and the dispatcher in one process until
     interrupted (Ctrl-C)."""
-    status = Runtime.from_settings(get_settings(ctx)).serve(
+    status = get_runtime(ctx).serve(
         host,
         port,
         api=api,

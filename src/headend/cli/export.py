@@ -22,14 +22,11 @@ from typing import TextIO
 import typer
 
 from headend.cli.output import Bar, counted, fail, progress_bar
-from headend.cli.state import get_settings
+from headend.cli.state import get_runtime, get_settings
 from headend.config import Settings
 from headend.domain.billing import BillingRecord
-from headend.runtime import session_factory
 from headend.services.billing.service import (
     BillingPeriod,
-    BillingService,
-    page_workers,
     parse_period,
 )
 from headend.services.registry.imports import registry_summary
@@ -117,12 +114,8 @@ def billing(
     (NDJSON or CSV), or the period's intervals as a NEM12 file."""
     settings = get_settings(ctx)
     span = _period(period, start, end, settings)
-    factory = session_factory(settings)
-    service = BillingService(
-        factory,
-        settings.tz,
-        workers=page_workers(settings.database_url, settings.tz, settings.billing_workers),
-    )
+    runtime = get_runtime(ctx)
+    factory, service = runtime.session_factory, runtime.billing
     with progress_bar(f"billing {span.label}") as bar:
         if bar.shown:
             bar.update(0, registry_summary(factory)["meters"])

@@ -7,11 +7,9 @@ from typing import Any
 import typer
 
 from headend.cli.output import emit, emit_json
-from headend.cli.state import CLI, get_settings
+from headend.cli.state import CLI, get_runtime
 from headend.domain.enums import JobState, ReadKind
-from headend.runtime import session_factory
-from headend.services.collection.jobs import JobService
-from headend.services.collection.plans import PlanService, PlanSpec, parse_selector
+from headend.services.collection.plans import PlanSpec, parse_selector
 from headend.store.repositories.jobs import JobRepository
 
 JOB_COLUMNS = (
@@ -48,7 +46,7 @@ def list_jobs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The most recent jobs, newest first."""
-    factory = session_factory(get_settings(ctx))
+    factory = get_runtime(ctx).session_factory
     with factory() as session:
         rows = JobRepository(session).list_jobs(state, limit)
         items = [
@@ -72,7 +70,7 @@ def show_job(
     ctx: typer.Context, job_id: int, as_json: bool = typer.Option(False, "--json")
 ) -> None:
     """One job with its state changes and attempts."""
-    factory = session_factory(get_settings(ctx))
+    factory = get_runtime(ctx).session_factory
     with factory() as session:
         repo = JobRepository(session)
         job = repo.job(job_id)
@@ -130,9 +128,7 @@ def set_plan(
     window_minutes: int = typer.Option(240, help="How long retries may go on after firing."),
 ) -> None:
     """Create or update a read plan."""
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
-    service = PlanService(factory, JobService(factory), settings.tz)
+    service = get_runtime(ctx).plans
     spec = PlanSpec(name, cron, tuple(read), parse_selector(meters), window_minutes)
     plan = service.save(spec, actor=CLI)
     typer.echo(f"read plan {plan.name}: {', '.join(plan.read_kinds)} at '{plan.cron}'")
@@ -141,9 +137,7 @@ def set_plan(
 @plans_app.command("list")
 def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """The read plans."""
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
-    plans = PlanService(factory, JobService(factory), settings.tz).all()
+    plans = get_runtime(ctx).plans.all()
     items: list[dict[str, Any]] = [
         {
             "name": p.name,
@@ -162,9 +156,7 @@ def list_plans(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
 @plans_app.command("deactivate")
 def deactivate_plan(ctx: typer.Context, name: str) -> None:
     """Stop a plan from firing (it stays stored)."""
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
-    PlanService(factory, JobService(factory), settings.tz).deactivate(name, actor=CLI)
+    get_runtime(ctx).plans.deactivate(name, actor=CLI)
     typer.echo(f"read plan {name} deactivated")
 
 

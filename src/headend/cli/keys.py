@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from headend.cli.output import emit
-from headend.cli.state import CLI, get_settings
+from headend.cli.state import CLI, get_runtime
 from headend.domain.enums import Role
-from headend.runtime import session_factory
 from headend.services.access.keys import KeyService
 
 KEY_COLUMNS = (
@@ -22,7 +21,7 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 
 
 def _service(ctx: typer.Context) -> KeyService:
-    return KeyService(session_factory(get_settings(ctx)))
+    return get_runtime(ctx).keys
 
 
 @keys_app.command("create")

@@ -8,15 +8,13 @@ from pathlib import Path
 import typer
 
 from headend.cli.output import emit, emit_json, progress_bar
-from headend.cli.state import get_settings
+from headend.cli.state import get_runtime
 from headend.domain.enums import MeterStatus
-from headend.runtime import known_profiles, secret_box, session_factory
 from headend.services.registry.imports import (
     export_registry,
     import_registry,
     registry_summary,
 )
-from headend.services.registry.service import RegistryService
 
 METER_COLUMNS = (
     ("meter_id", "meter"),
@@ -45,14 +43,13 @@ def import_(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import a registry CSV. Every row is checked first; a file with a bad row changes nothing."""
-    settings = get_settings(ctx)
-    factory = session_factory(settings)
+    runtime = get_runtime(ctx)
     with progress_bar("importing", quiet=as_json) as bar:
         summary = import_registry(
-            factory,
+            runtime.session_factory,
             file,
-            secret_box(settings),
-            known_profiles(),
+            runtime.box,
+            runtime.profiles,
             lambda phase, done, total: bar.update(done, total, phase),
         )
     if as_json:
@@ -73,7 +70,7 @@ def export(
     ),
 ) -> None:
     """Write the registry as CSV (secrets are named in secret_ref, never written out)."""
-    factory = session_factory(get_settings(ctx))
+    factory = get_runtime(ctx).session_factory
     if output is None:
         export_registry(factory, sys.stdout)
         return
@@ -88,7 +85,7 @@ def summary(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Count meters by status, gateway kind and device profile."""
-    counts = registry_summary(session_factory(get_settings(ctx)))
+    counts = registry_summary(get_runtime(ctx).session_factory)
     if as_json:
         emit_json(counts, sort_keys=True)
         return
@@ -113,7 +110,7 @@ def list_meters(
     as_json: bool = typer.Option(False, "--json", help="Print every registry field as JSON."),
 ) -> None:
     """Meters in meter-id order, a page at a time as the API lists them (secrets never)."""
-    rows = RegistryService(session_factory(get_settings(ctx))).meters(
+    rows = get_runtime(ctx).registry.meters(
         after=after, limit=limit, gateway=gateway, device_profile=device_profile, status=status
     )
     emit(rows, METER_COLUMNS, as_json)
@@ -124,7 +121,7 @@ def list_gateways(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
 ) -> None:
     """Every gateway by name: kind, address and how many sessions it carries at once."""
-    emit(RegistryService(session_factory(get_settings(ctx))).gateways(), GATEWAY_COLUMNS, as_json)
+    emit(get_runtime(ctx).registry.gateways(), GATEWAY_COLUMNS, as_json)
 
 
 def register(app: typer.Typer) -> None:

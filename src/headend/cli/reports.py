@@ -15,8 +15,7 @@ import typer
 from pydantic import BaseModel
 
 from headend.cli.output import emit, fail
-from headend.cli.state import get_settings
-from headend.runtime import session_factory
+from headend.cli.state import get_runtime
 from headend.services.reporting.reports import ReportService
 
 FAILED_READ_COLUMNS = (
@@ -55,8 +54,7 @@ findings_app = typer.Typer(help="VEE findings.", no_args_is_help=True)
 
 
 def _reports(ctx: typer.Context) -> ReportService:
-    settings = get_settings(ctx)
-    return ReportService(session_factory(settings), settings.tz)
+    return get_runtime(ctx).reports
 
 
 class By(StrEnum):
