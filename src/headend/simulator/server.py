@@ -85,7 +85,8 @@ class LogicalDevice:
         self.profile = profile
         self.now = now
         self.state = MeterState()
-        self.objects = build_objects(profile)
+        missing = {Obis.parse(text) for text in spec.missing_objects}
+        self.objects = [obj for obj in build_objects(profile) if obj.obis not in missing]
         self._by_obis: dict[Obis, CosemObject] = {obj.obis: obj for obj in self.objects}
         self.security = ServerSecurity(
             system_title=bytes.fromhex(spec.system_title),
