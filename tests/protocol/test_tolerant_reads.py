@@ -5,7 +5,7 @@ the simulator's truth, and what the session learned about the meter is reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -55,6 +55,7 @@ def fleet() -> Iterator[Fleet]:
         wrapped = meter(f"{name}-W", Transport.WRAPPER, wrapper_port, logical=n + 1, seed=n)
         on_bus = meter(f"{name}-H", Transport.HDLC, hdlc_port, physical=17 + n, seed=10 + n)
         specs += [lacking_max_demand(wrapped, quirks), lacking_max_demand(on_bus, quirks)]
+    specs.append(meter("PLAIN-W", Transport.WRAPPER, wrapper_port, logical=9, seed=9))
     with serving(specs) as served:
         yield served
 
@@ -75,15 +76,19 @@ def read(fleet: Fleet, meter_id: str, spec: ReadSpec | None = None) -> MeterRead
 
 
 def check_all_but_max_demand(fleet: Fleet, meter_id: str, got: MeterRead, reason: str) -> None:
+    assert set(got.unavailable) == {MAX_DEMAND}
+    assert got.unavailable[MAX_DEMAND].reason == "object_unavailable"
+    assert reason in got.unavailable[MAX_DEMAND].detail
+    check_the_rest(fleet, meter_id, got, lacking={MAX_DEMAND})
+
+
+def check_the_rest(fleet: Fleet, meter_id: str, got: MeterRead, lacking: set[Obis]) -> None:
     profile = fleet.specs[meter_id].profile
     data = fleet.data(meter_id)
     spec = fleet.read_spec(meter_id)
     assert got.serial_number == meter_id
     assert got.clock is not None and got.clock.meter_time == data.meter_time(NOW)
-    assert set(got.unavailable) == {MAX_DEMAND}
-    assert got.unavailable[MAX_DEMAND].reason == "object_unavailable"
-    assert reason in got.unavailable[MAX_DEMAND].detail
-    assert set(got.registers) == {r.obis for r in spec.registers} - {MAX_DEMAND}
+    assert set(got.registers) == {r.obis for r in spec.registers} - lacking
     for obis, value in got.registers.items():
         assert value.value == expected_register(profile, data, obis, NOW), obis
     assert got.load_profile is not None
@@ -131,11 +136,19 @@ def test_a_meter_with_every_quirk_is_read_and_what_it_does_wrong_is_learned(
     assert got.learned == {LIST_UNRELIABLE, WRONG_INVOKE_ON_ERROR}
 
 
-class Recording:
-    """A transport that keeps the request APDUs it carries."""
+def is_list_request(apdu: bytes) -> bool:
+    return apdu[:2] == b"\xc0\x03"
 
-    def __init__(self, inner: transports.Transport) -> None:
+
+class Recording:
+    """A transport that keeps the request APDUs it carries; ``garble`` changes the answers to
+    GET-with-list requests."""
+
+    def __init__(
+        self, inner: transports.Transport, garble: Callable[[bytes], bytes] | None = None
+    ) -> None:
         self.inner = inner
+        self.garble = garble
         self.requests: list[bytes] = []
 
     async def open(self) -> None:
@@ -143,7 +156,10 @@ class Recording:
 
     async def exchange(self, apdu: bytes) -> bytes:
         self.requests.append(apdu)
-        return await self.inner.exchange(apdu)
+        answer = await self.inner.exchange(apdu)
+        if self.garble is not None and is_list_request(apdu):
+            return self.garble(answer)
+        return answer
 
     async def close(self) -> None:
         await self.inner.close()
@@ -165,8 +181,44 @@ def test_once_get_with_list_failed_the_rest_of_the_session_reads_one_by_one(
             return await collect(session, spec, Collection(), DefinitionCache())
 
     got = run(go())
-    with_list = [apdu for apdu in wire.requests if apdu[:2] == b"\xc0\x03"]
+    with_list = [apdu for apdu in wire.requests if is_list_request(apdu)]
     assert len(with_list) == 1
     assert set(got.unavailable) == {MAX_DEMAND}
     assert set(got.registers) == {r.obis for r in rest}
     assert got.learned == {LIST_UNRELIABLE}
+
+
+GARBLINGS: dict[str, Callable[[bytes], bytes]] = {
+    "another invoke id": lambda answer: answer[:2] + bytes((answer[2] ^ 0x03,)) + answer[3:],
+    "trailing bytes": lambda answer: answer + b"\x00\x00",
+    "a count larger than its results": lambda answer: answer[:3] + b"\x7f" + answer[4:],
+    "an exception-response": lambda answer: bytes.fromhex("d80102"),
+    "a confirmed-service-error": lambda answer: bytes.fromhex("0e050601"),
+}
+
+
+@pytest.mark.parametrize("garbling", list(GARBLINGS))
+def test_a_list_answer_with_another_defect_costs_one_retry_one_by_one_and_nothing_else(
+    fleet: Fleet, garbling: str
+) -> None:
+    spec = replace(fleet.read_spec("PLAIN-W"), list_batch=4)
+    target = fleet.target("PLAIN-W")
+    wire = Recording(build_transport(target, Traffic()), GARBLINGS[garbling])
+    what = Collection(start=NOW - timedelta(hours=6), end=NOW)
+
+    async def go() -> MeterRead:
+        async with MeterSession(target, transport=wire) as session:
+            return await collect(session, spec, what, DefinitionCache())
+
+    got = run(go())
+    assert not got.unavailable
+    check_the_rest(fleet, "PLAIN-W", got, lacking=set())
+    assert got.learned == {LIST_UNRELIABLE}
+    assert len([apdu for apdu in wire.requests if is_list_request(apdu)]) == 1
+
+
+def test_a_meter_that_answers_lists_well_teaches_the_session_nothing(fleet: Fleet) -> None:
+    got = read(fleet, "PLAIN-W")
+    assert not got.unavailable
+    check_the_rest(fleet, "PLAIN-W", got, lacking=set())
+    assert got.learned == frozenset()
