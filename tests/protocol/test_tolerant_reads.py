@@ -56,6 +56,10 @@ def fleet() -> Iterator[Fleet]:
         on_bus = meter(f"{name}-H", Transport.HDLC, hdlc_port, physical=17 + n, seed=10 + n)
         specs += [lacking_max_demand(wrapped, quirks), lacking_max_demand(on_bus, quirks)]
     specs.append(meter("PLAIN-W", Transport.WRAPPER, wrapper_port, logical=9, seed=9))
+    for n, quirk in enumerate((Quirk.RELEASE_NEVER_ANSWERED, Quirk.RLRE_WRONG_LENGTH)):
+        wrapped = meter(f"{quirk}-W", Transport.WRAPPER, wrapper_port, logical=10 + n, seed=n)
+        on_bus = meter(f"{quirk}-H", Transport.HDLC, hdlc_port, physical=30 + n, seed=n)
+        specs += [replace(wrapped, quirks=(quirk,)), replace(on_bus, quirks=(quirk,))]
     with serving(specs) as served:
         yield served
 
@@ -222,3 +226,24 @@ def test_a_meter_that_answers_lists_well_teaches_the_session_nothing(fleet: Flee
     assert not got.unavailable
     check_the_rest(fleet, "PLAIN-W", got, lacking=set())
     assert got.learned == frozenset()
+
+
+@pytest.mark.parametrize("link", ["W", "H"], ids=["wrapper", "hdlc"])
+@pytest.mark.parametrize("quirk", [Quirk.RELEASE_NEVER_ANSWERED, Quirk.RLRE_WRONG_LENGTH])
+def test_a_release_answered_badly_or_never_leaves_the_read_whole(
+    fleet: Fleet, quirk: Quirk, link: str
+) -> None:
+    meter_id = f"{quirk}-{link}"
+    spec = fleet.read_spec(meter_id)
+    what = Collection(start=NOW - timedelta(hours=6), end=NOW)
+
+    async def go() -> tuple[MeterRead, bool | None]:
+        session = MeterSession(fleet.target(meter_id, timeout=2.0))
+        async with session:
+            got = await collect(session, spec, what, DefinitionCache())
+        return got, session.released_cleanly
+
+    got, released_cleanly = run(go())
+    assert not got.unavailable
+    check_the_rest(fleet, meter_id, got, lacking=set())
+    assert released_cleanly is False

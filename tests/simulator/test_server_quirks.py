@@ -67,6 +67,17 @@ def test_a_short_list_meter_answers_a_list_without_failures_whole() -> None:
     assert answer[end] == 0 and cosem.decode(answer, end + 1)[1] == len(answer)
 
 
+def test_a_meter_with_release_never_answered_stays_silent_on_release() -> None:
+    session = associated(Quirk.RELEASE_NEVER_ANSWERED)
+    assert session.handle(bytes.fromhex("6200")) is None
+    assert session.released
+
+
+def test_a_meter_with_rlre_wrong_length_declares_one_octet_too_many() -> None:
+    session = associated(Quirk.RLRE_WRONG_LENGTH)
+    assert session.handle(bytes.fromhex("6200")) == bytes.fromhex("6304800100")
+
+
 def test_quirks_and_missing_objects_are_saved_in_the_fleet_file_and_loaded_back(
     tmp_path: Path,
 ) -> None:

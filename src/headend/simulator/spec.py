@@ -41,6 +41,10 @@ class Quirk(StrEnum):
     WRONG_INVOKE_ID_ON_ERROR = "wrong_invoke_id_on_error"
     # an object the meter does not have answers hardware-fault instead of object-undefined
     HARDWARE_FAULT_FOR_MISSING = "hardware_fault_for_missing"
+    # a release request is never answered (the meter drops the association silently)
+    RELEASE_NEVER_ANSWERED = "release_never_answered"
+    # the release response's BER length is one more than its content
+    RLRE_WRONG_LENGTH = "rlre_wrong_length"
 
 
 @dataclass(frozen=True)
