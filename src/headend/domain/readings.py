@@ -196,5 +196,5 @@ class MeterRead:
     events: tuple[Event, ...] = ()
     clock_sync: ClockSync | None = None
     # what the session learned about the meter not following the standard, by name (for
-    # example "get_with_list_unreliable"), to be kept per device profile and firmware
-    learned: frozenset[str] = frozenset()
+    # example "get_with_list_unreliable"), sorted, to be kept per device profile and firmware
+    learned: tuple[str, ...] = ()

@@ -157,5 +157,5 @@ async def collect(
         billing=billing,
         events=events,
         clock_sync=sync,
-        learned=frozenset(session.learned),
+        learned=tuple(sorted(session.learned)),
     )
