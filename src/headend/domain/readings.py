@@ -195,3 +195,6 @@ class MeterRead:
     billing: BillingProfile | None = None
     events: tuple[Event, ...] = ()
     clock_sync: ClockSync | None = None
+    # what the session learned about the meter not following the standard, by name (for
+    # example "get_with_list_unreliable"), sorted, to be kept per device profile and firmware
+    learned: tuple[str, ...] = ()

@@ -157,4 +157,5 @@ async def collect(
         billing=billing,
         events=events,
         clock_sync=sync,
+        learned=tuple(sorted(session.learned)),
     )

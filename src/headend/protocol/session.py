@@ -12,6 +12,12 @@ ends as ``ResponseTimeoutError``, its transport closed by leaving the ``async wi
 one block transfer gathers at most ``MeterTarget.max_transfer_bytes``, narrowed by
 :meth:`MeterSession.expecting` to what was asked, and is refused before the next block is
 asked for once it would run past that.
+
+Meters are tolerated, not trusted to be conformant. A GET-with-list answer that is short,
+malformed, carries another invoke id or fails as a whole costs one retry of its items one by
+one, and the rest of the session reads one by one; an error answer carrying another invoke id
+is taken as the answer to the one request outstanding. What the session learned this way is in
+:attr:`MeterSession.learned`, by the names ``LIST_UNRELIABLE`` and ``WRONG_INVOKE_ON_ERROR``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from headend.protocol.target import MeterTarget, build_transport
 from headend.protocol.transports import Transport
 
 MAX_BLOCKS = 10_000
+# what a session learns about a meter that does not follow the standard, by name
+LIST_UNRELIABLE = "get_with_list_unreliable"
+WRONG_INVOKE_ON_ERROR = "wrong_invoke_id_on_error"
 
 
 def _failure_error(failure: xdlms.ServiceFailure, what: str) -> ProtocolError:
@@ -77,6 +86,7 @@ class MeterSession:
         self.association = Association(target.association_settings(), lease)
         self._invoke = 0
         self._open = False
+        self.learned: set[str] = set()  # quirks of this meter found in this session
         self.released_cleanly: bool | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -228,8 +238,7 @@ class MeterSession:
         what = f"GET {ref.obis} attribute {ref.attribute}"
         invoke = self._next_invoke()
         answer = await self._request(xdlms.get_request(invoke, ref, access), what)
-        with translating(what):
-            result = xdlms.parse_get_response(answer, invoke)
+        result = self._parse_get(answer, invoke, what)
         if isinstance(result, xdlms.Block):
             return await self._blocks(result, invoke, what)
         if isinstance(result, xdlms.Result):
@@ -239,32 +248,62 @@ class MeterSession:
             return result.data
         raise DecodeError(f"{what}: the meter answered with a list")
 
+    def _parse_get(
+        self, answer: bytes, invoke: int, what: str
+    ) -> xdlms.Result | xdlms.Block | list[xdlms.Result]:
+        with translating(what):
+            result = xdlms.parse_get_response(answer, None)
+        answered = answer[2] & 0x0F  # parse_get_response checked there are three bytes
+        if answered == invoke & 0x0F:
+            return result
+        # Some meters answer errors with another invoke id. Requests are sent one at a time
+        # and a session whose answer is late ends (response timeout), so an error answer (a
+        # GET response carrying only a data-access-result) can only be the answer to the one
+        # request outstanding. Nothing else is taken this way: a value, a block or a list
+        # with another invoke id is refused.
+        if isinstance(result, xdlms.Result) and result.error is not None:
+            self.learned.add(WRONG_INVOKE_ON_ERROR)
+            return result
+        raise DecodeError(f"{what}: answer to invoke id {answered}, expected {invoke & 0x0F}")
+
     async def get_many(self, refs: list[xdlms.AttributeRef], batch: int = 10) -> list[xdlms.Result]:
-        """Several attributes; by GET with list in batches when the meter allows it."""
+        """Several attributes; by GET with list in batches when the meter allows it.
+
+        A list answer the meter garbles (short, malformed, another invoke id) or refuses as a
+        whole costs one retry of its items one by one, and from then on this session reads
+        one by one (``LIST_UNRELIABLE`` is learned)."""
         if not refs:
             return []
-        if batch <= 1 or not self.association.supports_with_list:
-            return [await self._get_one(ref) for ref in refs]
         results: list[xdlms.Result] = []
-        for start in range(0, len(refs), batch):
-            chunk = refs[start : start + batch]
-            if len(chunk) == 1:
-                results.append(await self._get_one(chunk[0]))
+        for start in range(0, len(refs), max(batch, 1)):
+            chunk = refs[start : start + max(batch, 1)]
+            if len(chunk) == 1 or not self._lists_allowed(batch):
+                results.extend([await self._get_one(ref) for ref in chunk])
                 continue
-            what = f"GET with list of {len(chunk)} from {chunk[0].obis}"
-            invoke = self._next_invoke()
-            request = xdlms.get_request_with_list(invoke, [(r, None) for r in chunk])
-            answer = await self._request(request, what)
-            with translating(what):
-                parsed = xdlms.parse_get_response(answer, invoke)
-            if isinstance(parsed, xdlms.Block):
-                raw = await self._blocks(parsed, invoke, what)
-                with translating(what):
-                    parsed = xdlms.parse_result_list(raw, 0)
-            if not isinstance(parsed, list) or len(parsed) != len(chunk):
-                raise DecodeError(f"{what}: the answer does not have {len(chunk)} results")
-            results.extend(parsed)
+            try:
+                results.extend(await self._get_list(chunk))
+            except (DecodeError, DataAccessError):
+                self.learned.add(LIST_UNRELIABLE)
+                results.extend([await self._get_one(ref) for ref in chunk])
         return results
+
+    def _lists_allowed(self, batch: int) -> bool:
+        unreliable = LIST_UNRELIABLE in self.learned
+        return batch > 1 and self.association.supports_with_list and not unreliable
+
+    async def _get_list(self, chunk: list[xdlms.AttributeRef]) -> list[xdlms.Result]:
+        what = f"GET with list of {len(chunk)} from {chunk[0].obis}"
+        invoke = self._next_invoke()
+        request = xdlms.get_request_with_list(invoke, [(r, None) for r in chunk])
+        answer = await self._request(request, what)
+        parsed = self._parse_get(answer, invoke, what)
+        if isinstance(parsed, xdlms.Block):
+            raw = await self._blocks(parsed, invoke, what)
+            with translating(what):
+                parsed = xdlms.parse_result_list(raw, 0)
+        if not isinstance(parsed, list) or len(parsed) != len(chunk):
+            raise DecodeError(f"{what}: the answer does not have {len(chunk)} results")
+        return parsed
 
     async def _get_one(self, ref: xdlms.AttributeRef) -> xdlms.Result:
         try:

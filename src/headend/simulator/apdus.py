@@ -178,9 +178,10 @@ def get_response_block_error(invoke: int, block_number: int, result: int) -> byt
     )
 
 
-def encode_result_list(results: list[bytes | int]) -> bytes:
-    """SEQUENCE OF Get-Data-Result: encoded data, or an int data-access-result."""
-    out = bytearray(encode_length(len(results)))
+def encode_result_list(results: list[bytes | int], declared: int | None = None) -> bytes:
+    """SEQUENCE OF Get-Data-Result: encoded data, or an int data-access-result; ``declared``
+    puts another count in front (a meter that sends fewer results than it declares)."""
+    out = bytearray(encode_length(len(results) if declared is None else declared))
     for item in results:
         if isinstance(item, int):
             out += bytes((1, item))
@@ -189,8 +190,10 @@ def encode_result_list(results: list[bytes | int]) -> bytes:
     return bytes(out)
 
 
-def get_response_with_list(invoke: int, results: list[bytes | int]) -> bytes:
-    return bytes((GET_RESPONSE, 3, invoke)) + encode_result_list(results)
+def get_response_with_list(
+    invoke: int, results: list[bytes | int], declared: int | None = None
+) -> bytes:
+    return bytes((GET_RESPONSE, 3, invoke)) + encode_result_list(results, declared)
 
 
 def set_response(invoke: int, result: int) -> bytes:

@@ -19,9 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from headend.domain.enums import AuthLevel, Transport
+from headend.domain.obis import Obis
 from headend.profiles import load_profile
 from headend.simulator.faultspec import FaultRequest
-from headend.simulator.spec import Fault, FaultKind, MeterSpec
+from headend.simulator.spec import Fault, FaultKind, MeterSpec, Quirk
 
 FLEET_FORMAT = 1
 SINGLE_PHASE = "single_phase_residential"
@@ -174,6 +175,8 @@ def spec_to_json(spec: MeterSpec) -> dict[str, Any]:
     data["transport"] = spec.transport.value
     data["auth"] = spec.auth.value
     data["faults"] = [{"kind": f.kind.value, "params": dict(f.params)} for f in spec.faults]
+    data["quirks"] = [quirk.value for quirk in spec.quirks]
+    data["missing_objects"] = list(spec.missing_objects)
     data["epoch"] = spec.epoch.isoformat() if spec.epoch else None
     return data
 
@@ -186,6 +189,10 @@ def spec_from_json(data: dict[str, Any]) -> MeterSpec:
         values["faults"] = tuple(
             Fault(FaultKind(f["kind"]), {k: float(v) for k, v in f.get("params", {}).items()})
             for f in values.get("faults", ())
+        )
+        values["quirks"] = tuple(Quirk(q) for q in values.get("quirks", ()))
+        values["missing_objects"] = tuple(
+            str(Obis.parse(text)) for text in values.get("missing_objects", ())
         )
         epoch = values.get("epoch")
         values["epoch"] = datetime.fromisoformat(epoch) if epoch else None

@@ -46,7 +46,7 @@ from headend.simulator.cosem import DataError
 from headend.simulator.datasource import MeterDataSource
 from headend.simulator.objects import Context, CosemObject, MeterState, Result
 from headend.simulator.profile_generic import build_objects
-from headend.simulator.spec import FaultKind, MeterSpec
+from headend.simulator.spec import FaultKind, MeterSpec, Quirk
 from headend.simulator.xdlms_services import (
     DECIPHERING,
     INVOCATION_COUNTER,
@@ -85,7 +85,8 @@ class LogicalDevice:
         self.profile = profile
         self.now = now
         self.state = MeterState()
-        self.objects = build_objects(profile)
+        missing = {Obis.parse(text) for text in spec.missing_objects}
+        self.objects = [obj for obj in build_objects(profile) if obj.obis not in missing]
         self._by_obis: dict[Obis, CosemObject] = {obj.obis: obj for obj in self.objects}
         self.security = ServerSecurity(
             system_title=bytes.fromhex(spec.system_title),
@@ -388,4 +389,9 @@ class AssociationSession(ServiceHost):
         self._move("released")
         self.released = True
         self.long_get = None
-        return rlre()
+        if self.device.spec.has(Quirk.RELEASE_NEVER_ANSWERED):
+            return None
+        answer = rlre()
+        if self.device.spec.has(Quirk.RLRE_WRONG_LENGTH):
+            return answer[:1] + bytes((answer[1] + 1,)) + answer[2:]
+        return answer

@@ -31,6 +31,22 @@ class FaultKind(StrEnum):
     EXCHANGE = "exchange"  # the meter was exchanged: new serial number, registers from zero
 
 
+class Quirk(StrEnum):
+    """A way a real meter departs from the standard, played by a simulated one."""
+
+    # a GET-with-list answer declares all N results and carries only those before the first
+    # item that failed
+    SHORT_LIST_AFTER_FAILURE = "short_list_after_failure"
+    # a GET answered with a data-access-result carries another invoke id
+    WRONG_INVOKE_ID_ON_ERROR = "wrong_invoke_id_on_error"
+    # an object the meter does not have answers hardware-fault instead of object-undefined
+    HARDWARE_FAULT_FOR_MISSING = "hardware_fault_for_missing"
+    # a release request is never answered (the meter drops the association silently)
+    RELEASE_NEVER_ANSWERED = "release_never_answered"
+    # the release response's BER length is one more than its content
+    RLRE_WRONG_LENGTH = "rlre_wrong_length"
+
+
 @dataclass(frozen=True)
 class Fault:
     kind: FaultKind
@@ -63,7 +79,14 @@ class MeterSpec:
     latency_s: float = 0.0  # added to every answer (round trip)
     baud_rate: int | None = None  # limit throughput to this serial speed
     faults: tuple[Fault, ...] = ()
+    quirks: tuple[Quirk, ...] = ()
+    # OBIS codes of objects the device profile declares but this meter does not have (a
+    # model without maximum demand: ("1.0.1.6.0.255",))
+    missing_objects: tuple[str, ...] = ()
     epoch: datetime | None = None  # when the meter's history starts; None: now - history_days
+
+    def has(self, quirk: Quirk) -> bool:
+        return quirk in self.quirks
 
     def fault(self, kind: FaultKind) -> Fault | None:
         for f in self.faults:

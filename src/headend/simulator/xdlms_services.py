@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from headend.simulator import apdus, cosem
 from headend.simulator.objects import AccessDenied, CosemObject, Result
+from headend.simulator.spec import Quirk
 
 if TYPE_CHECKING:
     from headend.simulator.server import LogicalDevice
@@ -51,7 +52,7 @@ def serve_request(session: ServiceHost, request: apdus.Request) -> bytes:
         try:
             data = session.read(request.attribute, request.selection)
         except AccessDenied as exc:
-            return apdus.get_response_error(request.invoke, exc.result)
+            return apdus.get_response_error(session.error_invoke(request.invoke), exc.result)
         whole = apdus.get_response_normal(request.invoke, data)
         return session.fit(request.invoke, whole, data)
     if isinstance(request, apdus.GetWithList):
@@ -63,8 +64,12 @@ def serve_request(session: ServiceHost, request: apdus.Request) -> bytes:
                 results.append(session.read(attribute, selection))
             except AccessDenied as exc:
                 results.append(int(exc.result))
-        whole = apdus.get_response_with_list(request.invoke, results)
-        return session.fit(request.invoke, whole, apdus.encode_result_list(results))
+        declared = len(results)
+        if session.device.spec.has(Quirk.SHORT_LIST_AFTER_FAILURE):
+            failed = [n for n, item in enumerate(results) if isinstance(item, int)]
+            results = results[: failed[0]] if failed else results
+        whole = apdus.get_response_with_list(request.invoke, results, declared)
+        return session.fit(request.invoke, whole, apdus.encode_result_list(results, declared))
     if isinstance(request, apdus.SetNormal):
         try:
             session.write(request.attribute, request.selection, request.value)
@@ -92,9 +97,17 @@ class ServiceHost:
     def reply_to_hls(self, request: apdus.ActionNormal) -> bytes:
         raise NotImplementedError
 
+    def error_invoke(self, invoke: int) -> int:
+        """The invoke id of an error answer: another one for a meter with that quirk."""
+        if not self.device.spec.has(Quirk.WRONG_INVOKE_ID_ON_ERROR):
+            return invoke
+        return (invoke & 0xF0) | (2 if invoke & 0x0F == 1 else 1)
+
     def _object(self, descriptor: apdus.Descriptor) -> CosemObject:
         obj = self.device.find(descriptor.obis)
         if obj is None:
+            if self.device.spec.has(Quirk.HARDWARE_FAULT_FOR_MISSING):
+                raise AccessDenied(Result.HARDWARE_FAULT)
             raise AccessDenied(Result.OBJECT_UNDEFINED)
         if obj.class_id != descriptor.class_id:
             raise AccessDenied(Result.OBJECT_CLASS_INCONSISTENT)
