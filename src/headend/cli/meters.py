@@ -52,7 +52,7 @@ def import_(
             factory,
             file,
             secret_box(settings),
-            known_profiles(),
+            known_profiles(settings),
             lambda phase, done, total: bar.update(done, total, phase),
         )
     if as_json:

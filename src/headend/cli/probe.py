@@ -17,6 +17,7 @@ import structlog
 import typer
 
 from headend.cli.output import emit_json
+from headend.cli.state import current_settings
 from headend.domain.enums import AuthLevel, SerialFraming, Transport
 from headend.domain.quality import Flag
 from headend.domain.readings import MeterRead
@@ -178,7 +179,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read clock, registers and load profile from one meter and print them."""
         try:
-            device = load_profile(profile)
+            device = load_profile(profile, current_settings().profiles_dir)
             spec = read_spec_from_profile(device)
             now = datetime.now(UTC)
             t_end = _parse_time(end, now)
