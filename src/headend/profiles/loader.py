@@ -59,7 +59,7 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _problem(message: str) -> str:
+def problem_text(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             return message[len(prefix) :]
@@ -85,7 +85,7 @@ def parse_profile(path: Path) -> DeviceProfile:
         return DeviceProfile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = _problem(first["msg"])
+        message = problem_text(first["msg"])
         key = _key(first["loc"])
         # a model-level check names its own key inside the message
         if ": " in message and not key:
