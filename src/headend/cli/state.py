@@ -26,8 +26,12 @@ class State:
 
 
 def current_settings() -> Settings:
-    """The settings of the command being run, for a command that takes no ``ctx``."""
-    root = click.get_current_context().find_root()
+    """The settings of the command being run, for a command that takes no ``ctx`` (built
+    here when the command runs outside a click context, e.g. in a worker thread)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return State().settings
+    root = ctx.find_root()
     if not isinstance(root.obj, State):
         root.obj = State()
     return root.obj.settings
