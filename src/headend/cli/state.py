@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 import typer
 
 from headend.config import Settings, load_settings
@@ -23,18 +22,6 @@ class State:
             self._settings = load_settings()
             configure_logging(self._settings.log_level, self._settings.log_json)
         return self._settings
-
-
-def current_settings() -> Settings:
-    """The settings of the command being run, for a command that takes no ``ctx`` (built
-    here when the command runs outside a click context, e.g. in a worker thread)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return State().settings
-    root = ctx.find_root()
-    if not isinstance(root.obj, State):
-        root.obj = State()
-    return root.obj.settings
 
 
 def get_settings(ctx: typer.Context) -> Settings:
