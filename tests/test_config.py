@@ -43,6 +43,26 @@ def test_a_config_file_is_read_and_the_environment_wins_over_it(
     assert settings.api_port == 8200
 
 
+def test_the_profiles_folder_is_the_shipped_one_unless_set() -> None:
+    assert load_settings().profiles_dir is None
+
+
+def test_the_profiles_folder_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEADEND_PROFILES_DIR", str(tmp_path))
+    assert load_settings().profiles_dir == tmp_path
+
+
+def test_the_profiles_folder_comes_from_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "headend.toml"
+    config.write_text(f"profiles_dir = '{tmp_path / 'models'}'\n")
+    monkeypatch.setenv("HEADEND_CONFIG", str(config))
+    assert load_settings().profiles_dir == tmp_path / "models"
+
+
 def test_an_unknown_time_zone_is_refused_with_the_variable_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         description="Folder where a read the store refused waits until it lands; default: "
         "spool/ in the working directory.",
     )
+    profiles_dir: Path | None = Field(
+        default=None,
+        description="Folder of device profiles (one YAML file per meter model); default: the "
+        "protocols/ folder shipped with headend.",
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

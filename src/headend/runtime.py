@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headend.config import Settings
 from headend.domain.enums import ReadKind
-from headend.profiles import profiles_dir
+from headend.profiles.loader import profile_names
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.plans import PlanScheduler
@@ -68,9 +68,9 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(settings.encryption_secret())
 
 
-def known_profiles() -> frozenset[str]:
-    """Names of the device profiles in the profiles folder (``protocols/`` by default)."""
-    return frozenset(p.stem for p in profiles_dir().glob("*.yaml"))
+def known_profiles(settings: Settings) -> frozenset[str]:
+    """Names of the device profiles in the ``profiles_dir`` folder (``protocols/`` by default)."""
+    return profile_names(settings.profiles_dir)
 
 
 class Runtime:
@@ -111,7 +111,7 @@ class Runtime:
 
     @cached_property
     def profiles(self) -> frozenset[str]:
-        return known_profiles()
+        return known_profiles(self.settings)
 
     # -- collection -----------------------------------------------------------------------
 
@@ -139,6 +139,7 @@ class Runtime:
                 max_transfer_bytes=settings.max_transfer_bytes,
             ),
             spool=Spool(settings.spool_dir),
+            profiles_dir=settings.profiles_dir,
         )
 
     @cached_property
@@ -161,7 +162,12 @@ class Runtime:
     def validation(self) -> ValidationService:
         """The VEE pass, ending with the rollup pass in the utility's time zone."""
         factory = self.session_factory
-        return ValidationService(factory, rollups=RollupService(factory, self.settings.tz))
+        folder = self.settings.profiles_dir
+        return ValidationService(
+            factory,
+            rollups=RollupService(factory, self.settings.tz, profiles_dir=folder),
+            profiles_dir=folder,
+        )
 
     # -- what the API and the command line serve -----------------------------------------
 

@@ -122,14 +122,32 @@ def test_a_missing_profile_says_which_exist(tmp_path: Path) -> None:
         load_profile("nowhere", tmp_path)
 
 
-def test_the_profiles_folder_can_be_overridden(
+def test_an_unknown_profile_names_the_folder_searched_and_the_setting(tmp_path: Path) -> None:
+    write_variant(tmp_path, "only_one", {})
+
+    with pytest.raises(ProfileError) as caught:
+        load_profile("nowhere", tmp_path)
+
+    message = str(caught.value)
+    assert f"no such profile nowhere in {tmp_path.resolve()} ({PROFILES_DIR_VARIABLE})" in message
+
+
+def test_a_profiles_folder_that_does_not_exist_is_named_with_the_setting(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+
+    with pytest.raises(ProfileError, match=r"no folder .*nowhere \(HEADEND_PROFILES_DIR\)"):
+        load_profile("single_phase_residential", missing)
+
+
+def test_the_profiles_folder_is_the_one_passed_in_not_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_variant(tmp_path, "elsewhere", {"register_resolution_wh": 5})
-    monkeypatch.setenv(PROFILES_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(PROFILES_DIR_VARIABLE, str(tmp_path / "ignored"))
 
-    assert load_profile("elsewhere").register_resolution_wh == 5
-    assert set(load_all()) == {"elsewhere"}
+    assert load_profile("elsewhere", tmp_path).register_resolution_wh == 5
+    assert set(load_all(tmp_path)) == {"elsewhere"}
+    assert "single_phase_residential" in load_all()
 
 
 def test_yaml_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ def _register() -> None:
     for module in (db, meters, collect, jobs, keys, reports, export, probe, simulate, vee):
         module.register(app)
     # -- further sub-command modules register below --
+    from headend.cli import profiles
+
+    profiles.register(app)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import structlog
 import typer
 
 from headend.cli.output import emit_json
+from headend.config import load_settings
 from headend.domain.enums import AuthLevel, SerialFraming, Transport
 from headend.domain.quality import Flag
 from headend.domain.readings import MeterRead
@@ -177,8 +178,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Read clock, registers and load profile from one meter and print them."""
+        folder = load_settings().profiles_dir  # a bad setting stops here, named (exit 2)
         try:
-            device = load_profile(profile)
+            device = load_profile(profile, folder)
             spec = read_spec_from_profile(device)
             now = datetime.now(UTC)
             t_end = _parse_time(end, now)

@@ -6,7 +6,6 @@ Every error names the file, the key and the problem, e.g.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,18 +29,25 @@ class ProfileError(ValueError):
 
 
 def profiles_dir(directory: Path | str | None = None) -> Path:
-    """The folder of profiles: ``directory``, else ``$HEADEND_PROFILES_DIR``, else the
-    repository's ``protocols/`` (found by walking up from this file)."""
+    """The folder of profiles: ``directory`` (the ``profiles_dir`` setting, which the caller
+    passes in), else the repository's ``protocols/`` (found by walking up from this file).
+    The environment is never read here: settings are built once and passed in."""
     if directory is not None:
         return Path(directory)
-    override = os.environ.get(PROFILES_DIR_VARIABLE)
-    if override:
-        return Path(override)
     for parent in Path(__file__).resolve().parents:
         candidate = parent / "protocols"
         if candidate.is_dir():
             return candidate
-    raise ProfileError("protocols", "", "no protocols/ folder found; set HEADEND_PROFILES_DIR")
+    raise ProfileError(
+        "protocols",
+        "",
+        f"no protocols/ folder found; set the profiles folder ({PROFILES_DIR_VARIABLE})",
+    )
+
+
+def _where(folder: Path) -> str:
+    """``/abs/folder (HEADEND_PROFILES_DIR)``: the folder searched and the setting naming it."""
+    return f"{folder.resolve()} ({PROFILES_DIR_VARIABLE})"
 
 
 def _display(path: Path) -> str:
@@ -53,7 +59,7 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _problem(message: str) -> str:
+def problem_text(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             return message[len(prefix) :]
@@ -79,7 +85,7 @@ def parse_profile(path: Path) -> DeviceProfile:
         return DeviceProfile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = _problem(first["msg"])
+        message = problem_text(first["msg"])
         key = _key(first["loc"])
         # a model-level check names its own key inside the message
         if ": " in message and not key:
@@ -96,10 +102,21 @@ def load_profile(name: str, directory: Path | str | None = None) -> DeviceProfil
     """The profile ``<name>.yaml``; loaded once per file version."""
     folder = profiles_dir(directory)
     path = (folder / f"{name}.yaml").resolve()
+    if not folder.is_dir():
+        raise ProfileError(
+            _display(path), "", f"no such profile {name}: no folder {_where(folder)}"
+        )
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-        raise ProfileError(_display(path), "", f"no such profile (known: {known})")
+        raise ProfileError(
+            _display(path), "", f"no such profile {name} in {_where(folder)}; known: {known}"
+        )
     return _load_cached(path, path.stat().st_mtime_ns)
+
+
+def profile_names(directory: Path | str | None = None) -> frozenset[str]:
+    """Names of the profiles in the folder (none when the folder does not exist)."""
+    return frozenset(p.stem for p in profiles_dir(directory).glob("*.yaml"))
 
 
 def load_all(directory: Path | str | None = None) -> dict[str, DeviceProfile]:

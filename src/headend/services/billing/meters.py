@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -124,23 +125,23 @@ def _model(name: str) -> MeterModel:
     return model
 
 
-def rolled_channels() -> tuple[str, ...]:
+def rolled_channels(profiles_dir: Path | None = None) -> tuple[str, ...]:
     """The channels billing may read of any meter, and so the ones rolled up by day: every
     device profile's import register and the load-profile channels its records count."""
     found: set[str] = set()
-    for profile in load_all().values():
+    for profile in load_all(profiles_dir).values():
         model = MeterModel.of(profile)
         found.update(model.channels())
         found.add(model.import_obis)
     return tuple(sorted(found))
 
 
-def profiles_calendar(tz: ZoneInfo) -> TouCalendar:
+def profiles_calendar(tz: ZoneInfo, profiles_dir: Path | None = None) -> TouCalendar:
     """The time-of-use calendar the device profiles' tariff registers follow (their
     ``tariffs.calendar``), in ``tz``; the EVN calendar when no profile has tariffs. Billing
     and the day rollups split every meter's import on one calendar: profiles that name
     different calendars are refused."""
-    names = {p.tariffs.calendar for p in load_all().values() if p.tariffs is not None}
+    names = {p.tariffs.calendar for p in load_all(profiles_dir).values() if p.tariffs is not None}
     if len(names) > 1:
         raise ValueError(
             "the device profiles name more than one time-of-use calendar: "

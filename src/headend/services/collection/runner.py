@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -149,8 +150,10 @@ class CollectionService:
         spool: Spool | None = None,
         landing_retry_s: float = RETRY_FOR_S,
         spool_every_s: float = SPOOL_EVERY_S,
+        profiles_dir: Path | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.profiles_dir = profiles_dir  # None: the shipped protocols/ folder
         self.box = box
         self.settings = settings or CollectionSettings()
         self.clock = clock
@@ -175,7 +178,7 @@ class CollectionService:
         found = self._profiles.get(name)
         if found is None:
             try:
-                found = self._profiles[name] = load_profile(name)
+                found = self._profiles[name] = load_profile(name, self.profiles_dir)
             except ProfileError as exc:
                 raise ConfigurationProblem(str(exc)) from exc
         return found

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -75,10 +76,12 @@ class RollupService:
         calendar: TouCalendar | None = None,
         settings: RollupSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        profiles_dir: Path | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or profiles_calendar(tz)
+        self.profiles_dir = profiles_dir  # None: the shipped protocols/ folder
+        self.calendar = calendar or profiles_calendar(tz, profiles_dir)
         self.settings = settings or RollupSettings()
         self.clock = clock
         self.days = LocalDays(tz)
@@ -88,7 +91,7 @@ class RollupService:
         taken at most once per call. When ``stop`` turns true the pass ends after the batch
         under way; the meters left stay marked."""
         summary = RollupSummary()
-        channels = rolled_channels()
+        channels = rolled_channels(self.profiles_dir)
         basis = rollup_basis(self.tz, self.calendar, channels)
         with self.session_factory() as session, session.begin():
             repo = RollupRepository(session)
@@ -125,7 +128,7 @@ class RollupService:
         by_period: dict[int, dict[int, int]] = defaultdict(dict)
         for pk, since, profile in marked:
             try:
-                period_s = load_profile(profile).load_profile.capture_period_s
+                period_s = load_profile(profile, self.profiles_dir).load_profile.capture_period_s
             except ProfileError as exc:  # left marked, the rest of the batch goes on
                 log.warning("day rollups skipped", meter_pk=pk, reason=str(exc))
                 continue

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -130,8 +131,10 @@ class ValidationService:
         settings: ValidationSettings | None = None,
         clock: Clock = utcnow,
         rollups: RollupService | None = None,
+        profiles_dir: Path | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.profiles_dir = profiles_dir  # None: the shipped protocols/ folder
         self.settings = settings or ValidationSettings()
         self.clock = clock
         self.rollups = rollups
@@ -205,7 +208,7 @@ class ValidationService:
         now, budget = self.clock(), self.settings.batch_intervals
         for n, (_, _, since, profile) in enumerate(marked):
             try:
-                period_s = load_profile(profile).load_profile.capture_period_s
+                period_s = load_profile(profile, self.profiles_dir).load_profile.capture_period_s
             except Exception:
                 period_s = 0
             if period_s <= 0:
@@ -256,7 +259,9 @@ class ValidationService:
         """Read the batch's intervals from the re-validated period less ``history`` on: the
         rows landed in the period, and the current version of every interval VEE made."""
         periods = {
-            pk: timedelta(seconds=load_profile(profile).load_profile.capture_period_s)
+            pk: timedelta(
+                seconds=load_profile(profile, self.profiles_dir).load_profile.capture_period_s
+            )
             for pk, _, _, profile in marked
         }
         earliest = min(starts.values())
