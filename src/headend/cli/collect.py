@@ -72,7 +72,8 @@ def collect(
     summary["vee"] = {
         "meters": checked.meters,
         "new_versions": checked.new_versions,
-        "findings": checked.findings,
+        "findings": checked.findings,  # new ones; an open finding found again is not counted
+        "findings_closed": checked.findings_closed,
         "rereads_queued": checked.rereads_queued,
         "rolled_up": checked.rolled_up,
         "failed": [{"meter_id": m, "reason": r} for m, r in checked.failed],
@@ -89,7 +90,8 @@ def collect(
             typer.echo(f"  {category}: {count}")
         typer.echo(
             f"VEE: {checked.meters} meters validated, {checked.new_versions} new versions, "
-            f"{checked.findings} findings, {checked.rereads_queued} re-reads queued; "
+            f"{checked.findings} new findings ({checked.findings_closed} cleared), "
+            f"{checked.rereads_queued} re-reads queued; "
             f"day rollups of {checked.rolled_up} meters brought up to date"
         )
         for meter_id, reason in checked.failed:

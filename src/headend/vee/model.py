@@ -82,6 +82,9 @@ class Finding:
     end: datetime
     detail: str
     params: Mapping[str, ParamValue] = field(default_factory=dict)
+    # what of the rule fired ("missing", "billing_gate"...): a finding's period may move from
+    # one pass to the next (the billing gate's is the validated window), its kind does not
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,7 @@ def _findings(grid: Grid, batches: list[FindingBatch], rs: RuleSet) -> list[Find
             metrics = {k: float(v[i]) for k, v in batch.metrics.items()}
             intervals = (int(batch.end_s[i]) - int(batch.start_s[i])) // grid.block.step_s
             detail = describe(batch.rule, batch.kind, metrics, intervals, params)
-            out.append(Finding(batch.rule, meter, channel, start, end, detail, params))
+            out.append(Finding(batch.rule, meter, channel, start, end, detail, params, batch.kind))
     return out
 
 

@@ -23,6 +23,7 @@ from headend.domain.readings import (
 )
 from headend.services.collection.landing import land
 from headend.services.validation.vee import (
+    CLEARED_BY,
     VEE_FAILED_RULE,
     PassSummary,
     ValidationService,
@@ -226,3 +227,61 @@ def test_a_meter_whose_data_breaks_vee_does_not_stop_the_batch(
     done = Fragile(store, clock=lambda: NOW).run_pending()
     assert done.failed == [("2611000001", "ArithmeticError: a value VEE cannot take")]
     assert done.meters == 2 and done.new_versions == 96
+
+
+def _findings(store: sessionmaker[Session]) -> dict[int, VeeFinding]:
+    with store() as session:
+        return {f.id: f for f in session.scalars(select(VeeFinding).order_by(VeeFinding.id))}
+
+
+def test_findings_found_again_are_kept_cleared_ones_closed_and_only_new_ones_counted(
+    store: sessionmaker[Session],
+) -> None:
+    import_sample_fleet(store)
+    with store() as session:
+        meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
+    gap = [41, 42, 43, 44]
+    with store() as session, session.begin():
+        land(
+            session,
+            meter,
+            ReadKind.LOAD_PROFILE,
+            _read([i for i in range(0, 97) if i not in gap]),
+            NOW,
+            None,
+        )
+    first = ValidationService(store, clock=lambda: NOW).run_pending()
+    before = _findings(store)
+    assert first.findings == len(before) >= 1 and first.findings_closed == 0
+    assert {f.status for f in before.values()} == {"open"}
+
+    # a later interval comes: the same period is validated again and fails the same way
+    later = NOW + timedelta(minutes=15)
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read([97]), later, None)
+    second = ValidationService(store, clock=lambda: later).run_pending()
+    assert second.meters == 1 and second.findings == 0 and second.findings_closed == 0
+    after = _findings(store)
+    assert {i: (f.created_at, f.status) for i, f in after.items()} == {
+        i: (f.created_at, f.status) for i, f in before.items()
+    }
+
+    # the missing rows arrive: the findings about the gap are closed, not deleted
+    late = later + timedelta(minutes=15)
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read([40, *gap]), late, None)
+    third = ValidationService(store, clock=lambda: late).run_pending()
+    closed = {i: f for i, f in _findings(store).items() if f.status == "resolved"}
+    assert third.findings == 0 and third.findings_closed == len(closed) >= 1
+    assert set(closed) <= set(before)
+    for f in closed.values():
+        assert f.resolved_by == CLEARED_BY and f.resolved_at == late
+        assert f.created_at == before[f.id].created_at
+
+    # new data with a gap: new findings, counted
+    latest = late + timedelta(hours=1)
+    with store() as session, session.begin():
+        land(session, meter, ReadKind.LOAD_PROFILE, _read([i for i in range(98, 110) if i not in (102, 103)]), latest, None)
+    fourth = ValidationService(store, clock=lambda: latest).run_pending()
+    now_open = {i for i, f in _findings(store).items() if f.status == "open"}
+    assert fourth.findings == len(now_open - set(before)) >= 1

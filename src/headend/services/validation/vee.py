@@ -7,13 +7,18 @@ across meters), writes what changed and clears the marks it handled. Data arrivi
 the mark back, so the period it falls in is validated again and an actual replaces an
 estimate made before it came.
 
+Findings are stable: an open finding the pass finds again (same rule, meter, channel and
+period) is kept with its id and ``created_at``; one it no longer finds is closed
+(``resolved_by`` ``CLEARED_BY``); only new ones are added and counted.
+
 Every new version moves the meter's ``rollup_from`` mark back to its interval, in the same
 transaction; given a ``RollupService``, the pass ends by recomputing the day rollups of the
 meters so marked (by landing, by itself, by operator edits).
 
 One meter cannot sink the pass: when a batch fails, its meters are validated one by one; a
 meter that still fails (its profile or its data breaks VEE) is logged with its ``meter_id``,
-gets an open finding of rule ``VEE_FAILED_RULE`` with the reason, has its mark cleared (new
+gets an open finding of rule ``VEE_FAILED_RULE`` with the reason (one, however many passes
+fail on it), has its mark cleared (new
 data marks it again) and is listed in ``PassSummary.failed``; the pass goes on with the rest.
 """
 
@@ -45,6 +50,8 @@ from headend.vee.pipeline import run_vee
 
 RAW = 0
 VEE_FAILED_RULE = "VEEFAIL"  # the finding of a meter the pass could not validate
+# who closes an open finding that a later pass no longer finds (``resolved_by``)
+CLEARED_BY = "vee: cleared by a later VEE pass"
 log = structlog.get_logger(__name__)
 
 
@@ -63,7 +70,8 @@ class ValidationSettings:
 class PassSummary:
     meters: int = 0
     new_versions: int = 0
-    findings: int = 0
+    findings: int = 0  # new findings; an open finding found again is kept, not counted
+    findings_closed: int = 0  # open findings a pass no longer found, closed as cleared
     rereads_queued: int = 0
     rolled_up: int = 0  # meters whose day rollups were recomputed after the pass
     # meters the pass could not validate: (meter id, reason); each also has a finding
@@ -73,6 +81,7 @@ class PassSummary:
         self.meters += other.meters
         self.new_versions += other.new_versions
         self.findings += other.findings
+        self.findings_closed += other.findings_closed
         self.rereads_queued += other.rereads_queued
         self.rolled_up += other.rolled_up
         self.failed.extend(other.failed)
@@ -182,23 +191,25 @@ class ValidationService:
         now = self.clock()
         with self.session_factory() as session, session.begin():
             repo = VeeRepository(session)
-            repo.add_findings(
-                [
-                    {
-                        "meter_id": pk,
-                        "channel": None,
-                        "rule": VEE_FAILED_RULE,
-                        "start": since,
-                        "end": max(now, since),
-                        "detail": f"VEE could not validate this meter: {reason}"[:2000],
-                        "params": {"error": type(exc).__name__},
-                        "status": "open",
-                        "created_at": now,
-                    }
-                ]
-            )
+            failing = any(row.rule == VEE_FAILED_RULE for row in repo.open_findings([pk]))
+            if not failing:  # a meter still failing keeps its open finding
+                repo.add_findings(
+                    [
+                        {
+                            "meter_id": pk,
+                            "channel": None,
+                            "rule": VEE_FAILED_RULE,
+                            "start": since,
+                            "end": max(now, since),
+                            "detail": f"VEE could not validate this meter: {reason}"[:2000],
+                            "params": {"error": type(exc).__name__},
+                            "status": "open",
+                            "created_at": now,
+                        }
+                    ]
+                )
             repo.clear_mark(pk, since)
-        return PassSummary(meters=1, findings=1, failed=[(meter_id, reason)])
+        return PassSummary(meters=1, findings=0 if failing else 1, failed=[(meter_id, reason)])
 
     def _within_budget(self, marked: Sequence[Any]) -> Sequence[Any]:
         """The first meters of ``marked`` whose intervals to write (import and export, from
@@ -241,7 +252,9 @@ class ValidationService:
             summary.new_versions = self._store_versions(
                 session, result.new_versions, pk_of, loaded.latest_version, now
             )
-            summary.findings = self._store_findings(repo, result.findings, pk_of, starts, now)
+            summary.findings, summary.findings_closed = self._store_findings(
+                repo, result.findings, pk_of, starts, now
+            )
             summary.rereads_queued = self._queue_rereads(
                 session, result.reread_requests, pk_of, now
             )
@@ -337,27 +350,72 @@ class ValidationService:
         pk_of: dict[str, int],
         starts: dict[int, datetime],
         now: datetime,
-    ) -> int:
-        """Open findings of the re-validated period are replaced by this pass's."""
-        for pk, start in starts.items():
-            repo.drop_open_findings(pk, start)
-        rows = [
-            {
-                "meter_id": pk_of[f.meter_id],
-                "channel": f.channel or None,
-                "rule": f.rule,
-                "start": f.start,
-                "end": f.end,
-                "detail": f.detail,
-                "params": dict(f.params),
-                "status": "open",
-                "created_at": now,
-            }
-            for f in findings
+    ) -> tuple[int, int]:
+        """Reconcile this pass's findings with the open ones of the re-validated period: a
+        finding of the same rule on the same meter, channel and period is kept as it is (its
+        id and ``created_at`` stay); one of the same rule and kind whose period moved but
+        overlaps the new one (the billing gate's window, a gap partly filled) is kept with the
+        new period and detail; one the pass did not find again is closed as cleared; the rest
+        are added. Returns (added, closed)."""
+        kept: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        by_kind: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        before: set[int] = set()  # open findings before the period: kept, never closed
+        for row in repo.open_findings(list(starts)):
+            fid, pk, channel, rule, start, end, params = row
+            kept[(pk, channel or None, rule, start, end)].append(fid)
+            kind = (params or {}).get("kind")
+            if kind:
+                by_kind[(pk, channel or None, rule, kind)].append(row)
+            if end <= starts[pk]:
+                before.add(fid)
+        matched: set[int] = set()
+        unmatched: list[tuple[int, Any]] = []
+        for f in findings:
+            pk = pk_of[f.meter_id]
+            same = [
+                fid
+                for fid in kept.get((pk, f.channel or None, f.rule, f.start, f.end), [])
+                if fid not in matched
+            ]
+            if same:
+                matched.add(same[0])  # still failing: the open finding stands
+            else:
+                unmatched.append((pk, f))
+        rows: list[dict[str, Any]] = []
+        for pk, f in unmatched:
+            # the same failure over a period that moved (a window, a gap partly filled)
+            moved = [
+                row
+                for row in by_kind.get((pk, f.channel or None, f.rule, f.kind), [])
+                if row.id not in matched and row.start < f.end and f.start < row.end
+            ]
+            params = {**f.params, "kind": f.kind} if f.kind else dict(f.params)
+            if moved:
+                matched.add(moved[0].id)
+                repo.update_finding(
+                    moved[0].id, start=f.start, end=f.end, detail=f.detail, params=params
+                )
+                continue
+            rows.append(
+                {
+                    "meter_id": pk,
+                    "channel": f.channel or None,
+                    "rule": f.rule,
+                    "start": f.start,
+                    "end": f.end,
+                    "detail": f.detail,
+                    "params": params,
+                    "status": "open",
+                    "created_at": now,
+                }
+            )
+        cleared = [
+            fid for ids in kept.values() for fid in ids if fid not in matched and fid not in before
         ]
+        repo.close_findings(cleared, now, CLEARED_BY)
         if rows:
             repo.add_findings(rows)
-        return len(rows)
+        return len(rows), len(cleared)
 
     def _queue_rereads(
         self, session: Session, requests: Sequence[Any], pk_of: dict[str, int], now: datetime

@@ -1,5 +1,5 @@
 """Statements behind the VEE pass: the meters landing marked, their interval versions, the
-new versions and findings a pass writes, and clearing the marks it handled."""
+new versions and findings a pass writes or closes, and clearing the marks it handled."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarResult, and_, delete, insert, select, update
+from sqlalchemy import ScalarResult, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of
@@ -50,13 +50,40 @@ class VeeRepository:
     def add_versions(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(table_of(IntervalReading)), rows)
 
-    def drop_open_findings(self, meter_pk: int, after: datetime) -> None:
-        """Delete the meter's open findings that end after ``after``."""
-        self.session.execute(
-            delete(VeeFinding).where(
-                VeeFinding.meter_id == meter_pk, VeeFinding.status == "open", VeeFinding.end > after
+    def open_findings(self, meter_pks: list[int]) -> Sequence[Any]:
+        """The meters' open findings: (id, meter pk, channel, rule, start, end, params), by
+        id."""
+        return self.session.execute(
+            select(
+                VeeFinding.id,
+                VeeFinding.meter_id,
+                VeeFinding.channel,
+                VeeFinding.rule,
+                VeeFinding.start,
+                VeeFinding.end,
+                VeeFinding.params,
             )
+            .where(VeeFinding.meter_id.in_(meter_pks), VeeFinding.status == "open")
+            .order_by(VeeFinding.id)
+        ).all()
+
+    def update_finding(self, finding_id: int, **values: Any) -> None:
+        self.session.execute(
+            update(VeeFinding)
+            .where(VeeFinding.id == finding_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
+
+    def close_findings(self, finding_ids: list[int], at: datetime, by: str) -> None:
+        """Mark the findings resolved, if still open."""
+        if finding_ids:
+            self.session.execute(
+                update(VeeFinding)
+                .where(VeeFinding.id.in_(finding_ids), VeeFinding.status == "open")
+                .values(status="resolved", resolved_at=at, resolved_by=by)
+                .execution_options(synchronize_session=False)
+            )
 
     def add_findings(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(table_of(VeeFinding)), rows)
