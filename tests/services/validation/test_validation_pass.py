@@ -281,7 +281,14 @@ def test_findings_found_again_are_kept_cleared_ones_closed_and_only_new_ones_cou
     # new data with a gap: new findings, counted
     latest = late + timedelta(hours=1)
     with store() as session, session.begin():
-        land(session, meter, ReadKind.LOAD_PROFILE, _read([i for i in range(98, 110) if i not in (102, 103)]), latest, None)
+        land(
+            session,
+            meter,
+            ReadKind.LOAD_PROFILE,
+            _read([i for i in range(98, 110) if i not in (102, 103)]),
+            latest,
+            None,
+        )
     fourth = ValidationService(store, clock=lambda: latest).run_pending()
     now_open = {i for i, f in _findings(store).items() if f.status == "open"}
     assert fourth.findings == len(now_open - set(before)) >= 1
