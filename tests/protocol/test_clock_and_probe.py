@@ -132,3 +132,28 @@ def test_iso_times_without_offset_are_taken_as_utc() -> None:
     from headend.cli.probe import _parse_time
 
     assert _parse_time("2026-01-01T00:00:00", NOW).tzinfo == UTC
+
+
+def test_the_probe_of_a_quirky_meter_without_maximum_demand_exits_0_and_names_what_it_learned() -> (
+    None
+):
+    from dataclasses import replace
+
+    from headend.simulator.spec import Quirk
+
+    port = free_port()
+    spec = replace(
+        meter("Q1", Transport.WRAPPER, port),
+        quirks=(Quirk.SHORT_LIST_AFTER_FAILURE, Quirk.WRONG_INVOKE_ID_ON_ERROR),
+        missing_objects=("1.0.1.6.0.255",),
+    )
+    args = ["probe", "--host", "127.0.0.1", "--port", str(port), "--transport", "wrapper"]
+    args += ["--profile", "single_phase_residential", "--json"]
+    with serving([spec]):
+        result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["registers"]["1.0.1.6.0.255"]["value"] is None
+    assert doc["registers"]["1.0.1.6.0.255"]["unavailable"]
+    assert doc["registers"]["1.0.1.8.0.255"]["value"] is not None
+    assert "get_with_list_unreliable" in doc["meter"]["quirks_learned"]

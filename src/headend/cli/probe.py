@@ -99,6 +99,7 @@ def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[
     lp = spec.load_profile
     if lp is not None and lp.obis in read.unavailable:
         out["meter"]["load_profile_unavailable"] = read.unavailable[lp.obis].reason
+    out["meter"]["quirks_learned"] = list(read.learned)
     return out
 
 
@@ -113,6 +114,8 @@ def _table(doc: dict[str, Any]) -> str:
     for obis, reg in doc["registers"].items():
         shown = reg.get("unavailable") and f"unavailable ({reg['unavailable']})"
         lines.append(f"  {obis:<16} {shown or reg['value']} {reg.get('unit') or ''}".rstrip())
+    if doc["meter"].get("quirks_learned"):
+        lines.append(f"quirks     {', '.join(doc['meter']['quirks_learned'])}")
     lines.append(f"load profile: {len(doc['load_profile'])} rows")
     for row in doc["load_profile"]:
         values = "  ".join(f"{k}={v}" for k, v in row["values"].items())
