@@ -74,9 +74,8 @@ def _current(store: sessionmaker[Session], meter: int) -> dict[datetime, Interva
         return {row.interval_end: row for row in rows}
 
 
-def test_new_data_is_validated_and_late_data_replaces_the_estimates(
-    store: sessionmaker[Session],
-) -> None:
+def _a_day_with_a_gap(store: sessionmaker[Session]) -> tuple[int, list[int]]:
+    """The sample fleet, and one meter's day landed without four intervals: (meter, gap)."""
     import_sample_fleet(store)
     with store() as session:
         meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
@@ -90,6 +89,14 @@ def test_new_data_is_validated_and_late_data_replaces_the_estimates(
             NOW,
             None,
         )
+    return meter, gap
+
+
+def test_new_data_is_validated_and_late_data_replaces_the_estimates(
+    store: sessionmaker[Session],
+) -> None:
+    meter, gap = _a_day_with_a_gap(store)
+    with store() as session:
         assert session.scalar(select(Meter.vee_from).where(Meter.id == meter)) is not None
     vee = ValidationService(store, clock=lambda: NOW)
     first = vee.run_pending()
@@ -237,19 +244,7 @@ def _findings(store: sessionmaker[Session]) -> dict[int, VeeFinding]:
 def test_findings_found_again_are_kept_cleared_ones_closed_and_only_new_ones_counted(
     store: sessionmaker[Session],
 ) -> None:
-    import_sample_fleet(store)
-    with store() as session:
-        meter = session.scalar(select(Meter.id).where(Meter.meter_id == "2611000003")) or 0
-    gap = [41, 42, 43, 44]
-    with store() as session, session.begin():
-        land(
-            session,
-            meter,
-            ReadKind.LOAD_PROFILE,
-            _read([i for i in range(0, 97) if i not in gap]),
-            NOW,
-            None,
-        )
+    meter, gap = _a_day_with_a_gap(store)
     first = ValidationService(store, clock=lambda: NOW).run_pending()
     before = _findings(store)
     assert first.findings == len(before) >= 1 and first.findings_closed == 0
