@@ -116,7 +116,11 @@ def _decode_at(
             raise DecodeError(
                 f"A-XDR data holds more than one array or structure per {BYTES_PER_CONTAINER} bytes"
             )
-        count, pos = decode_length(data, pos)
+        count = data[pos]  # past the end: IndexError, a DecodeError in decode_prefix
+        if count < 0x80:
+            pos += 1
+        else:
+            count, pos = decode_length(data, pos)
         # every element takes at least one byte (its tag): a count the bytes left cannot
         # hold is refused before a list of that size is built
         if count > n - pos:

@@ -51,6 +51,8 @@ MAX_BLOCKS = 10_000
 # what a session learns about a meter that does not follow the standard, by name
 LIST_UNRELIABLE = "get_with_list_unreliable"
 WRONG_INVOKE_ON_ERROR = "wrong_invoke_id_on_error"
+# a step the session budget need not bound: its own timeout fires first
+_NO_BOUND: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 def _failure_error(failure: xdlms.ServiceFailure, what: str) -> ProtocolError:
@@ -194,22 +196,20 @@ class MeterSession:
         if len(apdu) > self.association.server_max_pdu:
             raise ClientStateError(f"{what}: request of {len(apdu)} bytes exceeds the meter's PDU")
         deadline = self._deadline
+        bound: contextlib.AbstractAsyncContextManager[None]
         if deadline is not None and deadline - asyncio.get_running_loop().time() <= self._step_s:
-            # the budget ends before this step's own timeout could: bound the step by it
-            async with self._within_budget(what):
-                answer = await self._exchange(apdu, what)
-        else:  # the step's timeout fires first, if anything does: no second timer needed
-            answer = await self._exchange(apdu, what)
+            bound = self._within_budget(what)  # the budget ends first: bound the step by it
+        else:
+            bound = _NO_BOUND  # the step's own timeout fires first, if anything does
+        async with bound:
+            with translating(what):
+                answer = self.association.unwrap(
+                    await self._transport.exchange(self.association.wrap(apdu))
+                )
         failure = xdlms.service_failure(answer)
         if failure is not None:
             raise _failure_error(failure, what)
         return answer
-
-    async def _exchange(self, apdu: bytes, what: str) -> bytes:
-        with translating(what):
-            return self.association.unwrap(
-                await self._transport.exchange(self.association.wrap(apdu))
-            )
 
     async def _blocks(self, first: xdlms.Block, invoke: int, what: str) -> bytes:
         raw = bytearray()
