@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from headend.domain.enums import AuthLevel, Transport
 from headend.domain.obis import Obis
@@ -49,11 +50,15 @@ def meter(
     serial_device: str | None = None,
     faults: tuple[Fault, ...] = (),
     seed: int = 11,
+    profiles: Path | None = None,
 ) -> MeterSpec:
+    """A simulated meter of ``profile`` (from the folder ``profiles``, else the shipped one),
+    capturing its load profile at the profile's period."""
     return MeterSpec(
         meter_id=meter_id,
         seed=seed,
         profile=profile,
+        capture_period_s=load_profile(profile, profiles).load_profile.capture_period_s,
         transport=transport,
         port=port,
         serial_device=serial_device,
@@ -90,6 +95,7 @@ def target_for(spec: MeterSpec, address: str, *, timeout: float = 5.0, **kw: obj
 class Fleet:
     sim: BackgroundSimulator
     specs: dict[str, MeterSpec]
+    profiles: Path | None = None  # the folder of the meters' device profiles; None: shipped
 
     def target(self, meter_id: str, **kw: object) -> MeterTarget:
         spec = self.specs[meter_id]
@@ -97,18 +103,23 @@ class Fleet:
         return target_for(spec, endpoint.address if endpoint.kind != "serial" else ":0", **kw)
 
     def read_spec(self, meter_id: str) -> ReadSpec:
-        return read_spec_from_profile(load_profile(self.specs[meter_id].profile))
+        return read_spec_from_profile(load_profile(self.specs[meter_id].profile, self.profiles))
 
     def data(self, meter_id: str) -> MeterData:
-        return meter_data(self.specs[meter_id])
+        return meter_data(self.specs[meter_id], profiles=self.profiles)
 
 
 @contextmanager
-def serving(specs: list[MeterSpec], now: datetime | None = NOW) -> Iterator[Fleet]:
+def serving(
+    specs: list[MeterSpec], now: datetime | None = NOW, profiles: Path | None = None
+) -> Iterator[Fleet]:
+    """Serve ``specs`` on loopback, the meters built from the profiles of the folder
+    ``profiles`` (None: the shipped ones)."""
     clock = (lambda: now) if now is not None else (lambda: datetime.now(UTC))
-    sim = BackgroundSimulator(Simulator(specs, cosem_devices(now=clock), link_parameters))
+    devices = cosem_devices(now=clock, profiles=profiles)
+    sim = BackgroundSimulator(Simulator(specs, devices, lambda s: link_parameters(s, profiles)))
     with sim:
-        yield Fleet(sim, {s.meter_id: s for s in specs})
+        yield Fleet(sim, {s.meter_id: s for s in specs}, profiles)
 
 
 def expected_register(profile_name: str, data: MeterData, obis: Obis, at: datetime) -> Decimal:

@@ -1,9 +1,9 @@
 """Reading profile generic buffers (class 7): load profile, billing profile, event logs.
 
-The capture objects are read from the meter and checked against what the device profile
-expects; the capture period is read in **seconds** (as COSEM defines it; dlms-cosem 25.1.0
-treats it as minutes). The buffer is read by time range; where the model or the meter refuses
-range access it is read by entry numbers instead, located from the newest entry.
+The capture objects and capture period are read from the meter; ``headend.protocol.definitions``
+parses them and, in a collection, compares them with the device profile. The buffer is read by
+time range; where the model or the meter refuses range access it is read by entry numbers
+instead, located from the newest entry.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from headend.domain.obis import Obis, ObisError
+from headend.domain.obis import Obis
 from headend.domain.readings import (
     BillingProfile,
     BillingRow,
@@ -24,6 +24,14 @@ from headend.domain.readings import (
 )
 from headend.protocol import axdr
 from headend.protocol.cosem_time import decode_datetime
+from headend.protocol.definitions import (
+    BILLING_PROFILE,
+    EVENT_LOG,
+    LOAD_PROFILE,
+    check_definition,
+    parse_capture_objects,
+    parse_capture_period,
+)
 from headend.protocol.errors import (
     ConfigurationError,
     DataAccessError,
@@ -50,74 +58,27 @@ from headend.protocol.xdlms import UINT32_MAX, AttributeRef, entry_access, range
 
 Row = tuple[axdr.Value, ...]
 
-# capture_period in seconds: 0 is an asynchronous capture (event logs, a billing profile
-# captured on a reset); a periodic profile captures at most once a second and at least daily
-MAX_CAPTURE_PERIOD_S = 86_400
-
-
-def parse_capture_period(data: bytes) -> int | None:
-    """The capture period in seconds, or None when the meter sent no integer."""
-    value = axdr.decode(data)
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    if not 0 <= value <= MAX_CAPTURE_PERIOD_S:
-        raise DecodeError(
-            f"capture period of {value} s is outside 1 s..{MAX_CAPTURE_PERIOD_S} s (or 0)"
-        )
-    return value
-
-
-def parse_capture_objects(data: bytes) -> tuple[Column, ...]:
-    value = axdr.decode(data)
-    if not isinstance(value, list):
-        raise DecodeError("capture_objects is not an array")
-    columns = []
-    for item in value:
-        if (
-            not isinstance(item, tuple)
-            or len(item) != 4
-            or not isinstance(item[0], int)
-            or not isinstance(item[1], bytes)
-            or not isinstance(item[2], int)
-            or not isinstance(item[3], int)
-            or any(isinstance(v, bool) for v in item)
-        ):
-            raise DecodeError(f"capture object {item!r} is not (class, obis, attribute, index)")
-        class_id, logical_name, attribute, data_index = item[0], item[1], item[2], item[3]
-        try:
-            obis = Obis.from_bytes(logical_name)
-        except ObisError as exc:
-            raise DecodeError(f"capture object {item!r}: {exc}") from exc
-        if not (0 <= class_id <= 0xFFFF and -128 <= attribute <= 127 and 0 <= data_index <= 0xFFFF):
-            raise DecodeError(f"capture object {item!r} is out of range")
-        columns.append(Column(class_id, obis, attribute, data_index))
-    return tuple(columns)
-
-
-def check_columns(profile: ProfileRead, columns: tuple[Column, ...]) -> None:
-    """The meter's capture objects must be the ones the device profile expects."""
-    if not profile.capture_objects:
-        return
-    expected = [(c.class_id, c.obis, c.attribute) for c in profile.capture_objects]
-    found = [(c.class_id, c.obis, c.attribute) for c in columns]
-    if expected != found:
-        raise ConfigurationError(
-            f"profile {profile.obis}: the meter captures "
-            f"{[f'{o}/{a}' for _, o, a in found]}, the device profile expects "
-            f"{[f'{o}/{a}' for _, o, a in expected]}"
-        )
-
 
 async def _columns_with_scalers(
-    session: MeterSession, spec: ReadSpec, profile: ProfileRead, cache: DefinitionCache
+    session: MeterSession,
+    spec: ReadSpec,
+    profile: ProfileRead,
+    cache: DefinitionCache,
+    role: str = LOAD_PROFILE,
+    *,
+    checked: bool = True,
 ) -> tuple[tuple[Column, ...], int]:
-    """Capture objects (checked), each numeric column with its scaler and unit; the period.
+    """The meter's capture objects, each numeric column with its scaler and unit; its period.
 
-    Read once per meter, model and firmware, then taken from the cache."""
+    Read once per meter, model and firmware, then taken from the cache. ``checked``: compared
+    with the device profile every time (a difference is a ``ConfigurationError``, and what
+    differs is not kept, so the next session reads the meter again)."""
     obis = profile.obis
     target = session.target
     known = cache.profiles(target.meter_id, spec.model, target.firmware)
     if obis in known:
+        if checked:
+            check_definition(role, spec.model, profile, *known[obis])
         return known[obis]
     refs = [
         AttributeRef(PROFILE_GENERIC_CLASS, obis, 3),
@@ -134,7 +95,8 @@ async def _columns_with_scalers(
             sent = parse_capture_period(results[1].data)
             if sent is not None:
                 period = sent  # seconds, as COSEM defines capture_period
-    check_columns(profile, columns)
+    if checked:
+        check_definition(role, spec.model, profile, columns, period)
     table = cache.table(target.meter_id, spec.model, target.firmware)
     missing = [
         c for c in columns if c.class_id in (3, 4, 5) and c.attribute == 2 and c.obis not in table
@@ -308,12 +270,16 @@ async def read_load_profile(
     *,
     east_minutes: int | None = None,
     profile: ProfileRead | None = None,
+    checked: bool = True,
 ) -> LoadProfile:
-    """Rows whose interval ends in [start, end], with status bits and values by OBIS."""
+    """Rows whose interval ends in [start, end], with status bits and values by OBIS; with the
+    meter's own capture objects and period when not ``checked`` against the device profile."""
     profile = profile or spec.load_profile
     if profile is None:
         raise ConfigurationError("the device profile has no load profile")
-    columns, period_s = await _columns_with_scalers(session, spec, profile, cache)
+    columns, period_s = await _columns_with_scalers(
+        session, spec, profile, cache, LOAD_PROFILE, checked=checked
+    )
     rows, times, access = await _buffer(
         session, spec, profile, columns, period_s, start, end, east_minutes
     )
@@ -347,11 +313,14 @@ async def read_billing_profile(
     end: datetime,
     *,
     east_minutes: int | None = None,
+    checked: bool = True,
 ) -> BillingProfile:
     profile = spec.billing_profile
     if profile is None:
         raise ConfigurationError("the device profile has no billing profile")
-    columns, period_s = await _columns_with_scalers(session, spec, profile, cache)
+    columns, period_s = await _columns_with_scalers(
+        session, spec, profile, cache, BILLING_PROFILE, checked=checked
+    )
     rows, times, _ = await _buffer(
         session, spec, profile, columns, period_s, start, end, east_minutes
     )
@@ -381,7 +350,7 @@ async def read_event_log(
     *,
     east_minutes: int | None = None,
 ) -> tuple[Event, ...]:
-    columns, period_s = await _columns_with_scalers(session, spec, log, cache)
+    columns, period_s = await _columns_with_scalers(session, spec, log, cache, EVENT_LOG)
     rows, times, _ = await _buffer(session, spec, log, columns, period_s, start, end, east_minutes)
     code_at = next((i for i, c in enumerate(columns) if c.class_id == DATA_CLASS), None)
     events = []

@@ -13,7 +13,13 @@ from datetime import datetime
 
 from headend.domain.obis import Obis
 from headend.domain.readings import Event, MeterRead, Unavailable
-from headend.protocol.buffers import read_billing_profile, read_event_log, read_load_profile
+from headend.protocol.buffers import (
+    _columns_with_scalers,
+    read_billing_profile,
+    read_event_log,
+    read_load_profile,
+)
+from headend.protocol.definitions import LOAD_PROFILE, as_defined
 from headend.protocol.errors import DataAccessError
 from headend.protocol.plan import DATA_CLASS, ObjectRead, ProfileRead, ReadSpec
 from headend.protocol.registers import DefinitionCache, read_objects, synchronise_clock
@@ -32,6 +38,9 @@ class Collection:
     billing: bool = False
     events: bool = False
     clock_sync_threshold_s: float | None = None  # None: never set the clock
+    # the probe: read each profile with the capture objects and period the meter has, not
+    # checked against the device profile (a collection fails on a difference: configuration)
+    as_the_meter_defines: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,10 @@ async def collect(
     cache: DefinitionCache,
 ) -> MeterRead:
     """Serial number, clock and registers in as few requests as the meter allows, then the
-    profiles for the period; objects the meter lacks are reported, not fatal. The session's
-    budget is narrowed to what this read needs, and each block transfer to what it asked."""
+    profiles for the period; objects the meter lacks are reported, not fatal. A profile whose
+    capture objects or capture period on the meter differ from the device profile fails the
+    read (``ConfigurationError``), unless ``what.as_the_meter_defines``. The session's budget
+    is narrowed to what this read needs, and each block transfer to what it asked."""
     session.limit_budget(session_budget(spec, what))
     objects: list[ObjectRead] = list(spec.registers) if what.registers else []
     if spec.serial_number is not None:
@@ -124,19 +135,31 @@ async def collect(
     events: tuple[Event, ...] = ()
     if what.start is not None and what.end is not None:
         east = clock.deviation_min if clock is not None else None
+        checked = not what.as_the_meter_defines
         if what.load_profile and spec.load_profile is not None:
-            asked = profile_transfer_bytes(spec.load_profile, spec, what.start, what.end)
+            profile = spec.load_profile
             try:
+                # the meter's definition (cached, checked) bounds the transfer, not the profile's
+                columns, period = await _columns_with_scalers(
+                    session, spec, profile, cache, LOAD_PROFILE, checked=checked
+                )
+                defined = as_defined(profile, columns, period)
+                asked = profile_transfer_bytes(defined, spec, what.start, what.end)
                 with session.expecting(asked or session.target.max_transfer_bytes):
                     load = await read_load_profile(
-                        session, spec, cache, what.start, what.end, east_minutes=east
+                        session,
+                        spec,
+                        cache,
+                        what.start,
+                        what.end,
+                        east_minutes=east,
+                        checked=checked,
                     )
             except DataAccessError as exc:
-                obis = spec.load_profile.obis
-                unavailable[obis] = Unavailable(obis, exc.category.value, str(exc))
+                unavailable[profile.obis] = Unavailable(profile.obis, exc.category.value, str(exc))
         if what.billing and spec.billing_profile is not None:
             billing = await read_billing_profile(
-                session, spec, cache, what.start, what.end, east_minutes=east
+                session, spec, cache, what.start, what.end, east_minutes=east, checked=checked
             )
         if what.events:
             found: list[Event] = []
