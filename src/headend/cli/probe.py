@@ -1,9 +1,12 @@
 """``headend probe``: read one meter now, for a field technician; needs no store.
 
 It reads the clock, the profile's registers and the load profile for a period, and prints a
-table or JSON (``meter``, ``clock``, ``registers`` by OBIS, ``load_profile`` rows). Exit status
-0 only when the session succeeded; otherwise one line naming the failure category (``internal``
-for a bug of ours, its traceback in the log on stderr).
+table or JSON (``meter``, ``clock``, ``registers`` by OBIS, ``load_profile`` rows). The device
+profile only says what to try: the load profile is read with the capture objects and capture
+period the meter has, and where these differ from the profile the output says so
+(``profile_differences``); an object the meter lacks is listed as unavailable. Exit status 0
+when the session succeeded, whatever the meter lacked; otherwise one line naming the failure
+category (``internal`` for a bug of ours, its traceback in the log on stderr).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from headend.domain.readings import MeterRead
 from headend.logs import configure_logging
 from headend.profiles import ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
+from headend.protocol.definitions import LOAD_PROFILE, differences
 from headend.protocol.errors import ProtocolError
 from headend.protocol.plan import ReadSpec
 from headend.protocol.registers import DefinitionCache
@@ -34,6 +38,7 @@ from headend.protocol.transports import Timeouts
 from headend.services.collection.readspec import read_spec_from_profile
 
 log = structlog.get_logger(__name__)
+NUMERIC_CLASSES = (3, 4, 5)  # register, extended register, demand register: a channel
 
 
 def _number(value: Decimal) -> Any:
@@ -93,10 +98,19 @@ def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[
         "registers": registers,
         "load_profile": rows,
     }
-    if read.load_profile is not None:
-        out["meter"]["capture_period_s"] = read.load_profile.capture_period_s
-        out["meter"]["load_profile_access"] = read.load_profile.access
     lp = spec.load_profile
+    differs: list[str] = []
+    if read.load_profile is not None:
+        got = read.load_profile
+        out["meter"]["capture_period_s"] = got.capture_period_s
+        out["meter"]["load_profile_access"] = got.access
+        out["meter"]["load_profile_columns"] = [
+            {"obis": str(c.obis), "class_id": c.class_id, "attribute": c.attribute, "unit": c.unit}
+            for c in got.columns
+        ]
+        if lp is not None:
+            differs = differences(LOAD_PROFILE, spec.model, lp, got.columns, got.capture_period_s)
+    out["meter"]["profile_differences"] = differs
     if lp is not None and lp.obis in read.unavailable:
         out["meter"]["load_profile_unavailable"] = read.unavailable[lp.obis].reason
     out["meter"]["quirks_learned"] = list(read.learned)
@@ -116,6 +130,19 @@ def _table(doc: dict[str, Any]) -> str:
         lines.append(f"  {obis:<16} {shown or reg['value']} {reg.get('unit') or ''}".rstrip())
     if doc["meter"].get("quirks_learned"):
         lines.append(f"quirks     {', '.join(doc['meter']['quirks_learned'])}")
+    for line in doc["meter"].get("profile_differences", ()):
+        lines.append(f"differs    {line}")
+    columns = doc["meter"].get("load_profile_columns")
+    if columns is not None:
+        channels = ", ".join(
+            f"{c['obis']} {c['unit']}" if c["unit"] else c["obis"]
+            for c in columns
+            if c["class_id"] in NUMERIC_CLASSES and c["attribute"] == 2
+        )
+        period = doc["meter"]["capture_period_s"]
+        lines.append(f"load profile every {period} s, channels: {channels}")
+    elif doc["meter"].get("load_profile_unavailable"):
+        lines.append(f"load profile unavailable ({doc['meter']['load_profile_unavailable']})")
     lines.append(f"load profile: {len(doc['load_profile'])} rows")
     for row in doc["load_profile"]:
         values = "  ".join(f"{k}={v}" for k, v in row["values"].items())
@@ -128,7 +155,8 @@ async def run_probe(
 ) -> MeterRead:
     counters = MemoryCounterStore(first=first_counter)
     async with MeterSession(target, counters=counters, release=spec.supports_release) as session:
-        return await collect(session, spec, Collection(start=start, end=end), DefinitionCache())
+        what = Collection(start=start, end=end, as_the_meter_defines=True)
+        return await collect(session, spec, what, DefinitionCache())
 
 
 def _parse_time(text: str | None, default: datetime) -> datetime:
