@@ -93,6 +93,7 @@ def test_the_probe_prints_the_load_profile_the_meter_has_and_maximum_demand_unav
     assert units == CHANNELS
     assert doc["registers"][MAX_DEMAND]["value"] is None
     assert doc["registers"][MAX_DEMAND]["unavailable"] == "object_unavailable"
+    assert "object-undefined" in doc["registers"][MAX_DEMAND]["detail"]
     assert doc["registers"]["1.0.1.8.0.255"]["value"] is not None
     assert "get_with_list_unreliable" in about["quirks_learned"]
     assert about["profile_differences"][0] == (

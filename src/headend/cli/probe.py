@@ -69,7 +69,12 @@ def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[
             registers[key] = {"value": read.data[obj.obis].value, "unit": None}
         elif obj.obis in read.unavailable:
             missing = read.unavailable[obj.obis]
-            registers[key] = {"value": None, "unit": None, "unavailable": missing.reason}
+            registers[key] = {
+                "value": None,
+                "unit": None,
+                "unavailable": missing.reason,
+                "detail": missing.detail,
+            }
     clock = None
     if read.clock is not None:
         c = read.clock

@@ -70,7 +70,9 @@ def scaled(raw: int | float, scaler: int, what: object = "a register") -> Decima
 @dataclass
 class DefinitionCache:
     """What a meter's objects define and rarely change, cached per (meter, model, firmware):
-    scaler and unit of each register, capture objects and capture period of each profile."""
+    scaler and unit of each register, capture objects and capture period of each profile (as
+    the meter has them; a collection compares them with the device profile on every use, see
+    ``headend.protocol.definitions``, and keeps only those that agreed)."""
 
     _scalers: dict[tuple[str, str, str], dict[Obis, tuple[int, int]]] = field(default_factory=dict)
     _profiles: dict[tuple[str, str, str], dict[Obis, tuple[tuple[Column, ...], int]]] = field(
