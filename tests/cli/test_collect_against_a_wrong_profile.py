@@ -1,6 +1,6 @@
 """``headend collect`` with meters whose device profile is wrong for them, as an operator runs
-it: they are counted under ``configuration``, and the failed-read report names the meter's
-value and the profile's; the meter its profile describes is read."""
+it: they are counted under ``configuration`` with the reason (the meter's value and the
+profile's), which the failed-read report gives too; the meter its profile describes is read."""
 
 from __future__ import annotations
 
@@ -58,6 +58,23 @@ def test_collect_counts_meters_their_profile_misdescribes_as_configuration_and_r
     summary = json.loads(ran.stdout)
     assert (summary["attempted"], summary["succeeded"], summary["failed"]) == (3, 1, 2)
     assert summary["failures_by_category"] == {"configuration": 2}
+    period = (
+        "configuration: load profile 1.0.99.1.0.255: capture period 900 s on the meter, "
+        f"1800 s in profile {TOU}"
+    )
+    objects = (
+        f"configuration: load profile 1.0.99.1.0.255: capture objects [{COLUMNS}, "
+        f"1.0.3.8.0.255/2] on the meter, [{COLUMNS}] in profile {SINGLE}"
+    )
+    problems = {p["example_meter"]: p for p in summary["configuration_problems"]}
+    assert problems == {
+        every_900.meter_id: {"detail": period, "meters": 1, "example_meter": every_900.meter_id},
+        other_model.meter_id: {
+            "detail": objects,
+            "meters": 1,
+            "example_meter": other_model.meter_id,
+        },
+    }
     today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
     report = headend("reports", "failed-reads", "--date", today, "--json")
     assert report.code == 0, report.stderr
@@ -65,11 +82,11 @@ def test_collect_counts_meters_their_profile_misdescribes_as_configuration_and_r
     assert set(failed) == {every_900.meter_id, other_model.meter_id}
     assert healthy.meter_id not in failed
     assert {row["category"] for row in failed.values()} == {"configuration"}
-    assert failed[every_900.meter_id]["detail"] == (
-        "configuration: load profile 1.0.99.1.0.255: capture period 900 s on the meter, "
-        f"1800 s in profile {TOU}"
-    )
-    assert failed[other_model.meter_id]["detail"] == (
-        f"configuration: load profile 1.0.99.1.0.255: capture objects [{COLUMNS}, "
-        f"1.0.3.8.0.255/2] on the meter, [{COLUMNS}] in profile {SINGLE}"
-    )
+    assert failed[every_900.meter_id]["detail"] == period
+    assert failed[other_model.meter_id]["detail"] == objects
+    # once more as text: the count under its category, then why
+    again = headend("collect", "--meter", every_900.meter_id, "--timeout", "90")
+    assert again.code == 0, again.stderr
+    lines = again.stdout.splitlines()
+    at = lines.index("  configuration: 1")
+    assert lines[at + 1] == f"    1 meter(s), e.g. {every_900.meter_id}: {period}"

@@ -67,6 +67,7 @@ def collect(
         finally:
             dispatcher.close()
         summary = jobs.summary(ids)
+        summary["configuration_problems"] = jobs.configuration_problems(ids)
         bar.update(len(ids) - summary["unfinished"], len(ids), "VEE pass")
         checked = runtime.validation.run_pending()
     summary["vee"] = {
@@ -88,6 +89,11 @@ def collect(
         )
         for category, count in summary["failures_by_category"].items():
             typer.echo(f"  {category}: {count}")
+        for problem in summary["configuration_problems"]:
+            typer.echo(
+                f"    {problem['meters']} meter(s), e.g. {problem['example_meter']}: "
+                f"{problem['detail']}"
+            )
         typer.echo(
             f"VEE: {checked.meters} meters validated, {checked.new_versions} new versions, "
             f"{checked.findings} new findings ({checked.findings_closed} cleared), "

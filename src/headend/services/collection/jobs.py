@@ -354,6 +354,17 @@ class JobService:
         with self.session_factory() as session:
             return JobRepository(session).queue_depth()
 
+    def configuration_problems(
+        self, job_ids: Sequence[int], limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Why jobs failed as ``configuration`` (a registry's or a profile's mistake, which no
+        retry mends): each distinct detail, how many meters, one of them; commonest first."""
+        with self.session_factory() as session:
+            rows = JobRepository(session).failure_details(
+                job_ids, FailureCategory.CONFIGURATION, limit
+            )
+        return [{"detail": d, "meters": n, "example_meter": m} for d, n, m in rows]
+
     def summary(self, job_ids: Sequence[int]) -> dict[str, Any]:
         with self.session_factory() as session:
             repo = JobRepository(session)

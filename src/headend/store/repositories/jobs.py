@@ -244,6 +244,25 @@ class JobRepository:
         )
         return {category: count for category, count in rows if category is not None}
 
+    def failure_details(
+        self, job_ids: Sequence[int], category: FailureCategory, limit: int
+    ) -> list[tuple[str, int, str]]:
+        """The distinct details of the jobs that failed for good in ``category``: detail, how
+        many jobs, one meter id; the commonest first."""
+        rows = self.session.execute(
+            select(ReadJob.failure_detail, func.count(), func.min(Meter.meter_id))
+            .join(Meter, ReadJob.meter_id == Meter.id)
+            .where(
+                ReadJob.id.in_(list(job_ids)),
+                ReadJob.state == JobState.FAILED,
+                ReadJob.failure_category == category,
+            )
+            .group_by(ReadJob.failure_detail)
+            .order_by(func.count().desc(), ReadJob.failure_detail)
+            .limit(limit)
+        )
+        return [(detail or "", count, meter_id) for detail, count, meter_id in rows]
+
     def list_jobs(self, state: JobState | None, limit: int) -> list[tuple[ReadJob, str]]:
         stmt = select(ReadJob, Meter.meter_id).join(Meter, ReadJob.meter_id == Meter.id)
         if state is not None:
