@@ -189,7 +189,7 @@ def test_times_with_the_deviation_unspecified_are_placed_in_the_profiles_time_zo
         assert abs(meter_time - datetime.fromisoformat(clock["system_time"])) < timedelta(minutes=1)
 
 
-def test_a_profile_saying_the_model_has_no_selective_access_reads_the_whole_buffer_and_keeps_the_period(
+def test_a_model_without_selective_access_is_read_whole_keeping_the_period(
     fleet: Fleet, cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path
 ) -> None:
     folder = profiles_with(tmp_path, "supports_range_access: false", "supports_entry_access: false")
@@ -205,7 +205,7 @@ def test_a_profile_saying_the_model_has_no_selective_access_reads_the_whole_buff
     assert learned(store) == {}  # configured, nothing to learn
 
 
-def test_a_refused_selective_access_is_learned_for_the_model_and_the_next_session_does_not_pay_again(
+def test_a_refused_selective_access_is_learned_for_the_model_and_not_paid_for_again(
     fleet: Fleet, cli_env: dict[str, str], store: sessionmaker[Session], tmp_path: Path
 ) -> None:
     env = _fast(cli_env)
