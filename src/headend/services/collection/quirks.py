@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,3 +49,18 @@ class LearnedQuirks:
     def listing(self, device_profile: str | None = None) -> list[LearnedQuirkRow]:
         with self.session_factory() as session:
             return QuirksRepository(session).listing(device_profile)
+
+    def as_json(self, device_profile: str | None = None) -> list[dict[str, Any]]:
+        """``listing`` as JSON-ready rows (times in ISO 8601, UTC)."""
+        return [
+            {
+                "device_profile": row.device_profile,
+                "firmware": row.firmware or None,
+                "quirk": row.quirk,
+                "first_seen_at": row.first_seen_at.isoformat(),
+                "last_seen_at": row.last_seen_at.isoformat(),
+                "first_meter": row.first_meter,
+                "sessions": row.sessions,
+            }
+            for row in self.listing(device_profile)
+        ]
