@@ -228,3 +228,16 @@ def test_a_refused_selective_access_is_learned_for_the_model_and_not_paid_for_ag
         assert_intervals_equal_the_truth(store, fleet, meter_id)
         load = raw_payload(store, meter_id)["load_profile"]
         assert isinstance(load, dict) and load["access"] == "all"
+    # and operators see it
+    listed = _headend(["profiles", "quirks", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["device_profile"], r["quirk"], r["first_meter"]) for r in rows] == [
+        (PROFILE, ENTRY_ACCESS_REFUSED, "NOSEL-W"),
+        (PROFILE, RANGE_ACCESS_REFUSED, "NOSEL-W"),
+    ]
+    table = _headend(["profiles", "quirks", "--profile", PROFILE], env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 and all(PROFILE in line and "NOSEL-W" in line for line in lines)
+    assert RANGE_ACCESS_REFUSED in table.stdout
