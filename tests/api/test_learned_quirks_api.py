@@ -11,6 +11,7 @@ from headend.domain.readings import MeterRead
 from headend.protocol.session import ENTRY_ACCESS_REFUSED, LIST_UNRELIABLE, RANGE_ACCESS_REFUSED
 from headend.services.collection.landing import land
 from headend.store.models import Meter
+from tests.api.pages.conftest import log_in
 from tests.served import Served
 
 
@@ -50,3 +51,22 @@ def test_learned_quirks_are_listed_per_profile_with_the_meter_they_were_first_fo
     assert range_refused["last_seen_at"] == later.isoformat()
     assert {r["device_profile"] for r in one_profile.json()} == {profiles[first]}
     assert none.status_code == 200 and none.json() == []
+
+
+def test_the_overview_shows_operators_the_quirks_learned_and_hides_them_from_billing(
+    served: Served,
+) -> None:
+    meter_id = sorted(served.healthy())[0]
+    with served.store() as session:
+        pk = session.scalars(select(Meter.id).where(Meter.meter_id == meter_id)).one()
+    with served.store() as session, session.begin():
+        read = MeterRead(meter_id, learned=(LIST_UNRELIABLE,))
+        land(session, pk, ReadKind.REGISTERS, read, served.fleet.clock.now, None)
+    pages = {}
+    for role in (Role.OPERATOR, Role.BILLING):
+        with served.client() as client:
+            assert log_in(client, served.keys[role]).status_code == 303
+            pages[role] = client.get("/").text
+    section = pages[Role.OPERATOR].split("Quirks learned of meter models", 1)[1]
+    assert LIST_UNRELIABLE in section and f">{meter_id}</a>" in section
+    assert "Quirks learned of meter models" not in pages[Role.BILLING]
