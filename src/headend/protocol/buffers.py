@@ -247,7 +247,7 @@ async def _buffer(
     east_minutes: int | None,
 ) -> tuple[list[Row], list[MeterTime | None], str]:
     """The rows of [start, end]: by range, else by entries, else the whole buffer (kept to
-    the period). A selector the meter refuses though the whole buffer reads is learned."""
+    the period). A selector the meter refuses though the buffer reads otherwise is learned."""
     ref = AttributeRef(PROFILE_GENERIC_CLASS, profile.obis, 2)
     clock = next(c for c in columns if c.class_id == CLOCK_CLASS)
     by_range, by_entry = selective_access(session, spec)
@@ -262,9 +262,12 @@ async def _buffer(
             refused.append(RANGE_ACCESS_REFUSED)
     if by_entry:
         try:
-            return await _by_entries(session, spec, profile, columns, period_s, start, end)
+            found = await _by_entries(session, spec, profile, columns, period_s, start, end)
         except DataAccessError:
             refused.append(ENTRY_ACCESS_REFUSED)
+        else:
+            session.learned.update(refused)  # the buffer is there: the range was refused
+            return found
     rows = _rows(await session.get(ref))  # a meter lacking the profile fails here
     session.learned.update(refused)
     times = _times(rows, columns, spec, period_s)
