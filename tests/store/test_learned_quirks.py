@@ -52,7 +52,7 @@ def test_a_quirk_found_again_keeps_its_first_meter_and_counts_the_sessions(
     assert (new.first_meter, new.first_seen_at, new.sessions) == (second, later, 1)
 
 
-def test_what_is_known_is_kept_apart_per_profile_and_firmware(
+def test_what_is_known_is_kept_per_firmware_and_a_meter_of_unknown_firmware_gets_every_one(
     store: sessionmaker[Session],
 ) -> None:
     meters = _meters(store)
@@ -63,7 +63,7 @@ def test_what_is_known_is_kept_apart_per_profile_and_firmware(
     with store() as session:
         known = known_quirks(session, [(profile, ""), (profile, "2.1"), ("other_model", "")])
     assert known == {
-        (profile, ""): frozenset({LIST_UNRELIABLE}),
+        (profile, ""): frozenset({LIST_UNRELIABLE, RANGE_ACCESS_REFUSED}),
         (profile, "2.1"): frozenset({RANGE_ACCESS_REFUSED}),
         ("other_model", ""): frozenset(),
     }

@@ -69,7 +69,8 @@ class QuirksRepository:
         return bool(getattr(done, "rowcount", 0))
 
     def known(self, models: Iterable[tuple[str, str]]) -> dict[tuple[str, str], frozenset[str]]:
-        """The quirks known of each (device profile, firmware) asked for (empty if none)."""
+        """The quirks known of each (device profile, firmware) asked for (empty if none); for
+        a firmware not known (empty), those of every firmware of the profile."""
         wanted = set(models)
         found: dict[tuple[str, str], set[str]] = {key: set() for key in wanted}
         profiles = sorted({profile for profile, _ in wanted})
@@ -80,8 +81,9 @@ class QuirksRepository:
                 ).where(LearnedQuirk.device_profile.in_(profiles))
             )
             for profile, firmware, quirk in rows:
-                if (profile, firmware) in found:
-                    found[(profile, firmware)].add(quirk)
+                for key in ((profile, firmware), (profile, "")):
+                    if key in found:
+                        found[key].add(quirk)
         return {key: frozenset(quirks) for key, quirks in found.items()}
 
     def listing(self, device_profile: str | None = None) -> list[LearnedQuirkRow]:
