@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
                 encryption_key=encryption_key,
                 authentication_key=authentication_key,
                 client_title=system_title,
-                max_pdu=max_pdu,
+                max_pdu=min(max_pdu, device.quirks.max_pdu_size),  # as collection proposes
                 hdlc_max_info=device.quirks.hdlc_max_info_field,
                 hdlc_window=device.quirks.hdlc_window,
                 pdu_tolerance=device.quirks.oversized_pdu_tolerance,

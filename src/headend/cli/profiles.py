@@ -1,5 +1,5 @@
 """``headend profiles``: the device profiles headend knows (list) and checking profile files
-offline (check)."""
+offline (check), and the quirks collection learned of them (quirks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from headend.cli.output import emit_json, fail
-from headend.cli.state import get_settings
+from headend.cli.state import get_runtime, get_settings
 from headend.profiles import ProfileError, load_profile, profiles_dir
 from headend.profiles.checks import check_file
 from headend.profiles.loader import PROFILES_DIR_VARIABLE
@@ -89,6 +89,29 @@ def check(
                 typer.echo(f"{path}: ok")
     if bad:
         raise typer.Exit(1)
+
+
+@profiles_app.command("quirks")
+def learned_quirks(
+    ctx: typer.Context,
+    profile: str | None = typer.Option(None, "--profile", help="Only this device profile's."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Quirks collection learned of meter models, per device profile and firmware: first and
+    last found, the meter first found on, sessions that found it."""
+    rows = get_runtime(ctx).learned_quirks.as_json(profile)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("no quirks learned" + (f" of {profile}" if profile else ""))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['device_profile']}  firmware {row['firmware'] or '(not known)'}  "
+            f"{row['quirk']}  first {row['first_seen_at']} on {row['first_meter']}  "
+            f"last {row['last_seen_at']}  sessions {row['sessions']}"
+        )
 
 
 def register(app: typer.Typer) -> None:

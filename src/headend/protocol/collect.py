@@ -13,7 +13,12 @@ from datetime import datetime
 
 from headend.domain.obis import Obis
 from headend.domain.readings import Event, MeterRead, Unavailable
-from headend.protocol.buffers import read_billing_profile, read_event_log, read_load_profile
+from headend.protocol.buffers import (
+    read_billing_profile,
+    read_event_log,
+    read_load_profile,
+    selective_access,
+)
 from headend.protocol.errors import DataAccessError
 from headend.protocol.plan import DATA_CLASS, ObjectRead, ProfileRead, ReadSpec
 from headend.protocol.registers import DefinitionCache, read_objects, synchronise_clock
@@ -81,11 +86,15 @@ def profile_transfer_bytes(
     start: datetime,
     end: datetime,
     allowance: Allowance = DEFAULT_ALLOWANCE,
+    *,
+    selective: tuple[bool, bool] | None = None,
 ) -> int | None:
     """Bytes one block transfer of ``profile`` from ``start`` to ``end`` may bring; None when
-    the meter can only send its whole buffer (no selective access), which only the ceiling
+    the meter can only send its whole buffer (no selective access, by the model's settings or
+    ``selective``: range and entry access as the session knows them), which only the ceiling
     bounds."""
-    if not (spec.supports_range_access or spec.supports_entry_access):
+    by_range, by_entry = selective or (spec.supports_range_access, spec.supports_entry_access)
+    if not (by_range or by_entry):
         return None
     period = profile.capture_period_s or allowance.period_unknown_s
     rows = max(0.0, (end - start).total_seconds()) / period + 2
@@ -125,7 +134,13 @@ async def collect(
     if what.start is not None and what.end is not None:
         east = clock.deviation_min if clock is not None else None
         if what.load_profile and spec.load_profile is not None:
-            asked = profile_transfer_bytes(spec.load_profile, spec, what.start, what.end)
+            asked = profile_transfer_bytes(
+                spec.load_profile,
+                spec,
+                what.start,
+                what.end,
+                selective=selective_access(session, spec),
+            )
             try:
                 with session.expecting(asked or session.target.max_transfer_bytes):
                     load = await read_load_profile(

@@ -44,6 +44,7 @@ from headend.protocol.transports import Timeouts
 from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import AttemptOutcome
 from headend.services.collection.landing import land
+from headend.services.collection.quirks import known_quirks
 from headend.services.collection.readspec import read_spec_from_profile
 from headend.services.collection.spool import Spool, Spooled
 from headend.store.batch import RETRY_FOR_S, StoreBatch
@@ -204,10 +205,19 @@ class CollectionService:
             rows = RegistryRepository(session).meters_with_gateways(meter_pks)
             found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
             last = ReadingsRepository(session).last_interval_ends(list(found))
+            # firmware is not known before a session: what was learned of the whole profile
+            known = known_quirks(session, {(m.device_profile, "") for m, _, _ in found.values()})
             contexts: dict[int, MeterContext | Exception] = {}
             for pk, (meter, gateway, secret) in found.items():
                 try:
-                    contexts[pk] = self._context(session, meter, gateway, secret, last.get(pk))
+                    contexts[pk] = self._context(
+                        session,
+                        meter,
+                        gateway,
+                        secret,
+                        last.get(pk),
+                        known.get((meter.device_profile, ""), frozenset()),
+                    )
                 except ConfigurationProblem as exc:
                     contexts[pk] = exc
         missing = ConfigurationProblem
@@ -222,6 +232,7 @@ class CollectionService:
         gateway: Gateway,
         secret: MeterSecret | None,
         last_interval: datetime | None,
+        known: frozenset[str] = frozenset(),
     ) -> MeterContext:
         secrets = self.box.open(secret.name, secret.ciphertext) if secret is not None else None
         if meter.auth is not AuthLevel.NONE and secrets is None:
@@ -255,6 +266,7 @@ class CollectionService:
             hdlc_max_info=quirks.hdlc_max_info_field,
             hdlc_window=quirks.hdlc_window,
             timeouts=self.settings.timeouts,
+            known_quirks=known,
         )
         first_counter = None
         if meter.auth is AuthLevel.HLS_GMAC:
