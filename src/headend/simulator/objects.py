@@ -28,7 +28,7 @@ from headend.profiles.model import (
 from headend.simulator import cosem
 from headend.simulator.cosem import Value
 from headend.simulator.datasource import MeterDataSource
-from headend.simulator.spec import MeterSpec
+from headend.simulator.spec import MeterSpec, Quirk
 
 
 class Result(IntEnum):
@@ -348,6 +348,8 @@ class AssociationObject(CosemObject):
 
     def read(self, attribute: int, ctx: Context) -> bytes:
         if attribute == 2:
+            if ctx.spec.has(Quirk.OBJECT_LIST_REFUSED):
+                raise AccessDenied(Result.READ_WRITE_DENIED)
             return cosem.array([obj.object_list_entry() for obj in ctx.objects])
         if attribute == 3:
             return cosem.structure(

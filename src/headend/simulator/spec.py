@@ -45,6 +45,9 @@ class Quirk(StrEnum):
     RELEASE_NEVER_ANSWERED = "release_never_answered"
     # the release response's BER length is one more than its content
     RLRE_WRONG_LENGTH = "rlre_wrong_length"
+    # a GET of the association's object list (class 15, attribute 2) is answered with a
+    # data-access error (read-write-denied)
+    OBJECT_LIST_REFUSED = "object_list_refused"
 
 
 @dataclass(frozen=True)
