@@ -181,8 +181,10 @@ async def _profiles(session: MeterSession, wanted: Wanted, out: Survey) -> None:
             period = parse_capture_period(results[1].data) if results[1].data else None
             in_use, entries = (_count(r.data) if r.data is not None else None for r in results[2:])
         out.profiles[obj.obis] = FoundProfile(obj.obis, columns, period, entries, in_use)
-        for column in columns:
-            out.objects.setdefault(column.obis, FoundObject(column.obis, column.class_id))
+        if out.source == PROBED:  # a listed meter's list is the whole truth
+            for column in columns:
+                if column.obis not in out.absent:
+                    out.objects.setdefault(column.obis, FoundObject(column.obis, column.class_id))
 
 
 def _count(data: bytes) -> int | None:
