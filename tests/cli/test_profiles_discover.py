@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 from headend.cli import profiles
 from headend.cli.main import State
 from headend.cli.output import Commands
-from headend.domain.enums import Transport
+from headend.domain.enums import AuthLevel, Transport
 from headend.profiles import DeviceProfile, load_profile
 from headend.profiles.loader import parse_profile, profiles_dir
 from headend.simulator.spec import MeterSpec, Quirk
-from tests.protocol.simfleet import meter, serving
+from tests.protocol.simfleet import PASSWORD, meter, serving
 from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -59,6 +59,7 @@ class Served:
             str(spec.server_physical),
             "--timeout",
             "2",
+            *(["--auth", "lls", "--password", PASSWORD] if spec.auth is AuthLevel.LLS else []),
         ]
 
 
@@ -87,6 +88,7 @@ def served() -> Iterator[Served]:
                 SINGLE,
                 {"quirks": (Quirk.OBJECT_LIST_REFUSED,), "missing_objects": ("1.0.1.6.0.255",)},
             ),
+            (f"lls-{code}", THREE, {"auth": AuthLevel.LLS, "password": PASSWORD}),
         ]
         for n, (meter_id, model, changes) in enumerate(made):
             specs.append(_meter(meter_id, model, transport, n, port, **changes))
@@ -284,3 +286,28 @@ def test_a_meter_without_maximum_demand_gets_a_profile_without_it_that_checks_li
     )
     assert found.load_profile == load_profile(SINGLE).load_profile
     assert run("check", str(path), *served.options(meter_id))[:2] == (0, f"{path}: ok\n")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
+def test_discover_and_the_live_check_authenticate_with_a_password(
+    served: Served, tmp_path: Path, transport: Transport
+) -> None:
+    meter_id = f"lls-{transport.value[0].upper()}"
+    path = discover(served, meter_id, tmp_path, "with_lls")
+    assert_same_model(parse_profile(path), load_profile(THREE))
+    assert run("check", str(path), *served.options(meter_id))[:2] == (0, f"{path}: ok\n")
+    wrong = [o if o != PASSWORD else "not-the-password" for o in served.options(meter_id)]
+    code, out, _ = run("check", str(path), *wrong)
+    assert code == 1
+    assert out.startswith(f"{path}: live: authentication_failed: ")
+    assert len(out.splitlines()) == 1
+
+
+def test_a_live_check_of_a_meter_that_does_not_answer_prints_one_line_per_file() -> None:
+    shipped = [str(profiles_dir() / f"{name}.yaml") for name in (SINGLE, THREE)]
+    port = free_port()  # nothing listens there
+    code, out, _ = run("check", *shipped, "--host", "127.0.0.1", "--port", str(port))
+    assert code == 1
+    lines = out.splitlines()
+    assert [line.split(": live: ")[0] for line in lines] == shipped
+    assert all(": live: unreachable: " in line for line in lines)

@@ -57,19 +57,28 @@ def _end(command: str, line: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def run_session(command: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run one meter session; any failure ends the command with its category."""
+def attempt(command: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T | str:
+    """Run one meter session: its result, or its failure as ``category: message``. A bug of
+    ours ends the command (``internal``, the traceback in the log)."""
     try:
         return asyncio.run(work())
     except ProtocolError as exc:
-        _end(command, exc.one_line())
+        return exc.one_line()
     except ValueError as exc:
-        _end(command, f"configuration: {exc}")
+        return f"configuration: {exc}"
     except Exception as exc:  # a bug of ours: one line here, the traceback in the log
         if not structlog.is_configured():
             configure_logging()
         log.exception(f"{command} failed on an internal error")
         _end(command, f"internal: {exc!r}")
+
+
+def run_session(command: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run one meter session; a failure ends the command with its category."""
+    result = attempt(command, work)
+    if isinstance(result, str):
+        _end(command, result)
+    return result
 
 
 def survey_for_check(

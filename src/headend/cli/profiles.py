@@ -151,7 +151,9 @@ def check(
 def _live(path: Path, target: MeterTarget, first_counter: int) -> list[Finding]:
     profile = parse_profile(path)
     work = discover_command.survey_for_check(profile, target, first_counter)
-    survey = discover_command.run_session("profiles check", work)
+    survey = discover_command.attempt("profiles check", work)
+    if isinstance(survey, str):  # the session failed: one line, the file's
+        return [Finding(str(path), "live", survey)]
     return discover_command.live_check(path, profile, survey)
 
 
