@@ -194,7 +194,10 @@ def test_discover_reads_a_meter_with_every_quirk_that_refuses_its_object_list(
     text = path.read_text()
     assert "The meter refused its object list" in text
     assert "the session learned: wrong_invoke_id_on_error" in text
-    assert "supports_get_with_list: false" in text  # the model offers no GET with list
+    assert (
+        "supports_get_with_list: false  # found: the meter's conformance (in its AARE) offers no "
+        "GET with list" in text
+    )
     assert run("check", str(path), *served.options(meter_id))[:2] == (0, f"{path}: ok\n")
 
 

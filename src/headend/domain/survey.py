@@ -67,6 +67,7 @@ class Behaviour:
     """How the meter answered what was tried; None: not tried (or not decidable)."""
 
     server_max_pdu: int
+    list_offered: bool | None = None  # the AARE's conformance offers GET with list
     get_with_list: bool | None = None
     list_with_a_missing_item: bool | None = None  # a list holding a missing item came back whole
     range_access: bool | None = None

@@ -328,7 +328,10 @@ def _quirks(draft: Draft, survey: Survey) -> None:
             "; a list holding an object the meter lacks came back garbled (headend then "
             "reads item by item)"
         )
-    tried("supports_get_with_list", b.get_with_list, True, what, "not offered or garbled")
+    tried("supports_get_with_list", b.get_with_list, True, what, "garbled or refused")
+    if b.list_offered is False:
+        said = "found: the meter's conformance (in its AARE) offers no GET with list"
+        draft.item_notes[("quirks", len(quirks) - 1)] = said
     quirks["max_pdu_size"] = max(64, min(65535, b.server_max_pdu))
     draft.item_notes[("quirks", len(quirks) - 1)] = "found: the meter's max receive PDU in its AARE"
     if b.hdlc_max_info is not None:

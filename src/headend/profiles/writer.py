@@ -99,6 +99,7 @@ def render(draft: Draft) -> str:
     out: list[str] = []
     for line in draft.notes.get("header", []):
         out += _comment(line)
+    out.append("")
     for key in ORDER:
         if key not in draft.doc:
             continue

@@ -259,7 +259,7 @@ async def _lists(session: MeterSession, association: Obis, clock: Obis, out: Sur
     """GET with list of three attributes every meter has, then with one it lacks."""
     behaviour = out.behaviour
     if not session.association.supports_with_list:
-        out.behaviour = replace(behaviour, get_with_list=False)
+        out.behaviour = replace(behaviour, list_offered=False, get_with_list=False)
         return
     good = [
         AttributeRef(CLOCK_CLASS, clock, 1),
@@ -274,7 +274,9 @@ async def _lists(session: MeterSession, association: Obis, clock: Obis, out: Sur
     if works:
         await session.get_many([good[0], AttributeRef(DATA_CLASS, NOWHERE, 2), good[2]], batch=3)
         whole = LIST_UNRELIABLE not in session.learned
-    out.behaviour = replace(behaviour, get_with_list=works, list_with_a_missing_item=whole)
+    out.behaviour = replace(
+        behaviour, list_offered=True, get_with_list=works, list_with_a_missing_item=whole
+    )
 
 
 async def _selective_access(session: MeterSession, out: Survey) -> None:
