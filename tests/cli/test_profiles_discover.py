@@ -23,7 +23,7 @@ from headend.domain.enums import AuthLevel, Transport
 from headend.profiles import DeviceProfile, load_profile
 from headend.profiles.loader import parse_profile, profiles_dir
 from headend.simulator.spec import MeterSpec, Quirk
-from tests.protocol.simfleet import PASSWORD, meter, serving
+from tests.protocol.simfleet import AK, EK, PASSWORD, meter, serving
 from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -60,6 +60,11 @@ class Served:
             "--timeout",
             "2",
             *(["--auth", "lls", "--password", PASSWORD] if spec.auth is AuthLevel.LLS else []),
+            *(
+                ["--auth", "hls_gmac", "--encryption-key", EK, "--authentication-key", AK]
+                if spec.auth is AuthLevel.HLS_GMAC
+                else []
+            ),
         ]
 
 
@@ -89,6 +94,11 @@ def served() -> Iterator[Served]:
                 {"quirks": (Quirk.OBJECT_LIST_REFUSED,), "missing_objects": ("1.0.1.6.0.255",)},
             ),
             (f"lls-{code}", THREE, {"auth": AuthLevel.LLS, "password": PASSWORD}),
+            (
+                f"hls-{code}",
+                SINGLE,
+                {"auth": AuthLevel.HLS_GMAC, "encryption_key": EK, "authentication_key": AK},
+            ),
         ]
         for n, (meter_id, model, changes) in enumerate(made):
             specs.append(_meter(meter_id, model, transport, n, port, **changes))
@@ -314,3 +324,24 @@ def test_a_live_check_of_a_meter_that_does_not_answer_prints_one_line_per_file()
     lines = out.splitlines()
     assert [line.split(": live: ")[0] for line in lines] == shipped
     assert all(": live: unreachable: " in line for line in lines)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
+def test_discover_and_the_live_check_associate_with_hls_gmac_on_rising_counters(
+    served: Served, tmp_path: Path, transport: Transport
+) -> None:
+    meter_id = f"hls-{transport.value[0].upper()}"
+    path = tmp_path / "with_hls.yaml"
+    options = served.options(meter_id)
+    found = run(
+        "discover", *options, "--invocation-counter", "1", "--name", "with_hls", "-o", str(path)
+    )
+    assert found[:2] == (0, f"{path}\n"), found[2]
+    assert_same_model(parse_profile(path), load_profile(SINGLE))
+    checked = run("check", str(path), *options, "--invocation-counter", "5000")
+    assert checked[:2] == (0, f"{path}: ok\n"), checked[2]
+    # a counter the meter has seen already is refused, as a meter refuses a replay
+    replayed = run("check", str(path), *options, "--invocation-counter", "1")
+    assert replayed[0] == 1
+    assert replayed[1].startswith(f"{path}: live: association_rejected: ")
+    assert replayed[1].rstrip().endswith("invocation-counter-error")
