@@ -215,7 +215,6 @@ def draft_profile(
     draft.note("register_resolution_wh", "from the import register's scaler; the simulator's only")
     _quirks(draft, survey)
     draft.doc["clock"] = clock
-    draft.doc["objects"] = draft.doc.pop("objects")  # after clock, as the shipped profiles
     declared: dict[Obis, int] = {Obis.parse(clock["obis"]): 8}
     declared.update({Obis.parse(o["obis"]): o["class_id"] for o in draft.doc["objects"]})
     declared.update({o: 7 for o, (k, _) in kinds.items() if k.role in _PROFILE_ROLES})

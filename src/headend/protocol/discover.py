@@ -296,7 +296,10 @@ async def _selective_access(session: MeterSession, out: Survey) -> None:
     step = timedelta(seconds=profile.capture_period_s or 900)
     restricting = AttributeRef(clock.class_id, clock.obis, clock.attribute)
     # a window wide enough that a clock hours off still answers the question: is it taken
-    access = range_access(restricting, now - 3 * step, now + step, TimePolicy())
+    # the meter's own deviation field, as the meter writes it (None: unspecified)
+    sent = out.clock.deviation if out.clock is not None else None
+    east = TimePolicy().east_minutes(sent) if sent is not None else None
+    access = range_access(restricting, now - 3 * step, now + step, TimePolicy(), east_minutes=east)
     behaviour = out.behaviour
     ranged = await _taken(session, ref, access, out, "range access")
     last = profile.entries_in_use or 1
