@@ -345,3 +345,19 @@ def test_discover_and_the_live_check_associate_with_hls_gmac_on_rising_counters(
     assert replayed[0] == 1
     assert replayed[1].startswith(f"{path}: live: association_rejected: ")
     assert replayed[1].rstrip().endswith("invocation-counter-error")
+
+
+def test_discover_refuses_a_file_not_named_after_the_profile_and_keeps_an_existing_one(
+    served: Served, tmp_path: Path
+) -> None:
+    options = served.options(f"{SINGLE}-W")
+    other = run("discover", *options, "--name", "acme", "-o", str(tmp_path / "x.yaml"))
+    assert other == (2, "", "headend profiles discover: -o: the file must be named acme.yaml\n")
+    kept = tmp_path / "acme.yaml"
+    kept.write_text("mine\n")
+    code, _, err = run("discover", *options, "--name", "acme", "-o", str(kept))
+    assert (code, err) == (2, f"headend profiles discover: {kept} exists (--force overwrites it)\n")
+    assert kept.read_text() == "mine\n"
+    code, out, _ = run("discover", *options, "--name", "acme", "-o", str(kept), "--force")
+    assert (code, out) == (0, f"{kept}\n")
+    assert parse_profile(kept).name == "acme"

@@ -33,6 +33,7 @@ from headend.cli.meter_options import (
     meter_target,
 )
 from headend.cli.meter_options import Password as PasswordOpt
+from headend.cli.output import fail
 from headend.config import load_settings
 from headend.domain.enums import AuthLevel, Transport
 from headend.domain.survey import Survey
@@ -134,15 +135,12 @@ def register(profiles_app: typer.Typer) -> None:
         command = "profiles discover"
         settings = load_settings()
         if not _valid_name(name):
-            typer.echo(f"headend {command}: --name: use lower-case letters, digits and _", err=True)
-            raise typer.Exit(2)
+            fail(command, "--name: use lower-case letters, digits and _")
         path = output if output is not None else Path(f"{name}.yaml")
         if path.stem != name or path.suffix != ".yaml":
-            typer.echo(f"headend {command}: -o: the file must be named {name}.yaml", err=True)
-            raise typer.Exit(2)
+            fail(command, f"-o: the file must be named {name}.yaml")
         if path.exists() and not force:
-            typer.echo(f"headend {command}: {path} exists (--force overwrites it)", err=True)
-            raise typer.Exit(2)
+            fail(command, f"{path} exists (--force overwrites it)")
         target = meter_target(
             host=host,
             port=port,
@@ -183,8 +181,7 @@ def register(profiles_app: typer.Typer) -> None:
         try:
             path.write_text(render(draft), encoding="utf-8")
         except OSError as exc:
-            typer.echo(f"headend {command}: cannot write {path} ({exc.strerror})", err=True)
-            raise typer.Exit(2) from None
+            fail(command, f"cannot write {path} ({exc.strerror})")
         typer.echo(str(path))
 
 
