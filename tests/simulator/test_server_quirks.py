@@ -75,6 +75,18 @@ def test_a_short_list_meter_answers_a_list_without_failures_whole() -> None:
     assert answer[end] == 0 and cosem.decode(answer, end + 1)[1] == len(answer)
 
 
+def test_a_meter_refusing_its_object_list_answers_read_write_denied_for_it_alone() -> None:
+    association = Obis.parse("0.0.40.0.0.255")
+    object_list = AttributeRef(15, association, 2)
+    plain = associated().handle(get_request(0xC1, object_list))
+    # the list is longer than the PDU: its first block, not an error
+    assert plain is not None and plain[:4] == bytes.fromhex("c402c100")
+    session = associated(Quirk.OBJECT_LIST_REFUSED)
+    assert session.handle(get_request(0xC1, object_list)) == bytes.fromhex("c401c10103")
+    name = session.handle(get_request(0xC2, AttributeRef(15, association, 1)))
+    assert name == bytes.fromhex("c401c200090600002800 00ff".replace(" ", ""))
+
+
 def test_a_meter_with_release_never_answered_stays_silent_on_release() -> None:
     session = associated(Quirk.RELEASE_NEVER_ANSWERED)
     assert session.handle(bytes.fromhex("6200")) is None

@@ -350,6 +350,8 @@ class AssociationObject(CosemObject):
 
     def read(self, attribute: int, ctx: Context) -> bytes:
         if attribute == 2:
+            if ctx.spec.has(Quirk.OBJECT_LIST_REFUSED):
+                raise AccessDenied(Result.READ_WRITE_DENIED)
             return cosem.array([obj.object_list_entry() for obj in ctx.objects])
         if attribute == 3:
             return cosem.structure(

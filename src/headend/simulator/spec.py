@@ -52,6 +52,9 @@ class Quirk(StrEnum):
     # profile buffers refuse range and entry access (data-access-result other-reason); only
     # the whole buffer can be read
     NO_SELECTIVE_ACCESS = "no_selective_access"
+    # a GET of the association's object list (class 15, attribute 2) is answered with a
+    # data-access error (read-write-denied)
+    OBJECT_LIST_REFUSED = "object_list_refused"
 
 
 # bytes by which a meter with the ``pdu_ignored`` quirk overruns the negotiated PDU size
