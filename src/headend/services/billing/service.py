@@ -33,8 +33,9 @@ read one ahead of the records being built (``headend.services.billing.prefetch``
 
 What the meter measures is read from its device profile (in the ``profiles_dir`` folder, the
 shipped ``protocols/`` by default): the import and export registers and which of them a record
-bills (``billing.quantities``), the load profile's capture period and channels, the tariff registers and the
-time-of-use period of each (``tariffs.registers``), the maximum-demand register and its unit.
+bills (``billing.quantities``), the load profile's capture period and channels, the tariff
+registers and the time-of-use period of each (``tariffs.registers``), the maximum-demand
+register and its unit.
 A boundary instant is the last interval end at or before each end of the period; an
 interval belongs to the period when it ends after its start and at or before its end.
 Where the meter's maximum-demand register is taken from, and the quality and billability of
