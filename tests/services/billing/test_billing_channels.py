@@ -29,6 +29,7 @@ from headend.api.server import ApiServer
 from headend.config import Settings
 from headend.domain.billing import BillingRecord, RecordQuality
 from headend.domain.enums import ReadKind, Role
+from headend.domain.quality import Quality
 from headend.profiles import load_profile
 from headend.runtime import Runtime
 from headend.services.access.keys import KeyService
@@ -152,6 +153,11 @@ def _assert_billable_with_export_not_billed(record: BillingRecord) -> None:
         "no export register read at the period end"
     )
     assert record.import_energy.source == "registers"
+    opening, closing = record.import_energy.opening, record.import_energy.closing
+    assert opening is not None and closing is not None
+    # the boundary reads carry the quality the VEE pass gave them
+    assert (opening.source, opening.quality) == ("register", Quality.VALID)
+    assert (closing.source, closing.quality) == ("register", Quality.VALID)
 
 
 def test_a_household_meter_whose_export_no_profile_captures_gets_billable_records(
