@@ -198,10 +198,12 @@ class Runtime:
         """Billing records, with the page worker processes ``HEADEND_BILLING_WORKERS`` asks
         for (started on first use)."""
         settings, tz = self.settings, self.settings.tz
+        folder = settings.profiles_dir
         return BillingService(
             self.session_factory,
             tz,
-            workers=page_workers(settings.database_url, tz, settings.billing_workers),
+            workers=page_workers(settings.database_url, tz, settings.billing_workers, folder),
+            profiles_dir=folder,
         )
 
     @cached_property

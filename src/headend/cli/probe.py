@@ -36,10 +36,10 @@ from headend.services.collection.readspec import read_spec_from_profile
 log = structlog.get_logger(__name__)
 
 
-def _number(value: Decimal) -> Any:
-    """A Decimal as a JSON number when a float carries it exactly, else as text."""
-    as_float = float(value)
-    return as_float if Decimal(repr(as_float)) == value else str(value)
+def _number(value: Decimal) -> str:
+    """A Decimal as the API writes one: a decimal string, exact and never in exponent form
+    (``"236908494"``, ``"236.908494"``), not a JSON number a float would round."""
+    return format(value, "f")
 
 
 def _iso(at: datetime) -> str:

@@ -67,7 +67,7 @@ def session_budget(
     spec: ReadSpec, what: Collection, allowance: Allowance = DEFAULT_ALLOWANCE
 ) -> float:
     """Seconds a session reading ``what`` may take."""
-    objects = (len(spec.registers) if what.registers else 0) + 1
+    objects = (len(spec.registers) + len(spec.extra_objects) if what.registers else 0) + 1
     profiles = 0
     if what.start is not None and what.end is not None:
         profiles += bool(what.load_profile and spec.load_profile is not None)
@@ -114,12 +114,24 @@ async def collect(
     budget is narrowed to what this read needs, and each block transfer to what it asked."""
     session.limit_budget(session_budget(spec, what))
     objects: list[ObjectRead] = list(spec.registers) if what.registers else []
+    extra: list[ObjectRead] = []
+    if what.registers:  # the registry's extra objects, where the profile does not read them
+        named = {o.obis for o in objects} | {spec.clock, spec.serial_number}
+        extra = [o for o in spec.extra_objects if o.obis not in named]
+        objects += extra
     if spec.serial_number is not None:
         objects.insert(0, ObjectRead(spec.serial_number, DATA_CLASS))
     want_clock = what.clock or what.clock_sync_threshold_s is not None
     expected = DEFAULT_ALLOWANCE.transfer_floor + len(objects) * DEFAULT_ALLOWANCE.bytes_per_object
     with session.expecting(expected):
-        got = await read_objects(session, spec, objects, cache, with_clock=want_clock)
+        got = await read_objects(
+            session,
+            spec,
+            objects,
+            cache,
+            with_clock=want_clock,
+            tolerant=frozenset(o.obis for o in extra),
+        )
     unavailable: dict[Obis, Unavailable] = dict(got.unavailable)
     serial: str | None = None
     if spec.serial_number is not None and spec.serial_number in got.data:

@@ -213,6 +213,9 @@ def register_rows(
     register: RegisterValue
     for obis, register in read.registers.items():
         add(str(obis), read_at, register.value, register.unit, register.captured_at)
+    for obis, data in read.data.items():  # a data object holding a number: no unit
+        if isinstance(data.value, int) and not isinstance(data.value, bool):
+            add(str(obis), read_at, Decimal(data.value), None, None)
     if read.billing is not None:
         # a demand register is captured twice (value, attribute 2; time, attribute 5)
         units = {str(c.obis): c.unit for c in read.billing.columns if c.attribute == 2}

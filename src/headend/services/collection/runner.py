@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,10 +33,11 @@ from headend.domain.enums import (
 )
 from headend.domain.jobs import JobEvent
 from headend.domain.readings import MeterRead
+from headend.domain.registry_format import parse_extra_objects
 from headend.profiles import DeviceProfile, ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
 from headend.protocol.errors import ProtocolError
-from headend.protocol.plan import ReadSpec
+from headend.protocol.plan import ObjectRead, ReadSpec
 from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
@@ -89,6 +90,7 @@ class MeterContext:
     profile: str
     last_interval: datetime | None
     first_counter: int | None
+    extra: tuple[ObjectRead, ...] = ()  # the registry's extra_obis: read with the registers
 
 
 class BlockCounterStore:
@@ -273,7 +275,18 @@ class CollectionService:
             first_counter = RegistryRepository(session).reserve_invocation_counters(
                 meter.id, COUNTER_BLOCK
             )
-        return MeterContext(meter.id, target, meter.device_profile, last_interval, first_counter)
+        try:
+            extra = parse_extra_objects(meter.extra_obis or "")
+        except ValueError as exc:
+            raise ConfigurationProblem(f"meter {meter.meter_id}: extra_obis: {exc}") from exc
+        return MeterContext(
+            meter.id,
+            target,
+            meter.device_profile,
+            last_interval,
+            first_counter,
+            tuple(ObjectRead(obis, class_id) for class_id, obis in extra),
+        )
 
     def reserve_more(self, meter_pk: int, count: int) -> int:
         with self.session_factory() as session, session.begin():
@@ -433,6 +446,8 @@ class CollectionService:
         try:
             context = await self._contexts.submit(job.meter_pk)
             spec = self.read_spec(context.profile)
+            if context.extra:
+                spec = replace(spec, extra_objects=context.extra)
         except (ConfigurationProblem, ProfileError, SecretDecryptionError) as exc:
             # the registry, a profile or a secret is wrong: the registry's mistake
             log.error("cannot prepare the session", error=str(exc))
