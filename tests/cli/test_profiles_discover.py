@@ -151,6 +151,7 @@ def assert_same_model(found: DeviceProfile, shipped: DeviceProfile, **quirks: ob
     assert found.disconnect_control == shipped.disconnect_control
     assert found.clock == shipped.clock
     assert found.tariffs == shipped.tariffs
+    assert found.billing == shipped.billing
     assert found.reads == shipped.reads
     assert found.register_resolution_wh == shipped.register_resolution_wh
     assert found.quirks == shipped.quirks.model_copy(update=quirks)

@@ -245,6 +245,7 @@ def draft_profile(
         draft.note("disconnect_control", "found on the meter, with its control mode")
     draft.doc["association"] = {"obis": "0.0.40.0.0.255"}
     _tariffs(draft)
+    _billing(draft)
     if any(o["quantity"] == "amr_status" for o in draft.doc["objects"]):
         draft.doc["status_bits"] = {"amr_status": dict(_STATUS_BITS)}
         draft.note(
@@ -264,6 +265,28 @@ def draft_profile(
 
 
 _PROFILE_ROLES = (Role.LOAD_PROFILE, Role.BILLING_PROFILE, Role.EVENT_LOG)
+
+
+def _billing(draft: Draft) -> None:
+    """Import is billed; export only where a profile captures its register, since a record
+    bills a register by its reads at both ends of the period."""
+    quantities = ["A+"]
+    export = next((o["obis"] for o in draft.doc["objects"] if o["quantity"] == "A-"), None)
+    captured = {
+        c["obis"]
+        for section in ("load_profile", "billing_profile")
+        for c in draft.doc.get(section, {}).get("capture_objects", [])
+    }
+    if export is not None and export in captured:
+        quantities.append("A-")
+        draft.note("billing", "export billed: the meter captures its register in a profile")
+    elif export is not None:
+        draft.note(
+            "billing",
+            "export not billed: the meter captures its register in no profile, so there is no "
+            "read of it at a period's ends; it is still read and reported",
+        )
+    draft.doc["billing"] = {"quantities": quantities}
 
 
 def _header(draft: Draft, survey: Survey, source: str, discovered_at: str) -> None:

@@ -29,6 +29,7 @@ ORDER = (
     "disconnect_control",
     "association",
     "tariffs",
+    "billing",
     "status_bits",
     "reads",
 )
