@@ -32,6 +32,7 @@ from headend.services.access.keys import KeyService
 from headend.services.billing.service import BillingService, page_workers
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
+from headend.services.collection.quirks import LearnedQuirks
 from headend.services.collection.runner import CollectionService, CollectionSettings
 from headend.services.collection.spool import Spool
 from headend.services.registry.service import RegistryService
@@ -177,6 +178,10 @@ class Runtime:
         return RegistryService(self.session_factory)
 
     @cached_property
+    def learned_quirks(self) -> LearnedQuirks:
+        return LearnedQuirks(self.session_factory)
+
+    @cached_property
     def keys(self) -> KeyService:
         return KeyService(self.session_factory)
 
@@ -193,10 +198,12 @@ class Runtime:
         """Billing records, with the page worker processes ``HEADEND_BILLING_WORKERS`` asks
         for (started on first use)."""
         settings, tz = self.settings, self.settings.tz
+        folder = settings.profiles_dir
         return BillingService(
             self.session_factory,
             tz,
-            workers=page_workers(settings.database_url, tz, settings.billing_workers),
+            workers=page_workers(settings.database_url, tz, settings.billing_workers, folder),
+            profiles_dir=folder,
         )
 
     @cached_property
@@ -235,6 +242,7 @@ class Runtime:
             registry=RegistryService(self.session_factory, self.box, self.profiles),
             dashboard=self.dashboard,
             health=self.health,
+            quirks=self.learned_quirks,
             rate_limit=MeterRateLimit(settings.api_reads_per_meter, 600.0),
             runtime=hooks or ProcessHooks(),
         )

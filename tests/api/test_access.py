@@ -25,6 +25,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/meters/{meter}", Role.OPERATOR),
     ("GET", "/api/v1/gateways", Role.OPERATOR),
     ("GET", "/api/v1/plans", Role.OPERATOR),
+    ("GET", "/api/v1/learned-quirks", Role.OPERATOR),
     ("GET", "/api/v1/keys", Role.ADMIN),
 ]
 ORDER = [Role.BILLING, Role.TECHNICIAN, Role.OPERATOR, Role.ADMIN]

@@ -115,6 +115,23 @@ def test_a_billed_register_captured_by_nothing_and_never_read_fails_the_check(
     ]
 
 
+def test_a_register_not_billed_may_be_captured_by_nothing(tmp_path: Path) -> None:
+    raw = yaml.safe_load(RESIDENTIAL.read_text())
+    raw["name"] = "household"
+    for section in ("load_profile", "billing_profile"):
+        raw[section]["capture_objects"] = [
+            c for c in raw[section]["capture_objects"] if c["obis"] != "1.0.2.8.0.255"
+        ]
+    raw["reads"]["registers"] = [r for r in raw["reads"]["registers"] if r != "1.0.2.8.0.255"]
+    del raw["billing"]  # import alone is billed
+    path = tmp_path / "household.yaml"
+    path.write_text(yaml.safe_dump(raw))
+
+    code, out = run("check", str(path))
+
+    assert (code, out.splitlines()) == (0, [f"{path}: ok"])
+
+
 def test_a_billed_register_read_on_schedule_only_is_a_warning(tmp_path: Path) -> None:
     raw = yaml.safe_load(RESIDENTIAL.read_text())
     raw["name"] = "scheduled_export"

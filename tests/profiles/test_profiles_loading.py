@@ -10,7 +10,13 @@ import yaml
 
 from headend.domain.enums import ReadKind
 from headend.domain.obis import Obis
-from headend.profiles import DeviationSemantics, ProfileError, load_all, load_profile
+from headend.profiles import (
+    DeviationSemantics,
+    ProfileError,
+    Quantity,
+    load_all,
+    load_profile,
+)
 from headend.profiles.loader import PROFILES_DIR_VARIABLE, profiles_dir
 
 pytestmark = pytest.mark.timeout(30)
@@ -91,6 +97,10 @@ def test_the_load_profile_captures_clock_status_and_energy() -> None:
          "load_profile.capture_objects.2", "1.0.9.8.0.255 is not declared"),
         ({"reads.registers": ["1.0.21.8.0.255"]}, "reads", "1.0.21.8.0.255 is not declared"),
         ({"quirks.max_pdu_size": 10}, "quirks.max_pdu_size", "greater than or equal to 64"),
+        ({"billing.quantities": ["A-"]}, "billing.quantities", "must include A+"),
+        ({"billing.quantities": ["A+", "R+"]}, "billing.quantities.1", "Input should be"),
+        ({"billing.quantities": ["A+", "A-"], "objects.7.quantity": "R+", "objects.7.unit": 32},
+         "billing.quantities.1", "A- is billed but no object has that quantity"),
     ],
 )  # fmt: skip
 def test_a_bad_profile_is_refused_naming_file_key_and_problem(
@@ -155,3 +165,17 @@ def test_yaml_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ProfileError, match=r"listy\.yaml: the file must hold a mapping"):
         load_profile("listy", tmp_path)
+
+
+def test_a_profile_without_a_billing_section_bills_import_alone(tmp_path: Path) -> None:
+    write_variant(tmp_path, "import_only", {"billing": None})
+
+    profile = load_profile("import_only", tmp_path)
+
+    assert profile.billing.quantities == ["A+"]
+    assert profile.billed(Quantity.IMPORT) and not profile.billed(Quantity.EXPORT)
+
+
+def test_the_shipped_profiles_bill_import_and_export() -> None:
+    for profile in load_all().values():
+        assert profile.billed(Quantity.IMPORT) and profile.billed(Quantity.EXPORT), profile.name

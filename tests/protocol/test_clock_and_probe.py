@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import typer
@@ -100,13 +101,15 @@ def test_the_probe_prints_the_documented_json(kind: str, auth: str) -> None:
         from headend.domain.obis import Obis
 
         want = expected_register("single_phase_residential", data, Obis.parse(obis), NOW)
-        assert entry["value"] == float(want) and entry["unit"] in ("Wh", "W")
+        assert isinstance(entry["value"], str) and "E" not in entry["value"]
+        assert Decimal(entry["value"]) == want and entry["unit"] in ("Wh", "W")
     rows = doc["load_profile"]
     assert len(rows) == 8
     for row in rows:
         end = datetime.fromisoformat(row["interval_end"])
         assert end.utcoffset() is not None
-        assert row["values"]["1.0.1.8.0.255"] == data.registers(end)["A+"]
+        value = row["values"]["1.0.1.8.0.255"]
+        assert isinstance(value, str) and Decimal(value) == data.registers(end)["A+"]
         assert isinstance(row["status"], int)
 
 

@@ -194,6 +194,26 @@ def test_once_get_with_list_failed_the_rest_of_the_session_reads_one_by_one(
     assert got.learned == (LIST_UNRELIABLE,)
 
 
+@pytest.mark.parametrize("link", ["W", "H"], ids=["wrapper", "hdlc"])
+def test_a_session_knowing_the_model_garbles_lists_never_asks_for_one_and_learns_nothing(
+    fleet: Fleet, link: str
+) -> None:
+    meter_id = f"SHORT-{link}"
+    spec = fleet.read_spec(meter_id)
+    target = fleet.target(meter_id, known_quirks=frozenset({LIST_UNRELIABLE}))
+    wire = Recording(build_transport(target, Traffic()))
+
+    async def go() -> MeterRead:
+        async with MeterSession(target, transport=wire) as session:
+            what = Collection(start=NOW - timedelta(hours=6), end=NOW)
+            return await collect(session, spec, what, DefinitionCache())
+
+    got = run(go())
+    assert [apdu for apdu in wire.requests if is_list_request(apdu)] == []
+    check_all_but_max_demand(fleet, meter_id, got, "object-undefined")
+    assert got.learned == ()
+
+
 GARBLINGS: dict[str, Callable[[bytes], bytes]] = {
     "another invoke id": lambda answer: answer[:2] + bytes((answer[2] ^ 0x03,)) + answer[3:],
     "trailing bytes": lambda answer: answer + b"\x00\x00",

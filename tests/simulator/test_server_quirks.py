@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from headend.domain.obis import Obis
-from headend.protocol.xdlms import AttributeRef, get_request, get_request_with_list
+from headend.protocol.cosem_time import TimePolicy
+from headend.protocol.xdlms import (
+    AttributeRef,
+    entry_access,
+    get_request,
+    get_request_with_list,
+    range_access,
+)
 from headend.simulator import cosem
 from headend.simulator.fleet import FleetError, load_fleet, save_fleet
 from headend.simulator.server import AssociationSession
-from headend.simulator.spec import Quirk
+from headend.simulator.spec import PDU_OVERRUN, Quirk
 
 from .server_support import make_client, make_meter, make_spec
 
@@ -67,6 +75,18 @@ def test_a_short_list_meter_answers_a_list_without_failures_whole() -> None:
     assert answer[end] == 0 and cosem.decode(answer, end + 1)[1] == len(answer)
 
 
+def test_a_meter_refusing_its_object_list_answers_read_write_denied_for_it_alone() -> None:
+    association = Obis.parse("0.0.40.0.0.255")
+    object_list = AttributeRef(15, association, 2)
+    plain = associated().handle(get_request(0xC1, object_list))
+    # the list is longer than the PDU: its first block, not an error
+    assert plain is not None and plain[:4] == bytes.fromhex("c402c100")
+    session = associated(Quirk.OBJECT_LIST_REFUSED)
+    assert session.handle(get_request(0xC1, object_list)) == bytes.fromhex("c401c10103")
+    name = session.handle(get_request(0xC2, AttributeRef(15, association, 1)))
+    assert name == bytes.fromhex("c401c200090600002800 00ff".replace(" ", ""))
+
+
 def test_a_meter_with_release_never_answered_stays_silent_on_release() -> None:
     session = associated(Quirk.RELEASE_NEVER_ANSWERED)
     assert session.handle(bytes.fromhex("6200")) is None
@@ -108,3 +128,44 @@ def test_an_unknown_quirk_or_a_bad_missing_object_is_refused_naming_the_meter(
     (tmp_path / "fleet.json").write_text(json.dumps(document))
     with pytest.raises(FleetError, match="SIM00000042"):
         load_fleet(tmp_path / "fleet.json")
+
+
+LOAD_PROFILE = AttributeRef(7, Obis.parse("1.0.99.1.0.255"), 2)
+CLOCK = AttributeRef(8, Obis.parse("0.0.1.0.0.255"), 2)
+
+
+def test_a_meter_ignoring_the_pdu_size_sends_blocks_past_it_by_a_bounded_amount() -> None:
+    session = associated(Quirk.PDU_IGNORED)
+    pdu = session.negotiated_max_pdu
+    answer = session.handle(get_request(0xC1, LOAD_PROFILE))
+    assert answer is not None and answer[:2] == bytes.fromhex("c402")  # the first block
+    assert pdu < len(answer) <= pdu + PDU_OVERRUN
+
+
+def test_a_meter_keeping_its_pdu_size_sends_blocks_within_it() -> None:
+    session = associated()
+    answer = session.handle(get_request(0xC1, LOAD_PROFILE))
+    assert answer is not None and answer[:2] == bytes.fromhex("c402")
+    assert len(answer) <= session.negotiated_max_pdu
+
+
+def test_a_meter_with_deviation_unspecified_sends_its_clock_with_deviation_8000() -> None:
+    answer = associated(Quirk.DEVIATION_UNSPECIFIED).handle(get_request(0xC1, CLOCK))
+    # c4 01 c1 00, then an octet string of 12: 09 0c, then the date-time
+    assert answer is not None and answer[:6] == bytes.fromhex("c401c100090c")
+    assert answer[6 + 9 : 6 + 11] == bytes.fromhex("8000")
+    plain = associated().handle(get_request(0xC1, CLOCK))
+    assert plain is not None and plain[6 + 9 : 6 + 11] == (-420).to_bytes(2, "big", signed=True)
+
+
+def test_a_meter_without_selective_access_refuses_range_and_entry_access_to_its_buffers() -> None:
+    session = associated(Quirk.NO_SELECTIVE_ACCESS)
+    now = datetime.now(UTC)
+    by_range = range_access(CLOCK, now - timedelta(hours=2), now, TimePolicy())
+    for access in (by_range, entry_access(1, 2)):
+        assert session.handle(get_request(0xC1, LOAD_PROFILE, access)) == bytes.fromhex(
+            "c401c101fa"
+        )
+    whole = session.handle(get_request(0xC2, LOAD_PROFILE))
+    assert whole is not None and whole[:2] in (bytes.fromhex("c401"), bytes.fromhex("c402"))
+    assert whole[3] == 0  # a value (or its first block), not an error

@@ -11,7 +11,17 @@ from headend.api import problems
 from headend.api.context import ApiContext
 from headend.api.metrics import LatencyMiddleware, make_registry
 from headend.api.pages import install as install_pages
-from headend.api.routers import billing, edits, jobs, keys, operations, reads, reports, system
+from headend.api.routers import (
+    billing,
+    edits,
+    jobs,
+    keys,
+    learned_quirks,
+    operations,
+    reads,
+    reports,
+    system,
+)
 
 DESCRIPTION = """\
 Billing-ready consumption records, validated reads, on-demand meter reads and failed-read
@@ -40,7 +50,7 @@ def create_app(context: ApiContext) -> FastAPI:
     problems.install(app)
 
     api = APIRouter(prefix="/api/v1")
-    for module in (billing, reads, jobs, reports, edits, operations, keys):
+    for module in (billing, reads, jobs, reports, edits, operations, keys, learned_quirks):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(system.router)

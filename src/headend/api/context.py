@@ -16,6 +16,7 @@ from headend.services.access.keys import KeyService
 from headend.services.billing.service import BillingService
 from headend.services.collection.jobs import JobService
 from headend.services.collection.plans import PlanService
+from headend.services.collection.quirks import LearnedQuirks
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
 from headend.services.reporting.health import HealthService
@@ -63,6 +64,7 @@ class ApiContext:
     registry: RegistryService
     dashboard: DashboardService
     health: HealthService
+    quirks: LearnedQuirks
     rate_limit: MeterRateLimit
     runtime: ProcessHooks = field(default_factory=ProcessHooks)
     sessions: SessionStore = field(default_factory=SessionStore)

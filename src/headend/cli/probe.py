@@ -41,10 +41,10 @@ log = structlog.get_logger(__name__)
 NUMERIC_CLASSES = (3, 4, 5)  # register, extended register, demand register: a channel
 
 
-def _number(value: Decimal) -> Any:
-    """A Decimal as a JSON number when a float carries it exactly, else as text."""
-    as_float = float(value)
-    return as_float if Decimal(repr(as_float)) == value else str(value)
+def _number(value: Decimal) -> str:
+    """A Decimal as the API writes one: a decimal string, exact and never in exponent form
+    (``"236908494"``, ``"236.908494"``), not a JSON number a float would round."""
+    return format(value, "f")
 
 
 def _iso(at: datetime) -> str:
@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
                 encryption_key=encryption_key,
                 authentication_key=authentication_key,
                 client_title=system_title,
-                max_pdu=max_pdu,
+                max_pdu=min(max_pdu, device.quirks.max_pdu_size),  # as collection proposes
                 hdlc_max_info=device.quirks.hdlc_max_info_field,
                 hdlc_window=device.quirks.hdlc_window,
                 pdu_tolerance=device.quirks.oversized_pdu_tolerance,

@@ -37,6 +37,12 @@ The quality of a record, worst first (``judge``):
   reason says how many), or a register read is an estimate.
 * ``actual``: every interval of the period is actual and both register reads are there.
 
+Only the energy directions the meter's device profile bills (``billing.quantities``; import
+always, export where the profile names ``A-``) are judged. A direction the meter measures but
+the profile does not bill (a household meter's export) is still reported, its name listed in
+``not_billed``, and what it lacks is said in ``notes`` ("export not billed: no export register
+read at the period start"); it never changes the quality or billability.
+
 ``billable`` is true for ``actual`` and ``estimated``. ``reason`` says why a record is not
 billable ("no import register read at the period end; 3 of 2976 import intervals suspect"),
 or for an estimated record what was estimated ("billable on estimates: 7 of 48 import
@@ -177,6 +183,10 @@ class BillingRecord(_Frozen):
     quality: RecordQuality
     billable: bool
     reason: str | None
+    # energy directions reported in the record but not billed (the device profile's
+    # ``billing.quantities`` leaves them out): "export"; they never make a record unbillable
+    not_billed: tuple[str, ...] = ()
+    notes: str | None = None  # what the directions not billed lack, for information
     version: str  # a short hash of every input; changes with late data or an edit
 
     @classmethod
@@ -275,6 +285,19 @@ def judge(energies: Sequence[tuple[str, Energy]]) -> Verdict:
             RecordQuality.ESTIMATED, True, "billable on estimates: " + ", ".join(issues.estimated)
         )
     return Verdict(RecordQuality.ACTUAL, True, None)
+
+
+def notes_on(energies: Sequence[tuple[str, Energy]]) -> str | None:
+    """What the energy directions reported but not billed lack or fail, for information:
+    "export not billed: no export register read at the period start"; None if nothing."""
+    found = []
+    for name, energy in energies:
+        issues = _Issues()
+        _check(name, energy, issues)
+        said = issues.partial + issues.suspect + issues.estimated
+        if said:
+            found.append(f"{name} not billed: " + "; ".join(said))
+    return "; ".join(found) or None
 
 
 def _check(name: str, energy: Energy, issues: _Issues) -> None:

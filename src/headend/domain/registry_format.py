@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import re
+
+from headend.domain.obis import Obis, ObisError
+
 REGISTRY_COLUMNS: tuple[str, ...] = (
     "meter_id",
     "service_point",
@@ -32,3 +36,38 @@ REGISTRY_COLUMNS: tuple[str, ...] = (
     "status",
     "tags",
 )
+
+# -- extra_obis: objects read in addition to the device profile's registers -------------------
+
+EXTRA_CLASSES = {1: "data", 3: "register", 4: "extended register"}
+DEFAULT_EXTRA_CLASS = 3
+
+
+def parse_extra_objects(text: str) -> tuple[tuple[int, Obis], ...]:
+    """The ``extra_obis`` column: ``;``-separated entries, each an OBIS code (read as a
+    register, class 3) or ``CLASS:OBIS`` with CLASS 1 (data), 3 (register) or 4 (extended
+    register), e.g. ``1.0.31.7.0.255;1:0.0.96.10.1.255``. A ``ValueError`` names the entry."""
+    found: list[tuple[int, Obis]] = []
+    for entry in (part.strip() for part in text.split(";")):
+        if not entry:
+            continue
+        class_text, _, code = (
+            entry.rpartition(":") if _CLASS_PREFIX.match(entry) else ("", "", entry)
+        )
+        class_id = DEFAULT_EXTRA_CLASS
+        if class_text:
+            class_id = int(class_text)
+            if class_id not in EXTRA_CLASSES:
+                known = ", ".join(f"{c} ({name})" for c, name in EXTRA_CLASSES.items())
+                raise ValueError(f"{entry!r}: class {class_id} is not one of {known}")
+        try:
+            obis = Obis.parse(code)
+        except ObisError as exc:
+            raise ValueError(f"{entry!r}: {exc}") from exc
+        if obis in (o for _, o in found):
+            raise ValueError(f"{entry!r}: {obis} is named twice")
+        found.append((class_id, obis))
+    return tuple(found)
+
+
+_CLASS_PREFIX = re.compile(r"^\d{1,3}:\d")  # "1:0.0.96..." but not "1-0:1.8.0"

@@ -16,7 +16,8 @@ from headend.domain.tou import CALENDARS
 from headend.profiles.loader import problem_text
 from headend.profiles.model import DeviceProfile, ObjectSpec, Quantity
 
-# the quantities a billing record reads at both ends of its period
+# the quantities a billing record may bill, reading them at both ends of its period; which it
+# does bill is the profile's ``billing.quantities`` (import always)
 BILLED_AT_BOUNDARIES = (Quantity.IMPORT, Quantity.EXPORT)
 _TARIFF_QUANTITY = {"T1": Quantity.IMPORT_T1, "T2": Quantity.IMPORT_T2, "T3": Quantity.IMPORT_T3}
 _HOUR_S = 3600
@@ -95,6 +96,8 @@ def _billed_registers(profile: DeviceProfile) -> list[tuple[str, str, bool]]:
     for obj in profile.objects:
         if obj.quantity not in BILLED_AT_BOUNDARIES or obj.obis in captured:
             continue
+        if not profile.billed(obj.quantity):
+            continue  # reported in billing records as not billed: it never blocks a bill
         if obj.obis in scheduled:
             found.append((
                 _key_of(profile, obj),

@@ -232,6 +232,28 @@ class StatusBits(_Strict):
         return value
 
 
+BilledQuantity = Literal["A+", "A-"]
+_IMPORT_ONLY: list[BilledQuantity] = ["A+"]
+
+
+class BillingSpec(_Strict):
+    """What a billing record bills: the energy quantities whose reads at both ends of the
+    period (and whose intervals) decide whether the record is billable. Active import (A+)
+    is always billed, with its tariff registers (the time-of-use split); an energy register
+    the profile declares but does not bill is still reported in the record, as not billed."""
+
+    quantities: list[BilledQuantity] = Field(default_factory=lambda: _IMPORT_ONLY.copy())
+
+    @field_validator("quantities")
+    @classmethod
+    def _import_first(cls, value: list[str]) -> list[str]:
+        if "A+" not in value:
+            raise ValueError("must include A+ (active import is always billed)")
+        if len(set(value)) != len(value):
+            raise ValueError("names a quantity twice")
+        return value
+
+
 class ReadPlan(_Strict):
     """What to read for each read kind, by OBIS code."""
 
@@ -270,6 +292,7 @@ class DeviceProfile(_Strict):
     association: AssociationSpec = AssociationSpec()
     tariffs: TariffSpec | None = None
     status_bits: StatusBits = StatusBits()
+    billing: BillingSpec = BillingSpec()
     reads: ReadPlan
 
     @model_validator(mode="after")
@@ -299,7 +322,18 @@ class DeviceProfile(_Strict):
         for code in wanted:
             if code not in declared:
                 raise ValueError(f"reads: {code} is not declared in this profile")
+        quantities = {obj.quantity.value for obj in self.objects}
+        for index, billed in enumerate(self.billing.quantities):
+            if billed != "A+" and billed not in quantities:
+                raise ValueError(
+                    f"billing.quantities.{index}: {billed} is billed but no object has "
+                    "that quantity"
+                )
         return self
+
+    def billed(self, quantity: Quantity) -> bool:
+        """Whether a billing record bills this energy quantity (``billing.quantities``)."""
+        return quantity.value in self.billing.quantities
 
     def declared_classes(self) -> dict[Obis, int]:
         """Every object of the profile, OBIS -> class id."""

@@ -93,9 +93,7 @@ _UNPACK: dict[int, tuple[int, Callable[[bytes, int], tuple[Any, ...]]]] = {
 }
 
 
-def _decode_at(
-    data: bytes, n: int, pos: int, depth: int, budget: list[int]
-) -> tuple[Value, int]:
+def _decode_at(data: bytes, n: int, pos: int, depth: int, budget: list[int]) -> tuple[Value, int]:
     if pos >= n:
         raise DecodeError("A-XDR data runs past the end")
     tag = data[pos]

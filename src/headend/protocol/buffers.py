@@ -1,9 +1,12 @@
 """Reading profile generic buffers (class 7): load profile, billing profile, event logs.
 
-The capture objects and capture period are read from the meter; ``headend.protocol.definitions``
-parses them and, in a collection, compares them with the device profile. The buffer is read by
-time range; where the model or the meter refuses range access it is read by entry numbers
-instead, located from the newest entry.
+The capture objects and capture period (in **seconds**, as COSEM defines it; dlms-cosem 25.1.0
+treats it as minutes) are read from the meter; ``headend.protocol.definitions`` parses them and,
+in a collection, compares them with the device profile. The buffer is read by time range; where
+the model or the meter refuses range access it is read by entry numbers instead, located from
+the newest entry; where it refuses both, the whole buffer is read (within the same transfer
+bound) and the period's rows kept. A refusal the device profile did not announce is learned by
+the session.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from headend.protocol.registers import (
     parse_scaler_unit,
     scaled,
 )
-from headend.protocol.session import MeterSession
+from headend.protocol.session import ENTRY_ACCESS_REFUSED, RANGE_ACCESS_REFUSED, MeterSession
 from headend.protocol.units import unit_symbol
 from headend.protocol.xdlms import UINT32_MAX, AttributeRef, entry_access, range_access
 
@@ -187,6 +190,15 @@ def _number(value: axdr.Value, column: Column) -> Decimal | None:
     return Decimal(value).scaleb(column.scaler)  # the column's scaler was checked when read
 
 
+def selective_access(session: MeterSession, spec: ReadSpec) -> tuple[bool, bool]:
+    """Whether range and entry access are worth asking for: the model claims them and no
+    session found the meter refusing them."""
+    return (
+        spec.supports_range_access and not session.knows(RANGE_ACCESS_REFUSED),
+        spec.supports_entry_access and not session.knows(ENTRY_ACCESS_REFUSED),
+    )
+
+
 async def _buffer(
     session: MeterSession,
     spec: ReadSpec,
@@ -197,21 +209,35 @@ async def _buffer(
     end: datetime,
     east_minutes: int | None,
 ) -> tuple[list[Row], list[MeterTime | None], str]:
+    """The rows of [start, end]: by range, else by entries, else the whole buffer (kept to
+    the period). A selector the meter refuses though the buffer reads otherwise is learned."""
     ref = AttributeRef(PROFILE_GENERIC_CLASS, profile.obis, 2)
     clock = next(c for c in columns if c.class_id == CLOCK_CLASS)
-    if spec.supports_range_access:
+    by_range, by_entry = selective_access(session, spec)
+    refused: list[str] = []
+    if by_range:
         restricting = AttributeRef(clock.class_id, clock.obis, clock.attribute)
         access = range_access(restricting, start, end, spec.time, east_minutes=east_minutes)
         try:
             rows = _rows(await session.get(ref, access))
             return rows, _times(rows, columns, spec, period_s), "range"
         except DataAccessError:
-            if not spec.supports_entry_access:
-                raise
-    if not spec.supports_entry_access:
-        rows = _rows(await session.get(ref))
-        return rows, _times(rows, columns, spec, period_s), "all"
-    return await _by_entries(session, spec, profile, columns, period_s, start, end)
+            refused.append(RANGE_ACCESS_REFUSED)
+    if by_entry:
+        try:
+            found = await _by_entries(session, spec, profile, columns, period_s, start, end)
+        except DataAccessError:
+            refused.append(ENTRY_ACCESS_REFUSED)
+        else:
+            session.learned.update(refused)  # the buffer is there: the range was refused
+            return found
+    rows = _rows(await session.get(ref))  # a meter lacking the profile fails here
+    session.learned.update(refused)
+    times = _times(rows, columns, spec, period_s)
+    kept = [
+        (r, t) for r, t in zip(rows, times, strict=True) if t is not None and start <= t.at <= end
+    ]
+    return [r for r, _ in kept], [t for _, t in kept], "all"
 
 
 async def _by_entries(

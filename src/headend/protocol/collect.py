@@ -18,6 +18,7 @@ from headend.protocol.buffers import (
     read_billing_profile,
     read_event_log,
     read_load_profile,
+    selective_access,
 )
 from headend.protocol.definitions import LOAD_PROFILE, as_defined
 from headend.protocol.errors import DataAccessError
@@ -71,7 +72,7 @@ def session_budget(
     spec: ReadSpec, what: Collection, allowance: Allowance = DEFAULT_ALLOWANCE
 ) -> float:
     """Seconds a session reading ``what`` may take."""
-    objects = (len(spec.registers) if what.registers else 0) + 1
+    objects = (len(spec.registers) + len(spec.extra_objects) if what.registers else 0) + 1
     profiles = 0
     if what.start is not None and what.end is not None:
         profiles += bool(what.load_profile and spec.load_profile is not None)
@@ -90,11 +91,15 @@ def profile_transfer_bytes(
     start: datetime,
     end: datetime,
     allowance: Allowance = DEFAULT_ALLOWANCE,
+    *,
+    selective: tuple[bool, bool] | None = None,
 ) -> int | None:
     """Bytes one block transfer of ``profile`` from ``start`` to ``end`` may bring; None when
-    the meter can only send its whole buffer (no selective access), which only the ceiling
+    the meter can only send its whole buffer (no selective access, by the model's settings or
+    ``selective``: range and entry access as the session knows them), which only the ceiling
     bounds."""
-    if not (spec.supports_range_access or spec.supports_entry_access):
+    by_range, by_entry = selective or (spec.supports_range_access, spec.supports_entry_access)
+    if not (by_range or by_entry):
         return None
     period = profile.capture_period_s or allowance.period_unknown_s
     rows = max(0.0, (end - start).total_seconds()) / period + 2
@@ -116,12 +121,24 @@ async def collect(
     is narrowed to what this read needs, and each block transfer to what it asked."""
     session.limit_budget(session_budget(spec, what))
     objects: list[ObjectRead] = list(spec.registers) if what.registers else []
+    extra: list[ObjectRead] = []
+    if what.registers:  # the registry's extra objects, where the profile does not read them
+        named = {o.obis for o in objects} | {spec.clock, spec.serial_number}
+        extra = [o for o in spec.extra_objects if o.obis not in named]
+        objects += extra
     if spec.serial_number is not None:
         objects.insert(0, ObjectRead(spec.serial_number, DATA_CLASS))
     want_clock = what.clock or what.clock_sync_threshold_s is not None
     expected = DEFAULT_ALLOWANCE.transfer_floor + len(objects) * DEFAULT_ALLOWANCE.bytes_per_object
     with session.expecting(expected):
-        got = await read_objects(session, spec, objects, cache, with_clock=want_clock)
+        got = await read_objects(
+            session,
+            spec,
+            objects,
+            cache,
+            with_clock=want_clock,
+            tolerant=frozenset(o.obis for o in extra),
+        )
     unavailable: dict[Obis, Unavailable] = dict(got.unavailable)
     serial: str | None = None
     if spec.serial_number is not None and spec.serial_number in got.data:
@@ -144,7 +161,9 @@ async def collect(
                     session, spec, profile, cache, LOAD_PROFILE, checked=checked
                 )
                 defined = as_defined(profile, columns, period)
-                asked = profile_transfer_bytes(defined, spec, what.start, what.end)
+                asked = profile_transfer_bytes(
+                    defined, spec, what.start, what.end, selective=selective_access(session, spec)
+                )
                 with session.expecting(asked or session.target.max_transfer_bytes):
                     load = await read_load_profile(
                         session,

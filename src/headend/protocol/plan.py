@@ -61,4 +61,7 @@ class ReadSpec:
     supports_entry_access: bool = True
     supports_get_with_list: bool = True
     list_batch: int = 16  # attributes per GET with list
+    # read with the registers, besides them (the registry's extra_obis): an object the meter
+    # lacks, or whose value is not of its class, is reported unavailable
+    extra_objects: tuple[ObjectRead, ...] = ()
     model: str = ""  # keys the scaler cache together with the meter and its firmware

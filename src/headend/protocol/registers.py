@@ -189,9 +189,12 @@ async def read_objects(
     cache: DefinitionCache,
     *,
     with_clock: bool = False,
+    tolerant: frozenset[Obis] = frozenset(),
 ) -> RegisterRead:
     """Values of data and register objects (and the clock), in as few requests as the meter
-    allows; scalers from the cache or read on a miss."""
+    allows; scalers from the cache or read on a miss. A register of ``tolerant`` (objects
+    named by the registry, not the profile) whose value or scaler_unit is not what its class
+    holds is reported unavailable instead of failing the read."""
     out = RegisterRead()
     target = session.target
     table = cache.table(target.meter_id, spec.model, target.firmware)
@@ -233,10 +236,21 @@ async def read_objects(
                 if scaler_result.data is None:
                     out.unavailable[obj.obis] = _unavailable(obj.obis, scaler_result)
                     continue
-                table[obj.obis] = parse_scaler_unit(scaler_result.data)
+                try:
+                    table[obj.obis] = parse_scaler_unit(scaler_result.data)
+                except DecodeError as exc:
+                    if obj.obis not in tolerant:
+                        raise
+                    out.unavailable[obj.obis] = Unavailable(obj.obis, "decode_error", str(exc))
+                    continue
             scaler, unit = table[obj.obis]
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise DecodeError(f"register {obj.obis} holds {value!r}, not a number")
+                what = f"register {obj.obis} holds {value!r}, not a number"
+                if obj.obis not in tolerant:
+                    raise DecodeError(what)
+                hint = f"{what}; name it 1:{obj.obis} to read it as a data object"
+                out.unavailable[obj.obis] = Unavailable(obj.obis, "decode_error", hint)
+                continue
             captured_at = None
             if obj.class_id == EXTENDED_REGISTER_CLASS:
                 stamp = results[AttributeRef(obj.class_id, obj.obis, 5)]

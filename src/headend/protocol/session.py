@@ -17,7 +17,10 @@ Meters are tolerated, not trusted to be conformant. A GET-with-list answer that 
 malformed, carries another invoke id or fails as a whole costs one retry of its items one by
 one, and the rest of the session reads one by one; an error answer carrying another invoke id
 is taken as the answer to the one request outstanding. What the session learned this way is in
-:attr:`MeterSession.learned`, by the names ``LIST_UNRELIABLE`` and ``WRONG_INVOKE_ON_ERROR``.
+:attr:`MeterSession.learned`, by the names ``LIST_UNRELIABLE`` and ``WRONG_INVOKE_ON_ERROR``
+(and, reading profile buffers, ``RANGE_ACCESS_REFUSED`` and ``ENTRY_ACCESS_REFUSED``). What
+earlier sessions learned of the meter's model and firmware comes in with the target
+(``MeterTarget.known_quirks``) and is acted on from the start: :meth:`MeterSession.knows`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ MAX_BLOCKS = 10_000
 # what a session learns about a meter that does not follow the standard, by name
 LIST_UNRELIABLE = "get_with_list_unreliable"
 WRONG_INVOKE_ON_ERROR = "wrong_invoke_id_on_error"
+RANGE_ACCESS_REFUSED = "range_access_refused"  # profile buffers refuse selector 1
+ENTRY_ACCESS_REFUSED = "entry_access_refused"  # profile buffers refuse selector 2
+LEARNABLE = frozenset(
+    {LIST_UNRELIABLE, WRONG_INVOKE_ON_ERROR, RANGE_ACCESS_REFUSED, ENTRY_ACCESS_REFUSED}
+)
 # a step the session budget need not bound: its own timeout fires first
 _NO_BOUND: contextlib.nullcontext[None] = contextlib.nullcontext()
 
@@ -89,6 +97,8 @@ class MeterSession:
         self._invoke = 0
         self._open = False
         self.learned: set[str] = set()  # quirks of this meter found in this session
+        # quirks earlier sessions found on this model and firmware, acted on from the start
+        self.known: frozenset[str] = target.known_quirks & LEARNABLE
         self.released_cleanly: bool | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -184,6 +194,10 @@ class MeterSession:
             raise ResponseTimeoutError(
                 f"{what}: the session ran past its budget of {self.budget_s:g}s"
             ) from exc
+
+    def knows(self, quirk: str) -> bool:
+        """Whether the meter has ``quirk``: known before this session, or learned in it."""
+        return quirk in self.known or quirk in self.learned
 
     # --- services -----------------------------------------------------------------------------
     def _next_invoke(self) -> int:
@@ -288,7 +302,7 @@ class MeterSession:
         return results
 
     def _lists_allowed(self, batch: int) -> bool:
-        unreliable = LIST_UNRELIABLE in self.learned
+        unreliable = self.knows(LIST_UNRELIABLE)
         return batch > 1 and self.association.supports_with_list and not unreliable
 
     async def _get_list(self, chunk: list[xdlms.AttributeRef]) -> list[xdlms.Result]:

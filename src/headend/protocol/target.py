@@ -49,6 +49,8 @@ class MeterTarget:
     hdlc_window: int = 1
     timeouts: Timeouts = field(default_factory=Timeouts)
     firmware: str = ""  # with the meter id and model, keys cached scalers and capture objects
+    # quirks earlier sessions learned of this model and firmware (``session.LEARNABLE`` names)
+    known_quirks: frozenset[str] = frozenset()
 
     @property
     def max_apdu(self) -> int:

@@ -28,7 +28,7 @@ from headend.profiles.model import (
 from headend.simulator import cosem
 from headend.simulator.cosem import Value
 from headend.simulator.datasource import MeterDataSource
-from headend.simulator.spec import MeterSpec
+from headend.simulator.spec import MeterSpec, Quirk
 
 
 class Result(IntEnum):
@@ -81,6 +81,8 @@ class Context:
 
     def encode_time(self, moment: datetime, status: int = 0) -> bytes:
         semantics = self.profile.clock.deviation
+        if self.spec.has(Quirk.DEVIATION_UNSPECIFIED):
+            semantics = DeviationSemantics.UNSPECIFIED
         return cosem.octet_string(cosem.encode_datetime(moment, self.zone, semantics, status))
 
     def decode_time(self, raw: bytes) -> datetime:
@@ -348,6 +350,8 @@ class AssociationObject(CosemObject):
 
     def read(self, attribute: int, ctx: Context) -> bytes:
         if attribute == 2:
+            if ctx.spec.has(Quirk.OBJECT_LIST_REFUSED):
+                raise AccessDenied(Result.READ_WRITE_DENIED)
             return cosem.array([obj.object_list_entry() for obj in ctx.objects])
         if attribute == 3:
             return cosem.structure(

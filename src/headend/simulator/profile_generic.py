@@ -37,6 +37,7 @@ from headend.simulator.objects import (
     Result,
     encode_quantity,
 )
+from headend.simulator.spec import Quirk
 
 _EPSILON = timedelta(microseconds=1)
 
@@ -82,6 +83,8 @@ class ProfileGenericObject(CosemObject):
     def get(self, attribute: int, selection: object, ctx: Context) -> bytes:
         if attribute != 2 or selection is None:
             return super().get(attribute, selection, ctx)
+        if ctx.spec.has(Quirk.NO_SELECTIVE_ACCESS):
+            raise AccessDenied(Result.OTHER_REASON)
         if isinstance(selection, RangeSelector) and 1 in self.selectors.get(2, ()):
             return self._by_range(selection, ctx)
         if isinstance(selection, EntrySelector) and 2 in self.selectors.get(2, ()):

@@ -45,6 +45,20 @@ class Quirk(StrEnum):
     RELEASE_NEVER_ANSWERED = "release_never_answered"
     # the release response's BER length is one more than its content
     RLRE_WRONG_LENGTH = "rlre_wrong_length"
+    # answers run past the PDU size the client proposed, by at most ``PDU_OVERRUN`` bytes
+    PDU_IGNORED = "pdu_ignored"
+    # every date-time (clock, buffers) carries deviation 0x8000 (not specified): local time
+    DEVIATION_UNSPECIFIED = "deviation_unspecified"
+    # profile buffers refuse range and entry access (data-access-result other-reason); only
+    # the whole buffer can be read
+    NO_SELECTIVE_ACCESS = "no_selective_access"
+    # a GET of the association's object list (class 15, attribute 2) is answered with a
+    # data-access error (read-write-denied)
+    OBJECT_LIST_REFUSED = "object_list_refused"
+
+
+# bytes by which a meter with the ``pdu_ignored`` quirk overruns the negotiated PDU size
+PDU_OVERRUN = 64
 
 
 @dataclass(frozen=True)

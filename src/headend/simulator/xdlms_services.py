@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from headend.simulator import apdus, cosem
 from headend.simulator.objects import AccessDenied, CosemObject, Result
-from headend.simulator.spec import Quirk
+from headend.simulator.spec import PDU_OVERRUN, Quirk
 
 if TYPE_CHECKING:
     from headend.simulator.server import LogicalDevice
@@ -143,6 +143,8 @@ class ServiceHost:
     def fit(self, invoke: int, whole: bytes, raw: bytes) -> bytes:
         """``whole`` if it fits the negotiated PDU size, else the first block of ``raw``."""
         room = self.negotiated_max_pdu - (CIPHER_OVERHEAD if self.ciphered else 0)
+        if self.device.spec.has(Quirk.PDU_IGNORED):
+            room += PDU_OVERRUN  # firmware that counts the PDU size without its own headers
         if len(whole) <= room:
             return whole
         if not self.conformance_allows_blocks or room <= BLOCK_HEADER:

@@ -1,5 +1,6 @@
 """The fleet at a glance: meters by state, the day's read-success rate, the last 30 days,
-and the gateways with the most failed meters."""
+the gateways with the most failed meters and, for operators, the quirks learned of meter
+models."""
 
 from __future__ import annotations
 
@@ -60,4 +61,5 @@ def overview(
         previous=day - timedelta(days=1),
         following=day + timedelta(days=1),
         billing_periods=billing_periods(day, ctx.dashboard.today()),
+        quirks=ctx.quirks.listing() if viewer.may("operator") else [],
     )

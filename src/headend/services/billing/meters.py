@@ -72,6 +72,7 @@ class MeterModel:
     tariffs: tuple[tuple[str, TouPeriod], ...]  # tariff register -> period; () if incomplete
     demand_obis: str | None
     demand_unit: str | None  # the profile's unit of the demand register, e.g. "W"
+    export_billed: bool = True  # False: export is reported in records but never blocks a bill
 
     @classmethod
     def of(cls, profile: DeviceProfile) -> MeterModel:
@@ -96,6 +97,7 @@ class MeterModel:
             tariffs=tariffs,
             demand_obis=str(demand.obis) if demand is not None else None,
             demand_unit=unit_symbol(demand.unit) if demand and demand.unit else None,
+            export_billed=profile.billed(Quantity.EXPORT),
         )
 
     def channels(self) -> list[str]:
@@ -104,24 +106,29 @@ class MeterModel:
         return [c for c in wanted if c is not None and c in self.captured]
 
 
-def models_of(meters: Iterable[MeterRow]) -> dict[str, MeterModel]:
-    return {name: _model(name) for name in {m.device_profile for m in meters}}
+def models_of(
+    meters: Iterable[MeterRow], profiles_dir: Path | None = None
+) -> dict[str, MeterModel]:
+    """The model of each meter's device profile, loaded from ``profiles_dir`` (the
+    ``profiles_dir`` setting; None: the shipped ``protocols/`` folder)."""
+    return {name: _model(name, profiles_dir) for name in {m.device_profile for m in meters}}
 
 
 MODEL_FRESH_S = 2.0  # a profile file edited on disk is taken up within this many seconds
-_MODELS: dict[str, tuple[float, DeviceProfile, MeterModel]] = {}
+_MODELS: dict[tuple[str, Path | None], tuple[float, DeviceProfile, MeterModel]] = {}
 
 
-def _model(name: str) -> MeterModel:
+def _model(name: str, profiles_dir: Path | None = None) -> MeterModel:
     """``MeterModel.of`` the named profile: the file is looked at (one ``stat``) at most every
     ``MODEL_FRESH_S`` seconds, and the model built again only when the file has changed."""
     now = time.monotonic()
-    found = _MODELS.get(name)
+    key = (name, profiles_dir)
+    found = _MODELS.get(key)
     if found is not None and now - found[0] < MODEL_FRESH_S:
         return found[2]
-    profile = load_profile(name)
+    profile = load_profile(name, profiles_dir)
     model = found[2] if found is not None and found[1] is profile else MeterModel.of(profile)
-    _MODELS[name] = (now, profile, model)
+    _MODELS[key] = (now, profile, model)
     return model
 
 

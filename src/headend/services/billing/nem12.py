@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -115,8 +116,11 @@ class Nem12Writer:
         from_participant: str = "HEADEND",
         to_participant: str = "EVN",
         page_size: int = 25,  # a month of 15-minute data is about 6,000 rows a meter
+        profiles_dir: Path | None = None,
     ) -> None:
+        """``profiles_dir``: the folder of device profiles (None: the shipped one)."""
         self.session_factory = session_factory
+        self.profiles_dir = profiles_dir
         self.tz = tz
         self.participants = (from_participant, to_participant)
         self.page_size = page_size
@@ -160,7 +164,7 @@ class Nem12Writer:
         return found
 
     def _page(self, meters: Sequence[MeterRow], days: list[date], out: TextSink) -> int:
-        models = models_of(meters)
+        models = models_of(meters, self.profiles_dir)
         midnights = [datetime.combine(d, time(), self.tz).astimezone(UTC) for d in days]
         span_end = datetime.combine(days[-1] + timedelta(days=1), time(), self.tz)
         channels = sorted({c for m in models.values() for c in m.channels()})

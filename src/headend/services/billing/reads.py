@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -81,8 +82,17 @@ class PageData:
 
 
 class PageReader:
-    def __init__(self, tz: ZoneInfo, calendar: TouCalendar, *, rollups: bool = True) -> None:
+    def __init__(
+        self,
+        tz: ZoneInfo,
+        calendar: TouCalendar,
+        *,
+        rollups: bool = True,
+        profiles_dir: Path | None = None,
+    ) -> None:
+        """``profiles_dir``: the folder of device profiles (None: the shipped one)."""
         self.tz = tz
+        self.profiles_dir = profiles_dir
         self.calendar = calendar
         self.rollups = rollups
         self.days = LocalDays(tz)
@@ -101,12 +111,12 @@ class PageReader:
         stored rollups have when it reads intervals alone."""
         if not self.rollups:
             return "intervals alone"
-        return rollup_basis(self.tz, self.calendar, rolled_channels())
+        return rollup_basis(self.tz, self.calendar, rolled_channels(self.profiles_dir))
 
     def read(self, session: Session, meters: Sequence[MeterRow], span: Span) -> PageData:
         """Everything the records of these meters need, in a fixed number of statements (one
         fewer when every boundary read is a register read)."""
-        models = models_of(meters)
+        models = models_of(meters, self.profiles_dir)
         start, end = seconds(span.start), seconds(span.end)
         bounds: dict[int, tuple[datetime, datetime]] = {}
         for m in meters:  # the last interval ends at or before each end of the period

@@ -25,6 +25,7 @@ from headend.domain.billing import (
     Source,
     TouSplit,
     judge,
+    notes_on,
     plain,
 )
 from headend.domain.local_days import seconds
@@ -98,7 +99,10 @@ class _Builder:
             for name, obis in [("import", model.import_obis), ("export", model.export_obis)]
             if obis is not None
         ]
-        verdict = judge(energies)
+        # export is judged only where the profile bills it; otherwise it is only reported
+        billed = [(n, e) for n, e in energies if n == "import" or model.export_billed]
+        unbilled = [(n, e) for n, e in energies if n != "import" and not model.export_billed]
+        verdict = judge(billed)
         record = BillingRecord(
             meter_id=meter.meter_id,
             service_point=meter.service_point,
@@ -115,11 +119,17 @@ class _Builder:
             quality=verdict.quality,
             billable=verdict.billable,
             reason=verdict.reason,
+            not_billed=tuple(name for name, _ in unbilled),
+            notes=notes_on(unbilled),
             version="",
         )
         used.append(sorted((c, self.summary.get((pk, c), [])) for c in model.channels()))
         content = record.model_dump_json(exclude={"version"})
-        digest = hashlib.sha256(_encode([RULES, content, used]).encode())
+        # a record that bills all it reports hashes as before these two fields were added
+        hashed = (
+            content.removesuffix(_ALL_BILLED) + "}" if content.endswith(_ALL_BILLED) else content
+        )
+        digest = hashlib.sha256(_encode([RULES, hashed, used]).encode())
         version = digest.hexdigest()[:16]
         # version is the last field: the whole record's JSON is the content's with it added
         text = f'{content[:-1]},"version":"{version}"}}'
@@ -257,6 +267,8 @@ class _Builder:
             kw=plain(kw * multiplier), at=row.capture_time, read_at=ends.at[1], quality=row.quality
         )
 
+
+_ALL_BILLED = ',"not_billed":[],"notes":null}'  # the end of such a record's JSON
 
 _BUCKETS = ("actual", "estimated", "edited", "suspect", "unvalidated", "missing")
 

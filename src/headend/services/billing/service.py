@@ -31,9 +31,11 @@ read one ahead of the records being built (``headend.services.billing.prefetch``
 ``PageWorkers``, read and built by a pool of worker processes
 (``headend.services.billing.workers``).
 
-What the meter measures is read from its device profile (``protocols/*.yaml``): the import and
-export registers, the load profile's capture period and channels, the tariff registers and the
-time-of-use period of each (``tariffs.registers``), the maximum-demand register and its unit.
+What the meter measures is read from its device profile (in the ``profiles_dir`` folder, the
+shipped ``protocols/`` by default): the import and export registers and which of them a record
+bills (``billing.quantities``), the load profile's capture period and channels, the tariff
+registers and the time-of-use period of each (``tariffs.registers``), the maximum-demand
+register and its unit.
 A boundary instant is the last interval end at or before each end of the period; an
 interval belongs to the period when it ends after its start and at or before its end.
 Where the meter's maximum-demand register is taken from, and the quality and billability of
@@ -46,6 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -81,12 +84,15 @@ T = TypeVar("T")
 _Page = tuple[int, str | None, T | None]
 
 
-def page_workers(database_url: str, tz: ZoneInfo, processes: int) -> PageWorkers | None:
+def page_workers(
+    database_url: str, tz: ZoneInfo, processes: int, profiles_dir: Path | None = None
+) -> PageWorkers | None:
     """``processes`` worker processes on the store at ``database_url`` (started on first
-    use); None for none, or for a store that lives in this process's memory."""
+    use), reading device profiles from ``profiles_dir``; None for none, or for a store that
+    lives in this process's memory."""
     if processes < 1 or ":memory:" in database_url:
         return None
-    return PageWorkers(database_url, tz, processes, DEFAULT_PAGE_SIZE)
+    return PageWorkers(database_url, tz, processes, DEFAULT_PAGE_SIZE, profiles_dir)
 
 
 class BillingService:
@@ -99,17 +105,23 @@ class BillingService:
         page_size: int = DEFAULT_PAGE_SIZE,
         rollups: bool = True,
         workers: PageWorkers | None = None,
+        profiles_dir: Path | None = None,
     ) -> None:
         """``rollups=False`` reads every interval of the period and no day rollup: the same
         records, slower; a cross-check of the rollups. With ``workers``, ``records_json``
-        and ``csv_rows`` have the pages built by those processes."""
+        and ``csv_rows`` have the pages built by those processes (give them the same
+        ``profiles_dir``). ``profiles_dir``: the folder of device profiles (the
+        ``profiles_dir`` setting; None: the shipped ``protocols/`` folder)."""
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.session_factory = session_factory
         self.tz = tz
-        self.calendar = calendar or profiles_calendar(tz)
+        self.profiles_dir = profiles_dir
+        self.calendar = calendar or profiles_calendar(tz, profiles_dir)
         self.page_size = page_size
-        self._reader = PageReader(self.tz, self.calendar, rollups=rollups)
+        self._reader = PageReader(
+            self.tz, self.calendar, rollups=rollups, profiles_dir=profiles_dir
+        )
         self.workers = workers
 
     @contextmanager
@@ -232,5 +244,6 @@ class BillingService:
             from_participant=from_participant,
             to_participant=to_participant,
             page_size=max(1, self.page_size // 20),
+            profiles_dir=self.profiles_dir,
         )
         return writer.write(period, out, meter_ids, now)

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -41,14 +42,16 @@ GC_THRESHOLD = 20_000  # allocations between the collector's youngest passes in 
 _built: Callable[[Sequence[str], BillingPeriod], list[Built]] | None = None
 
 
-def _start(database_url: str, tz: str) -> None:
+def _start(database_url: str, tz: str, profiles_dir: str | None = None) -> None:
     """Runs once in each worker process. Ctrl-C reaches every process of a terminal's group:
     the serving process stops the workers itself, after the pages under way."""
     global _built
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     factory = make_session_factory(make_engine(database_url, pool_size=2))
     zone = ZoneInfo(tz)
-    _built = partial(built_named, factory, PageReader(zone, profiles_calendar(zone)))
+    folder = Path(profiles_dir) if profiles_dir is not None else None
+    reader = PageReader(zone, profiles_calendar(zone, folder), profiles_dir=folder)
+    _built = partial(built_named, factory, reader)
     # A page is many short-lived objects that reference counting frees; the collector's
     # passes over them (every 700 allocations by default) cost about a fifth of a record's
     # time and found next to nothing. What is loaded by now stays out of its passes.
@@ -71,10 +74,18 @@ def page_csv(meter_ids: Sequence[str], period: BillingPeriod) -> list[list[str]]
 class PageWorkers:
     """A pool of ``processes`` worker processes, started on first use (or by ``start``)."""
 
-    def __init__(self, database_url: str, tz: ZoneInfo, processes: int, page_size: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        tz: ZoneInfo,
+        processes: int,
+        page_size: int,
+        profiles_dir: Path | None = None,
+    ) -> None:
         if processes < 1:
             raise ValueError("a pool needs at least one process")
         self.database_url, self.tz, self.processes = database_url, tz, processes
+        self.profiles_dir = profiles_dir
         self.page_size = page_size
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -92,7 +103,11 @@ class PageWorkers:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start,
-                    initargs=(self.database_url, self.tz.key),
+                    initargs=(
+                        self.database_url,
+                        self.tz.key,
+                        str(self.profiles_dir) if self.profiles_dir is not None else None,
+                    ),
                 )
             return self._pool
 

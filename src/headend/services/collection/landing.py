@@ -1,7 +1,8 @@
 """Landing a meter read in the store: the raw read first, then readings as version 0.
 
 Landing is idempotent: the raw read is keyed by a hash of its content, readings by their
-unique keys, so landing the same read twice stores it once.
+unique keys, so landing the same read twice stores it once. What the session learned about
+the meter's model lands with it (``quirks.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from headend.domain.enums import ReadKind
 from headend.domain.quality import Flag, Quality
 from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValue
+from headend.services.collection.quirks import remember_learned
 from headend.store.repositories.readings import ReadingsRepository
 
 # Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
@@ -211,6 +213,9 @@ def register_rows(
     register: RegisterValue
     for obis, register in read.registers.items():
         add(str(obis), read_at, register.value, register.unit, register.captured_at)
+    for obis, data in read.data.items():  # a data object holding a number: no unit
+        if isinstance(data.value, int) and not isinstance(data.value, bool):
+            add(str(obis), read_at, Decimal(data.value), None, None)
     if read.billing is not None:
         # a demand register is captured twice (value, attribute 2; time, attribute 5)
         units = {str(c.obis): c.unit for c in read.billing.columns if c.attribute == 2}
@@ -276,4 +281,5 @@ def land(
                 for e in read.events
             ]
         )
+    remember_learned(session, meter_pk, read.learned, read_at)
     return Landed(inserted, new_raw, registers, intervals, events)

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,10 +33,11 @@ from headend.domain.enums import (
 )
 from headend.domain.jobs import JobEvent
 from headend.domain.readings import MeterRead
+from headend.domain.registry_format import parse_extra_objects
 from headend.profiles import DeviceProfile, ProfileError, load_profile
 from headend.protocol.collect import Collection, collect
 from headend.protocol.errors import ProtocolError
-from headend.protocol.plan import ReadSpec
+from headend.protocol.plan import ObjectRead, ReadSpec
 from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
@@ -44,6 +45,7 @@ from headend.protocol.transports import Timeouts
 from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import AttemptOutcome
 from headend.services.collection.landing import land
+from headend.services.collection.quirks import known_quirks
 from headend.services.collection.readspec import read_spec_from_profile
 from headend.services.collection.spool import Spool, Spooled
 from headend.store.batch import RETRY_FOR_S, StoreBatch
@@ -88,6 +90,7 @@ class MeterContext:
     profile: str
     last_interval: datetime | None
     first_counter: int | None
+    extra: tuple[ObjectRead, ...] = ()  # the registry's extra_obis: read with the registers
 
 
 class BlockCounterStore:
@@ -204,10 +207,19 @@ class CollectionService:
             rows = RegistryRepository(session).meters_with_gateways(meter_pks)
             found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
             last = ReadingsRepository(session).last_interval_ends(list(found))
+            # firmware is not known before a session: what was learned of the whole profile
+            known = known_quirks(session, {(m.device_profile, "") for m, _, _ in found.values()})
             contexts: dict[int, MeterContext | Exception] = {}
             for pk, (meter, gateway, secret) in found.items():
                 try:
-                    contexts[pk] = self._context(session, meter, gateway, secret, last.get(pk))
+                    contexts[pk] = self._context(
+                        session,
+                        meter,
+                        gateway,
+                        secret,
+                        last.get(pk),
+                        known.get((meter.device_profile, ""), frozenset()),
+                    )
                 except ConfigurationProblem as exc:
                     contexts[pk] = exc
         missing = ConfigurationProblem
@@ -222,6 +234,7 @@ class CollectionService:
         gateway: Gateway,
         secret: MeterSecret | None,
         last_interval: datetime | None,
+        known: frozenset[str] = frozenset(),
     ) -> MeterContext:
         secrets = self.box.open(secret.name, secret.ciphertext) if secret is not None else None
         if meter.auth is not AuthLevel.NONE and secrets is None:
@@ -255,13 +268,25 @@ class CollectionService:
             hdlc_max_info=quirks.hdlc_max_info_field,
             hdlc_window=quirks.hdlc_window,
             timeouts=self.settings.timeouts,
+            known_quirks=known,
         )
         first_counter = None
         if meter.auth is AuthLevel.HLS_GMAC:
             first_counter = RegistryRepository(session).reserve_invocation_counters(
                 meter.id, COUNTER_BLOCK
             )
-        return MeterContext(meter.id, target, meter.device_profile, last_interval, first_counter)
+        try:
+            extra = parse_extra_objects(meter.extra_obis or "")
+        except ValueError as exc:
+            raise ConfigurationProblem(f"meter {meter.meter_id}: extra_obis: {exc}") from exc
+        return MeterContext(
+            meter.id,
+            target,
+            meter.device_profile,
+            last_interval,
+            first_counter,
+            tuple(ObjectRead(obis, class_id) for class_id, obis in extra),
+        )
 
     def reserve_more(self, meter_pk: int, count: int) -> int:
         with self.session_factory() as session, session.begin():
@@ -421,6 +446,8 @@ class CollectionService:
         try:
             context = await self._contexts.submit(job.meter_pk)
             spec = self.read_spec(context.profile)
+            if context.extra:
+                spec = replace(spec, extra_objects=context.extra)
         except (ConfigurationProblem, ProfileError, SecretDecryptionError) as exc:
             # the registry, a profile or a secret is wrong: the registry's mistake
             log.error("cannot prepare the session", error=str(exc))

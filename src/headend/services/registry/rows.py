@@ -18,8 +18,7 @@ from functools import cache
 from typing import TypeVar
 
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
-from headend.domain.obis import Obis, ObisError
-from headend.domain.registry_format import REGISTRY_COLUMNS
+from headend.domain.registry_format import REGISTRY_COLUMNS, parse_extra_objects
 from headend.store.secrets import MeterSecrets
 
 OPTIONAL_COLUMNS: tuple[str, ...] = ("extra_obis",)
@@ -297,11 +296,10 @@ def _meter(row: _Row, known_profiles: frozenset[str]) -> MeterRecord | None:
         )
     extra = row.text("extra_obis")
     if extra is not None:
-        for code in extra.split(";"):
-            try:
-                Obis.parse(code)
-            except ObisError as exc:
-                row.error("extra_obis", str(exc))
+        try:
+            parse_extra_objects(extra)
+        except ValueError as exc:
+            row.error("extra_obis", str(exc))
     ct_ratio = row.decimal("ct_ratio", Decimal(1))
     vt_ratio = row.decimal("vt_ratio", Decimal(1))
     installed, removed = row.day("install_date"), row.day("removal_date")

@@ -11,6 +11,12 @@ Findings are stable: an open finding the pass finds again (same rule, meter, cha
 period) is kept with its id and ``created_at``; one it no longer finds is closed
 (``resolved_by`` ``CLEARED_BY``); only new ones are added and counted.
 
+The register reads of the re-validated period (scheduled reads, billing-profile snapshots)
+still as read (RAW) get the quality VEE gives them as their next version: VALID, or SUSPECT
+with the rule that failed (``headend.vee.register_quality``); billing and the API read the
+current version. A register read is judged by the pass that validates the intervals landed
+with it, or by the meter's next one.
+
 Every new version moves the meter's ``rollup_from`` mark back to its interval, in the same
 transaction; given a ``RollupService``, the pass ends by recomputing the day rollups of the
 meters so marked (by landing, by itself, by operator edits).
@@ -40,6 +46,7 @@ from headend.domain.quality import Flag
 from headend.profiles import load_profile
 from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import JobRequest, JobService
+from headend.services.validation.registers import judge_register_reads
 from headend.services.validation.rollups import RollupService
 from headend.services.validation.versions import as_version
 from headend.store.models import IntervalReading
@@ -70,6 +77,7 @@ class ValidationSettings:
 class PassSummary:
     meters: int = 0
     new_versions: int = 0
+    register_versions: int = 0  # register reads given their quality (a new version each)
     findings: int = 0  # new findings; an open finding found again is kept, not counted
     findings_closed: int = 0  # open findings a pass no longer found, closed as cleared
     rereads_queued: int = 0
@@ -80,6 +88,7 @@ class PassSummary:
     def add(self, other: PassSummary) -> None:
         self.meters += other.meters
         self.new_versions += other.new_versions
+        self.register_versions += other.register_versions
         self.findings += other.findings
         self.findings_closed += other.findings_closed
         self.rereads_queued += other.rereads_queued
@@ -258,6 +267,10 @@ class ValidationService:
             summary.rereads_queued = self._queue_rereads(
                 session, result.reread_requests, pk_of, now
             )
+        profiles = {pk: profile for pk, _, _, profile in marked}
+        summary.register_versions = judge_register_reads(
+            repo, profiles, starts, self.settings.history, now
+        )
         for pk, _, since, _ in marked:  # clear only the marks this pass saw
             repo.clear_mark(pk, since)
         return summary

@@ -8,6 +8,7 @@ from headend.store.models.collection import (
     ReadJobTransition,
     ReadPlan,
 )
+from headend.store.models.quirks import LearnedQuirk
 from headend.store.models.readings import (
     Edit,
     IntervalDay,
@@ -26,6 +27,7 @@ __all__ = [
     "Gateway",
     "IntervalDay",
     "IntervalReading",
+    "LearnedQuirk",
     "Meter",
     "MeterEvent",
     "MeterSecret",

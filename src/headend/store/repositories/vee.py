@@ -11,7 +11,7 @@ from sqlalchemy import ScalarResult, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter, VeeFinding
+from headend.store.models import IntervalReading, Meter, RegisterReading, VeeFinding
 
 
 class VeeRepository:
@@ -49,6 +49,23 @@ class VeeRepository:
 
     def add_versions(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(table_of(IntervalReading)), rows)
+
+    def register_versions(self, meter_pks: list[int], after: datetime) -> Sequence[Any]:
+        """Every version of the meters' register reads taken after ``after``: (meter pk,
+        obis, read_at, version, value, unit, capture_time, quality), by meter, OBIS, time
+        and version."""
+        r = RegisterReading
+        return self.session.execute(
+            select(
+                r.meter_id, r.obis, r.read_at, r.version, r.value, r.unit, r.capture_time,
+                r.quality,
+            )
+            .where(r.meter_id.in_(meter_pks), r.read_at > after)
+            .order_by(r.meter_id, r.obis, r.read_at, r.version)
+        ).all()  # fmt: skip
+
+    def add_register_versions(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(insert(table_of(RegisterReading)), rows)
 
     def open_findings(self, meter_pks: list[int]) -> Sequence[Any]:
         """The meters' open findings: (id, meter pk, channel, rule, start, end, params), by
