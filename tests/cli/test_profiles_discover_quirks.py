@@ -3,7 +3,8 @@ every date-time with an unspecified deviation, or refuse selective access to the
 over the TCP wrapper and HDLC: the profile written says so (in its settings and its comments)
 and ``headend profiles check`` takes it offline and live.
 
-Collection with these profiles is in tests/scheduling/test_collecting_quirky_meters.py.
+Collection with these profiles is tested in
+tests/scheduling/test_collecting_quirky_meters_with_discovered_profiles.py.
 """
 
 from __future__ import annotations
