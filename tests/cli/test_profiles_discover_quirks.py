@@ -47,6 +47,12 @@ def served() -> Iterator[Served]:
         for n, quirk in enumerate(QUIRKS):
             meter_id = f"{quirk.value}-{code}"
             specs.append(_meter(meter_id, SINGLE, transport, n, ports[transport], quirks=(quirk,)))
+        # without its object list, nothing a survey reads needs blocks on its own
+        refused = (Quirk.OBJECT_LIST_REFUSED, Quirk.PDU_IGNORED)
+        n = len(QUIRKS)
+        specs.append(
+            _meter(f"refused-{code}", SINGLE, transport, n, ports[transport], quirks=refused)
+        )
     # the meters' clocks run on ours: a discovered time zone is read against the real time
     with serving(specs, now=None):
         yield Served(ports, {s.meter_id: s for s in specs})
@@ -80,6 +86,18 @@ def test_discover_measures_by_how_much_a_meter_overruns_its_pdu_and_writes_that_
         f"oversized_pdu_tolerance: {PDU_OVERRUN}  # found: the meter's answers run {PDU_OVERRUN} "
         f"bytes past the 512-byte PDU it took (its longest was {512 + PDU_OVERRUN} bytes)"
     ) in path.read_text()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
+def test_discover_reads_a_long_answer_to_measure_an_overrun_when_the_object_list_is_refused(
+    served: Served, tmp_path: Path, transport: Transport
+) -> None:
+    meter_id = f"refused-{transport.value[0].upper()}"
+    path = discover(served, meter_id, tmp_path, "refused")
+    assert parse_profile(path).quirks.oversized_pdu_tolerance == PDU_OVERRUN
+    assert "The meter refused its object list" in path.read_text()
+    live = run("check", str(path), *served.options(meter_id))
+    assert live[:2] == (0, f"{path}: ok\n"), live[1]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
