@@ -26,7 +26,7 @@ from headend.protocol.xdlms import AttributeRef, entry_access, range_access
 # bytes past our PDU a discovery session takes, to see by how much a meter runs over; an
 # answer longer still is refused as a malformed frame, as at collection
 DISCOVERY_TOLERANCE = 1024
-MAX_FILL_BYTES = 256 * 1024  # one read made to fill a PDU gathers at most this
+MAX_FILL_BYTES = 1024 * 1024  # one read made to fill a PDU gathers at most this
 
 
 def pdu_taken(session: MeterSession) -> int:
@@ -35,8 +35,8 @@ def pdu_taken(session: MeterSession) -> int:
 
 
 def _rows_for(pdu: int) -> int:
-    """Entries enough that even rows of a few bytes fill more than two PDUs."""
-    return max(2, pdu // 2)
+    """Entries enough that rows of 16 bytes (a date-time and a value) fill two PDUs."""
+    return max(2, pdu // 8)
 
 
 def _long_reads(out: Survey, pdu: int) -> list[tuple[str, AttributeRef, bytes | None]]:
