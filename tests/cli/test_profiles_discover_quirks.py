@@ -138,7 +138,7 @@ def test_discover_writes_local_time_in_the_utility_zone_for_a_clock_with_unspeci
     assert (
         "# found: the clock's deviation is 0x8000 (unspecified): its times are local time" in text
     )
-    assert "# time_zone guessed: its time against ours now says UTC+07:00" in text
+    assert "# time_zone guessed: its time_zone attribute (3), -420, says UTC+07:00" in text
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
