@@ -152,4 +152,7 @@ def test_discover_finds_a_meter_refusing_selective_access_and_still_reads_its_pr
     )
     text = path.read_text()
     assert "supports_range_access: false  # tried: load profile by time range: refused" in text
-    assert "supports_entry_access: false  # tried: load profile by entries: refused" in text
+    assert (
+        "supports_entry_access: false  # tried: load profile by entries: refused; so is range "
+        "access: collection reads whole buffers"
+    ) in text

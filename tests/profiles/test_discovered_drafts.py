@@ -53,7 +53,12 @@ def test_an_unspecified_deviation_takes_the_offset_of_the_clock_against_ours() -
 
 def test_an_unspecified_deviation_of_a_clock_minutes_off_takes_its_time_zone_attribute() -> None:
     drifted = clock(420, None, drift_s=11 * 60)  # to the quarter hour: UTC+07:15
-    assert guess_clock(drifted, HANOI).east_minutes == 435
+    alone = guess_clock(drifted, HANOI)
+    assert (alone.east_minutes, alone.zone) == (435, HANOI)
+    assert (
+        "no zone has that offset: Asia/Ho_Chi_Minh, the utility's zone, is written"
+        in (alone.notes[1])
+    )
     guess = guess_clock(replace(drifted, time_zone_attribute=-420), HANOI)
     assert (guess.deviation, guess.zone, guess.east_minutes) == ("unspecified", HANOI, 420)
     assert any("its time_zone attribute (3), -420, says UTC+07:00" in n for n in guess.notes)

@@ -342,6 +342,8 @@ def _quirks(draft: Draft, survey: Survey) -> None:
         "load profile by time range",
         refused,
     )
+    if b.range_access is False and b.entry_access is False:
+        refused = "refused; so is range access: collection reads whole buffers"
     tried(
         "supports_entry_access", b.entry_access, entry_default, "load profile by entries", refused
     )

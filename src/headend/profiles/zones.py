@@ -102,11 +102,15 @@ def guess_clock(clock: FoundClock, utility_zone: str) -> ClockGuess:
                 f"({semantics}), checked against our clock"
             )
         how = f"the deviation says {_offset_text(east)}"
-    zone = zone_with_offset(east, utility_zone, clock.system_utc.astimezone(UTC))
-    notes.append(
-        f"time_zone guessed: {how}; a zone's rules cannot be read from a meter; "
-        f"{zone} has that offset now" + (" (the utility's zone)" if zone == utility_zone else "")
-    )
+    at = clock.system_utc.astimezone(UTC)
+    zone = zone_with_offset(east, utility_zone, at)
+    if at.astimezone(ZoneInfo(zone)).utcoffset() == timedelta(minutes=east):
+        has = f"{zone} has that offset now" + (
+            " (the utility's zone)" if zone == utility_zone else ""
+        )
+    else:
+        has = f"no zone has that offset: {zone}, the utility's zone, is written; check the meter"
+    notes.append(f"time_zone guessed: {how}; a zone's rules cannot be read from a meter; {has}")
     if clock.time_zone_attribute is not None:
         notes.append(f"the clock's time_zone attribute (3) is {clock.time_zone_attribute}")
     return ClockGuess(semantics, zone, east, notes)
