@@ -3,6 +3,7 @@ guessed from one read, the classification of OBIS codes, and what a draft refuse
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,6 +49,21 @@ def test_an_unspecified_deviation_takes_the_offset_of_the_clock_against_ours() -
     guess = guess_clock(clock(420, None, drift_s=-200), HANOI)
     assert (guess.deviation, guess.zone, guess.east_minutes) == ("unspecified", HANOI, 420)
     assert any(n.startswith("time_zone guessed:") for n in guess.notes)
+
+
+def test_an_unspecified_deviation_of_a_clock_minutes_off_takes_its_time_zone_attribute() -> None:
+    drifted = clock(420, None, drift_s=11 * 60)  # to the quarter hour: UTC+07:15
+    alone = guess_clock(drifted, HANOI)
+    assert (alone.east_minutes, alone.zone) == (435, HANOI)
+    assert (
+        "no zone has that offset: Asia/Ho_Chi_Minh, the utility's zone, is written"
+        in (alone.notes[1])
+    )
+    guess = guess_clock(replace(drifted, time_zone_attribute=-420), HANOI)
+    assert (guess.deviation, guess.zone, guess.east_minutes) == ("unspecified", HANOI, 420)
+    assert any("its time_zone attribute (3), -420, says UTC+07:00" in n for n in guess.notes)
+    # an attribute that disagrees with the clock by hours is not taken
+    assert guess_clock(replace(drifted, time_zone_attribute=60), HANOI).east_minutes == 435
 
 
 def test_a_meter_in_another_zone_gets_a_zone_of_its_offset() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -85,8 +86,15 @@ def run_session(command: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def survey_for_check(
     profile: DeviceProfile, target: MeterTarget, first_counter: int = 1
 ) -> Callable[[], Coroutine[Any, Any, Survey]]:
-    """The survey ``profiles check --host`` compares ``profile`` with."""
+    """The survey ``profiles check --host`` compares ``profile`` with; the session proposes
+    the PDU and takes the overrun that collection would."""
     ours = wanted(profile)
+    quirks = profile.quirks
+    target = replace(
+        target,
+        max_pdu=min(target.max_pdu, quirks.max_pdu_size),
+        pdu_tolerance=quirks.oversized_pdu_tolerance,
+    )
 
     async def work() -> Survey:
         return await discover_meter(

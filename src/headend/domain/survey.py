@@ -75,6 +75,11 @@ class Behaviour:
     release: bool | None = None
     hdlc_max_info: int | None = None
     hdlc_window: int | None = None
+    # the PDU size the meter took (the smaller of ours and its own), the longest answer APDU it
+    # sent, and whether one answer needed blocks (then the longest shows the meter's limit)
+    pdu_taken: int | None = None
+    largest_answer: int | None = None
+    answer_in_blocks: bool | None = None
 
 
 @dataclass

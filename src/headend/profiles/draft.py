@@ -17,6 +17,7 @@ from headend.domain.obis import Obis
 from headend.domain.survey import PROBED, FoundProfile, Survey
 from headend.profiles.classify import QUANTITY_ORDER, Kind, Role, classify
 from headend.profiles.model import Quantity
+from headend.profiles.tolerance import pdu_tolerance
 from headend.profiles.zones import ClockGuess, guess_clock
 
 # DLMS type tags -> value_type
@@ -341,6 +342,8 @@ def _quirks(draft: Draft, survey: Survey) -> None:
         "load profile by time range",
         refused,
     )
+    if b.range_access is False and b.entry_access is False:
+        refused = "refused; so is range access: collection reads whole buffers"
     tried(
         "supports_entry_access", b.entry_access, entry_default, "load profile by entries", refused
     )
@@ -356,6 +359,8 @@ def _quirks(draft: Draft, survey: Survey) -> None:
         draft.item_notes[("quirks", len(quirks) - 1)] = said
     quirks["max_pdu_size"] = max(64, min(65535, b.server_max_pdu))
     draft.item_notes[("quirks", len(quirks) - 1)] = "found: the meter's max receive PDU in its AARE"
+    quirks["oversized_pdu_tolerance"], said = pdu_tolerance(b)
+    draft.item_notes[("quirks", len(quirks) - 1)] = said
     if b.hdlc_max_info is not None:
         quirks["hdlc_max_info_field"] = max(32, min(2030, b.hdlc_max_info))
         draft.item_notes[("quirks", len(quirks) - 1)] = "found: negotiated in the UA"

@@ -52,17 +52,35 @@ def zone_with_offset(east: int, preferred: str, at: datetime) -> str:
     return preferred
 
 
+def _unspecified_offset(clock: FoundClock) -> tuple[int, str]:
+    """The offset of a clock that does not send it: its time against ours, to the quarter
+    hour; or its time_zone attribute (either sign) when that agrees within a plausible drift,
+    which a clock some minutes off cannot spoil."""
+    measured = (clock.meter_local - clock.system_utc.replace(tzinfo=None)).total_seconds() / 60
+    east = round(measured / _QUARTER_H) * _QUARTER_H
+    how = f"its time against ours now says {_offset_text(east)}"
+    attribute = clock.time_zone_attribute
+    if attribute is None or abs(attribute) > 14 * 60:
+        return east, how
+    said = min((-attribute, attribute), key=lambda e: abs(e - measured))
+    if abs(said - measured) > _PLAUSIBLE_DRIFT.total_seconds() / 60:
+        return east, how
+    return said, (
+        f"its time_zone attribute (3), {attribute}, says {_offset_text(said)}, as its time "
+        f"against ours does ({abs(measured - said):.0f} minutes off)"
+    )
+
+
 def guess_clock(clock: FoundClock, utility_zone: str) -> ClockGuess:
     system = clock.system_utc.replace(tzinfo=None)
     local = clock.meter_local
     notes: list[str] = []
     if clock.deviation is None:
-        east = round((local - system).total_seconds() / 60 / _QUARTER_H) * _QUARTER_H
         semantics = "unspecified"
         notes.append(
             "found: the clock's deviation is 0x8000 (unspecified): its times are local time"
         )
-        how = f"its time against ours now says {_offset_text(east)}"
+        east, how = _unspecified_offset(clock)
     else:
         d = clock.deviation
         to_utc = abs(local + timedelta(minutes=d) - system)  # UTC = local + deviation
@@ -84,11 +102,15 @@ def guess_clock(clock: FoundClock, utility_zone: str) -> ClockGuess:
                 f"({semantics}), checked against our clock"
             )
         how = f"the deviation says {_offset_text(east)}"
-    zone = zone_with_offset(east, utility_zone, clock.system_utc.astimezone(UTC))
-    notes.append(
-        f"time_zone guessed: {how}; a zone's rules cannot be read from a meter; "
-        f"{zone} has that offset now" + (" (the utility's zone)" if zone == utility_zone else "")
-    )
+    at = clock.system_utc.astimezone(UTC)
+    zone = zone_with_offset(east, utility_zone, at)
+    if at.astimezone(ZoneInfo(zone)).utcoffset() == timedelta(minutes=east):
+        has = f"{zone} has that offset now" + (
+            " (the utility's zone)" if zone == utility_zone else ""
+        )
+    else:
+        has = f"no zone has that offset: {zone}, the utility's zone, is written; check the meter"
+    notes.append(f"time_zone guessed: {how}; a zone's rules cannot be read from a meter; {has}")
     if clock.time_zone_attribute is not None:
         notes.append(f"the clock's time_zone attribute (3) is {clock.time_zone_attribute}")
     return ClockGuess(semantics, zone, east, notes)

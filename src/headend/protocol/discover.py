@@ -6,7 +6,8 @@ their logical name (a class-inconsistent answer tries the candidate's next class
 the objects the caller wants: each value object's attribute 2 (its type) and scaler_unit, each
 profile's capture objects, capture period, entries in use and capacity, the clock, the
 disconnect control's mode. With ``try_quirks`` it also tries GET with list, range and entry
-access on the load profile and a list holding an item the meter lacks. ``discover_meter``
+access on the load profile and a list holding an item the meter lacks, and measures by how
+much the meter's answers run past the PDU it took (``overrun``). ``discover_meter``
 opens the session itself and adds what only the session's ends show: the PDU size the meter
 announced, the HDLC parameters it took and whether it answered the release.
 
@@ -33,7 +34,7 @@ from headend.domain.survey import (
     FoundValue,
     Survey,
 )
-from headend.protocol import axdr
+from headend.protocol import axdr, overrun
 from headend.protocol.cosem_time import TimePolicy
 from headend.protocol.definitions import parse_capture_objects, parse_capture_period
 from headend.protocol.errors import DATA_ACCESS_RESULTS as RESULT_NAMES
@@ -343,6 +344,8 @@ async def survey(
     await _disconnect_control(session, out)
     if try_quirks:
         await _selective_access(session, out)
+        await overrun.fill_a_pdu(session, out)
+        overrun.measure(session, out)
     out.learned |= session.learned
     return out
 
@@ -357,7 +360,13 @@ async def discover_meter(
     release: bool = True,
 ) -> Survey:
     """Open a session to ``target``, survey the meter, release (trying whether the meter
-    answers the release) and close. A failure of the session is a ``ProtocolError``."""
+    answers the release) and close. A failure of the session is a ``ProtocolError``.
+
+    With ``try_quirks`` the session takes answers up to ``overrun.DISCOVERY_TOLERANCE`` bytes
+    past the PDU, to see by how much the meter runs past it."""
+    if try_quirks:
+        tolerance = max(target.pdu_tolerance, overrun.DISCOVERY_TOLERANCE)
+        target = replace(target, pdu_tolerance=tolerance)
     transport = build_transport(target, Traffic())
     session = MeterSession(target, counters=counters, transport=transport, release=release)
     async with session:

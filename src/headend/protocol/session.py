@@ -100,6 +100,10 @@ class MeterSession:
         # quirks earlier sessions found on this model and firmware, acted on from the start
         self.known: frozenset[str] = target.known_quirks & LEARNABLE
         self.released_cleanly: bool | None = None
+        # the longest answer APDU the meter sent, and how many answers it sent in blocks: by
+        # these a survey sees whether the meter keeps to the PDU size it took
+        self.largest_answer = 0
+        self.block_transfers = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> MeterSession:
@@ -217,15 +221,16 @@ class MeterSession:
             bound = _NO_BOUND  # the step's own timeout fires first, if anything does
         async with bound:
             with translating(what):
-                answer = self.association.unwrap(
-                    await self._transport.exchange(self.association.wrap(apdu))
-                )
+                wire = await self._transport.exchange(self.association.wrap(apdu))
+                self.largest_answer = max(self.largest_answer, len(wire))
+                answer = self.association.unwrap(wire)
         failure = xdlms.service_failure(answer)
         if failure is not None:
             raise _failure_error(failure, what)
         return answer
 
     async def _blocks(self, first: xdlms.Block, invoke: int, what: str) -> bytes:
+        self.block_transfers += 1
         raw = bytearray()
         block = first
         for _ in range(MAX_BLOCKS):
