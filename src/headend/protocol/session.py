@@ -100,6 +100,9 @@ class MeterSession:
         # quirks earlier sessions found on this model and firmware, acted on from the start
         self.known: frozenset[str] = target.known_quirks & LEARNABLE
         self.released_cleanly: bool | None = None
+        # the firmware that keys this session's cached definitions: the target's (as last
+        # stored) until the meter reports which it runs (``registers.read_objects``)
+        self.firmware: str = target.firmware
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> MeterSession:
