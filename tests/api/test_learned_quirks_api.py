@@ -43,7 +43,8 @@ def test_learned_quirks_are_listed_per_profile_with_the_meter_they_were_first_fo
     assert everything.status_code == 200, everything.text
     rows = {(r["device_profile"], r["quirk"]): r for r in everything.json()}
     assert rows[(profiles[first], LIST_UNRELIABLE)]["first_meter"] == first
-    assert rows[(profiles[first], LIST_UNRELIABLE)]["firmware"] is None
+    # kept under the firmware the meter's last read reported (the served fleet was collected)
+    assert rows[(profiles[first], LIST_UNRELIABLE)]["firmware"] == "1.0.0"
     assert rows[(profiles[second], ENTRY_ACCESS_REFUSED)]["first_meter"] == second
     range_refused = rows[(profiles[first], RANGE_ACCESS_REFUSED)]  # found twice on the model
     assert (range_refused["first_meter"], range_refused["sessions"]) == (first, 2)
