@@ -160,3 +160,16 @@ def test_the_probe_of_a_quirky_meter_without_maximum_demand_exits_0_and_names_wh
     assert doc["registers"]["1.0.1.6.0.255"]["unavailable"]
     assert doc["registers"]["1.0.1.8.0.255"]["value"] is not None
     assert "get_with_list_unreliable" in doc["meter"]["quirks_learned"]
+
+
+def test_the_probe_table_names_the_meters_firmware_under_its_serial_number() -> None:
+    port = free_port()
+    spec = replace(meter("T1", Transport.WRAPPER, port), firmware="7.7-b")
+    args = ["probe", "--host", "127.0.0.1", "--port", str(port), "--transport", "wrapper"]
+    args += ["--profile", "single_phase_residential"]
+    with serving([spec]):
+        result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("meter      T1  (")
+    assert lines[1] == "firmware   7.7-b"
