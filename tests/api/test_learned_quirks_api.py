@@ -61,7 +61,7 @@ def test_the_overview_shows_operators_the_quirks_learned_and_hides_them_from_bil
     with served.store() as session:
         pk = session.scalars(select(Meter.id).where(Meter.meter_id == meter_id)).one()
     with served.store() as session, session.begin():
-        read = MeterRead(meter_id, learned=(LIST_UNRELIABLE,))
+        read = MeterRead(meter_id, firmware="3.2-upgraded", learned=(LIST_UNRELIABLE,))
         land(session, pk, ReadKind.REGISTERS, read, served.fleet.clock.now, None)
     pages = {}
     for role in (Role.OPERATOR, Role.BILLING):
@@ -70,4 +70,5 @@ def test_the_overview_shows_operators_the_quirks_learned_and_hides_them_from_bil
             pages[role] = client.get("/").text
     section = pages[Role.OPERATOR].split("Quirks learned of meter models", 1)[1]
     assert LIST_UNRELIABLE in section and f">{meter_id}</a>" in section
+    assert "<td>3.2-upgraded</td>" in section  # the firmware the read reported
     assert "Quirks learned of meter models" not in pages[Role.BILLING]
