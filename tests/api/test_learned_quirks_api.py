@@ -43,7 +43,8 @@ def test_learned_quirks_are_listed_per_profile_with_the_meter_they_were_first_fo
     assert everything.status_code == 200, everything.text
     rows = {(r["device_profile"], r["quirk"]): r for r in everything.json()}
     assert rows[(profiles[first], LIST_UNRELIABLE)]["first_meter"] == first
-    assert rows[(profiles[first], LIST_UNRELIABLE)]["firmware"] is None
+    # kept under the firmware the meter's last read reported (the served fleet was collected)
+    assert rows[(profiles[first], LIST_UNRELIABLE)]["firmware"] == "1.0.0"
     assert rows[(profiles[second], ENTRY_ACCESS_REFUSED)]["first_meter"] == second
     range_refused = rows[(profiles[first], RANGE_ACCESS_REFUSED)]  # found twice on the model
     assert (range_refused["first_meter"], range_refused["sessions"]) == (first, 2)
@@ -60,7 +61,7 @@ def test_the_overview_shows_operators_the_quirks_learned_and_hides_them_from_bil
     with served.store() as session:
         pk = session.scalars(select(Meter.id).where(Meter.meter_id == meter_id)).one()
     with served.store() as session, session.begin():
-        read = MeterRead(meter_id, learned=(LIST_UNRELIABLE,))
+        read = MeterRead(meter_id, firmware="3.2-upgraded", learned=(LIST_UNRELIABLE,))
         land(session, pk, ReadKind.REGISTERS, read, served.fleet.clock.now, None)
     pages = {}
     for role in (Role.OPERATOR, Role.BILLING):
@@ -69,4 +70,5 @@ def test_the_overview_shows_operators_the_quirks_learned_and_hides_them_from_bil
             pages[role] = client.get("/").text
     section = pages[Role.OPERATOR].split("Quirks learned of meter models", 1)[1]
     assert LIST_UNRELIABLE in section and f">{meter_id}</a>" in section
+    assert "<td>3.2-upgraded</td>" in section  # the firmware the read reported
     assert "Quirks learned of meter models" not in pages[Role.BILLING]

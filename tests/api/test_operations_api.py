@@ -141,13 +141,17 @@ def test_the_registry_is_listed_by_cursor_and_a_meter_created_without_secrets_sh
         assert made.status_code == 200, made.text
         shown = client.get("/api/v1/meters/NEW-METER-1").json()
         assert shown["auth"] == "lls" and "lls_password" not in shown
+        assert shown["firmware"] == ""  # never read
         meter = served.healthy()[0]
         entry = client.get(f"/api/v1/meters/{meter}").json()
+        assert entry["firmware"] == "1.0.0"  # as its last read reported it
         off = client.post(f"/api/v1/meters/{meter}/deactivate")
         assert off.json()["status"] == "inactive"
         entry.pop("meter_id")
-        back = client.put(f"/api/v1/meters/{meter}", json={**entry, "status": "active"})
-        assert back.json()["status"] == "active"
+        # sent back as shown: the firmware is read-only, the meter's own is kept
+        sent = {**entry, "status": "active", "firmware": "9.9"}
+        back = client.put(f"/api/v1/meters/{meter}", json=sent)
+        assert (back.json()["status"], back.json()["firmware"]) == ("active", "1.0.0")
     audit = [(e.action, e.target) for e in served.context.audit.recent(50)]
     assert ("meter.put", "meter:NEW-METER-1") in audit
     detail = next(

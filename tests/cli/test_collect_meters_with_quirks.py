@@ -236,8 +236,10 @@ def test_a_refused_selective_access_is_learned_for_the_model_and_not_paid_for_ag
         (PROFILE, ENTRY_ACCESS_REFUSED, "NOSEL-W"),
         (PROFILE, RANGE_ACCESS_REFUSED, "NOSEL-W"),
     ]
+    assert {r["firmware"] for r in rows} == {"1.0.0"}  # as the meters reported it
     table = _headend(["profiles", "quirks", "--profile", PROFILE], env)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert len(lines) == 2 and all(PROFILE in line and "NOSEL-W" in line for line in lines)
+    assert all("firmware 1.0.0" in line for line in lines)
     assert RANGE_ACCESS_REFUSED in table.stdout

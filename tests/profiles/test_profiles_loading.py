@@ -66,6 +66,18 @@ def test_the_tariff_registers_map_to_the_evn_periods() -> None:
         assert tariffed == {"T1": "A+T1", "T2": "A+T2", "T3": "A+T3"}
 
 
+def test_both_shipped_models_declare_their_firmware_identifier_as_a_string_data_object() -> None:
+    types = {}
+    for name, profile in load_all().items():
+        (firmware,) = [o for o in profile.objects if o.quantity.value == "firmware"]
+        assert (str(firmware.obis), firmware.class_id) == ("1.0.0.2.0.255", 1)
+        types[name] = firmware.resolved_value_type.value
+    assert types == {
+        "single_phase_residential": "octet_string",
+        "three_phase_tou": "visible_string",
+    }
+
+
 def test_the_read_plan_lists_objects_by_read_kind() -> None:
     profile = load_profile("three_phase_tou")
 
@@ -101,6 +113,10 @@ def test_the_load_profile_captures_clock_status_and_energy() -> None:
         ({"billing.quantities": ["A+", "R+"]}, "billing.quantities.1", "Input should be"),
         ({"billing.quantities": ["A+", "A-"], "objects.7.quantity": "R+", "objects.7.unit": 32},
          "billing.quantities.1", "A- is billed but no object has that quantity"),
+        ({"objects.9.value_type": "unsigned"}, "objects.9",
+         "value_type unsigned does not fit quantity firmware"),
+        ({"objects.9.class_id": 3, "objects.9.scaler": 0, "objects.9.unit": 30}, "objects.9",
+         "quantity 'firmware' belongs in a data object (class_id 1)"),
     ],
 )  # fmt: skip
 def test_a_bad_profile_is_refused_naming_file_key_and_problem(

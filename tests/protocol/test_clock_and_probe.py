@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -64,7 +65,7 @@ def _app() -> typer.Typer:
 def test_the_probe_prints_the_documented_json(kind: str, auth: str) -> None:
     port = free_port()
     level = AuthLevel(auth)
-    spec = meter("P1", Transport(kind), port, level, physical=33)
+    spec = replace(meter("P1", Transport(kind), port, level, physical=33), firmware="4.2.0-evn")
     args = [
         "probe",
         "--host",
@@ -96,6 +97,7 @@ def test_the_probe_prints_the_documented_json(kind: str, auth: str) -> None:
     doc = json.loads(result.stdout)
     assert set(doc) >= {"meter", "clock", "registers", "load_profile"}
     assert doc["meter"]["serial_number"] == "P1"
+    assert doc["meter"]["firmware"] == "4.2.0-evn"
     assert datetime.fromisoformat(doc["clock"]["time"]) == data.meter_time(NOW)
     for obis, entry in doc["registers"].items():
         from headend.domain.obis import Obis
@@ -140,8 +142,6 @@ def test_iso_times_without_offset_are_taken_as_utc() -> None:
 def test_the_probe_of_a_quirky_meter_without_maximum_demand_exits_0_and_names_what_it_learned() -> (
     None
 ):
-    from dataclasses import replace
-
     from headend.simulator.spec import Quirk
 
     port = free_port()
@@ -160,3 +160,16 @@ def test_the_probe_of_a_quirky_meter_without_maximum_demand_exits_0_and_names_wh
     assert doc["registers"]["1.0.1.6.0.255"]["unavailable"]
     assert doc["registers"]["1.0.1.8.0.255"]["value"] is not None
     assert "get_with_list_unreliable" in doc["meter"]["quirks_learned"]
+
+
+def test_the_probe_table_names_the_meters_firmware_under_its_serial_number() -> None:
+    port = free_port()
+    spec = replace(meter("T1", Transport.WRAPPER, port), firmware="7.7-b")
+    args = ["probe", "--host", "127.0.0.1", "--port", str(port), "--transport", "wrapper"]
+    args += ["--profile", "single_phase_residential"]
+    with serving([spec]):
+        result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("meter      T1  (")
+    assert lines[1] == "firmware   7.7-b"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -104,6 +106,24 @@ def test_a_saved_fleet_loads_back_equal(tmp_path: Path) -> None:
     specs = generate_fleet(options)
     save_fleet(tmp_path / "fleet.json", specs, seed=1)
     assert load_fleet(tmp_path / "fleet.json") == specs
+
+
+def test_a_meters_firmware_is_saved_and_loaded_back_and_an_older_file_gets_the_default(
+    tmp_path: Path,
+) -> None:
+    specs = generate_fleet(fleet(2))
+    upgraded = [replace(specs[0], firmware="2.4.1-rc"), specs[1]]
+    save_fleet(tmp_path / "fleet.json", upgraded)
+    assert [s.firmware for s in load_fleet(tmp_path / "fleet.json")] == ["2.4.1-rc", "1.0.0"]
+    document = json.loads((tmp_path / "fleet.json").read_text())
+    for meter in document["meters"]:
+        del meter["firmware"]
+    (tmp_path / "older.json").write_text(json.dumps(document))
+    assert [s.firmware for s in load_fleet(tmp_path / "older.json")] == ["1.0.0", "1.0.0"]
+    document["meters"][0]["firmware"] = 2
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(FleetError, match="firmware 2 is not a string"):
+        load_fleet(tmp_path / "bad.json")
 
 
 def test_a_file_that_is_not_a_fleet_is_refused_with_its_name(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_the_learned_quirks_migration_goes_down_and_up_again(fresh_database_url:
         assert "learned_quirks" not in inspector.get_table_names()
         assert {"meters", "interval_days"} <= set(inspector.get_table_names())
         assert migrations.current_revision(fresh_database_url) == "0003"
-        migrations.upgrade(fresh_database_url)
+        migrations.upgrade(fresh_database_url, "0004_learned_quirks")
         assert "learned_quirks" in inspect(engine).get_table_names()
         assert migrations.current_revision(fresh_database_url) == "0004_learned_quirks"
     finally:

@@ -98,7 +98,7 @@ def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[
                 }
             )
     out: dict[str, Any] = {
-        "meter": {"serial_number": read.serial_number, **meta},
+        "meter": {"serial_number": read.serial_number, "firmware": read.firmware, **meta},
         "clock": clock,
         "registers": registers,
         "load_profile": rows,
@@ -124,6 +124,8 @@ def read_to_json(read: MeterRead, meta: dict[str, Any], spec: ReadSpec) -> dict[
 
 def _table(doc: dict[str, Any]) -> str:
     lines = [f"meter      {doc['meter'].get('serial_number')}  ({doc['meter'].get('profile')})"]
+    if doc["meter"].get("firmware"):
+        lines.append(f"firmware   {doc['meter']['firmware']}")
     if doc["clock"]:
         c = doc["clock"]
         lines.append(

@@ -188,6 +188,7 @@ class MeterRead:
 
     serial_number: str | None
     clock: ClockReading | None = None
+    firmware: str | None = None  # the active firmware identifier, where the profile names it
     registers: dict[Obis, RegisterValue] = field(default_factory=dict)
     data: dict[Obis, DataValue] = field(default_factory=dict)
     unavailable: dict[Obis, Unavailable] = field(default_factory=dict)

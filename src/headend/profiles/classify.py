@@ -35,6 +35,7 @@ class Kind:
 
 _DATA = {
     (0, 96, 1, 0): (Quantity.SERIAL_NUMBER, "serial_number"),
+    (1, 0, 2, 0): (Quantity.FIRMWARE, "firmware"),  # active firmware identifier
     (0, 96, 10, 1): (Quantity.AMR_STATUS, "amr_status"),
     (0, 96, 11, 0): (Quantity.EVENT_CODE, "event_code"),
 }
@@ -47,8 +48,13 @@ _REGISTERS = {
     (1, 3, 8, 0): (Quantity.REACTIVE_IMPORT, "reactive_import"),
     (1, 1, 6, 0): (Quantity.MAX_DEMAND, "max_demand_import"),
 }
-# the order objects are written in a profile
-QUANTITY_ORDER = [q for q, _ in _DATA.values()] + [q for q, _ in _REGISTERS.values()]
+# the order objects are written in a profile (the firmware identifier last, as the shipped
+# profiles declare it)
+QUANTITY_ORDER = [
+    *(q for q, _ in _DATA.values() if q is not Quantity.FIRMWARE),
+    *(q for q, _ in _REGISTERS.values()),
+    Quantity.FIRMWARE,
+]
 _CLASSES = {"data": (1,), "register": (3, 4)}
 
 
@@ -92,6 +98,7 @@ def _code(text: str) -> Obis:
 CANDIDATES: tuple[tuple[Obis, tuple[int, ...]], ...] = (
     (_code("0.0.1.0.0.255"), (8,)),
     (_code("0.0.96.1.0.255"), (1,)),
+    (_code("1.0.0.2.0.255"), (1,)),
     (_code("0.0.96.10.1.255"), (1,)),
     (_code("0.0.96.11.0.255"), (1,)),
     *((Obis(1, 0, c, d, e, 255), (3, 4)) for (_, c, d, e) in _REGISTERS if (c, d) != (1, 6)),

@@ -93,7 +93,7 @@ def _object(
     tag = value.type_tag if value is not None else None
     vtype = _VALUE_TYPES.get(tag) if tag is not None else None
     strings = ("octet_string", "visible_string")
-    if kind.quantity is Quantity.SERIAL_NUMBER:
+    if kind.quantity in (Quantity.SERIAL_NUMBER, Quantity.FIRMWARE):
         if vtype not in strings:
             said.append(f"value_type guessed: the meter sends DLMS type {tag}")
             vtype = "octet_string"

@@ -49,6 +49,7 @@ class Quantity(StrEnum):
     REACTIVE_IMPORT = "R+"
     MAX_DEMAND = "max_demand"
     SERIAL_NUMBER = "serial_number"
+    FIRMWARE = "firmware"  # the active firmware identifier (usually 1.0.0.2.0.255)
     AMR_STATUS = "amr_status"
     EVENT_CODE = "event_code"
 
@@ -70,10 +71,12 @@ class ValueType(StrEnum):
 
 _DEFAULT_VALUE_TYPE = {
     Quantity.SERIAL_NUMBER: ValueType.OCTET_STRING,
+    Quantity.FIRMWARE: ValueType.VISIBLE_STRING,
     Quantity.AMR_STATUS: ValueType.UNSIGNED,
     Quantity.EVENT_CODE: ValueType.LONG_UNSIGNED,
 }
 _STRING_TYPES = (ValueType.OCTET_STRING, ValueType.VISIBLE_STRING)
+_STRING_QUANTITIES = (Quantity.SERIAL_NUMBER, Quantity.FIRMWARE)
 
 
 class DeviationSemantics(StrEnum):
@@ -155,7 +158,7 @@ class ObjectSpec(_Strict):
             if self.scaler is None or self.unit is None:
                 raise ValueError("a register needs both scaler and unit")
         vtype = self.resolved_value_type
-        if (vtype in _STRING_TYPES) != (self.quantity is Quantity.SERIAL_NUMBER):
+        if (vtype in _STRING_TYPES) != (self.quantity in _STRING_QUANTITIES):
             raise ValueError(f"value_type {vtype.value} does not fit quantity {self.quantity}")
         return self
 

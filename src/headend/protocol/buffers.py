@@ -78,7 +78,7 @@ async def _columns_with_scalers(
     differs is not kept, so the next session reads the meter again)."""
     obis = profile.obis
     target = session.target
-    known = cache.profiles(target.meter_id, spec.model, target.firmware)
+    known = cache.profiles(target.meter_id, spec.model, session.firmware)
     if obis in known:
         if checked:
             check_definition(role, spec.model, profile, *known[obis])
@@ -100,7 +100,7 @@ async def _columns_with_scalers(
                 period = sent  # seconds, as COSEM defines capture_period
     if checked:
         check_definition(role, spec.model, profile, columns, period)
-    table = cache.table(target.meter_id, spec.model, target.firmware)
+    table = cache.table(target.meter_id, spec.model, session.firmware)
     missing = [
         c for c in columns if c.class_id in (3, 4, 5) and c.attribute == 2 and c.obis not in table
     ]

@@ -114,18 +114,23 @@ async def collect(
     what: Collection,
     cache: DefinitionCache,
 ) -> MeterRead:
-    """Serial number, clock and registers in as few requests as the meter allows, then the
-    profiles for the period; objects the meter lacks are reported, not fatal. A profile whose
-    capture objects or capture period on the meter differ from the device profile fails the
-    read (``ConfigurationError``), unless ``what.as_the_meter_defines``. The session's budget
+    """Serial number, firmware identifier, clock and registers in as few requests as the meter
+    allows, then the profiles for the period; objects the meter lacks are reported, not fatal.
+    A meter reporting another firmware than the target's is not read with definitions cached
+    for the target's (``registers.read_objects``): its profiles too are read under the firmware
+    it reported. A profile whose capture objects or capture period on the meter differ from
+    the device profile fails the read (``ConfigurationError``), unless
+    ``what.as_the_meter_defines``. The session's budget
     is narrowed to what this read needs, and each block transfer to what it asked."""
     session.limit_budget(session_budget(spec, what))
     objects: list[ObjectRead] = list(spec.registers) if what.registers else []
     extra: list[ObjectRead] = []
     if what.registers:  # the registry's extra objects, where the profile does not read them
-        named = {o.obis for o in objects} | {spec.clock, spec.serial_number}
+        named = {o.obis for o in objects} | {spec.clock, spec.serial_number, spec.firmware}
         extra = [o for o in spec.extra_objects if o.obis not in named]
         objects += extra
+    if spec.firmware is not None:  # in the same request: it keys the cached scalers
+        objects.insert(0, ObjectRead(spec.firmware, DATA_CLASS))
     if spec.serial_number is not None:
         objects.insert(0, ObjectRead(spec.serial_number, DATA_CLASS))
     want_clock = what.clock or what.clock_sync_threshold_s is not None
@@ -191,6 +196,7 @@ async def collect(
             events = tuple(found)
     return MeterRead(
         serial_number=serial,
+        firmware=got.firmware,
         clock=clock if what.clock else None,
         registers=got.registers,
         data=got.data,

@@ -19,6 +19,7 @@ DEMAND_REGISTER_CLASS = 5
 PROFILE_GENERIC_CLASS = 7
 CLOCK_OBIS = Obis(0, 0, 1, 0, 0, 255)
 SERIAL_NUMBER_OBIS = Obis(0, 0, 96, 1, 0, 255)
+FIRMWARE_OBIS = Obis(1, 0, 0, 2, 0, 255)  # active firmware identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class ObjectRead:
 class ReadSpec:
     clock: Obis = CLOCK_OBIS
     serial_number: Obis | None = SERIAL_NUMBER_OBIS
+    # the active firmware identifier, read with the serial number; None: the model has none
+    firmware: Obis | None = None
     registers: tuple[ObjectRead, ...] = ()
     load_profile: ProfileRead | None = None
     billing_profile: ProfileRead | None = None

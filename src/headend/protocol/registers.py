@@ -166,6 +166,7 @@ class RegisterRead:
     data: dict[Obis, DataValue] = field(default_factory=dict)
     unavailable: dict[Obis, Unavailable] = field(default_factory=dict)
     clock: ClockReading | None = None
+    firmware: str | None = None  # the firmware identifier the meter reported
 
 
 def clock_from(data: bytes, spec: ReadSpec, sent: float, received: float) -> ClockReading:
@@ -182,6 +183,59 @@ def clock_from(data: bytes, spec: ReadSpec, sent: float, received: float) -> Clo
     )
 
 
+MAX_FIRMWARE_CHARS = 64  # the longest firmware identifier kept (the store's column)
+
+
+def firmware_identifier(value: axdr.Value) -> str:
+    """A firmware identifier as text: a visible string, or an octet string in ASCII as it
+    is (padding of NULs and spaces removed), other octets in hex. Empty, or longer than
+    ``MAX_FIRMWARE_CHARS``, is a ``DecodeError``."""
+    if isinstance(value, bytes):
+        raw = value.rstrip(b"\x00 ")
+        text = raw.decode("ascii") if all(32 <= b < 127 for b in raw) else raw.hex()
+    elif isinstance(value, str):
+        text = value.rstrip("\x00 ")
+    else:
+        raise DecodeError(f"the firmware identifier {value!r} is not a string")
+    if not text:
+        raise DecodeError("the firmware identifier is empty")
+    if len(text) > MAX_FIRMWARE_CHARS:
+        raise DecodeError(f"the firmware identifier is longer than {MAX_FIRMWARE_CHARS} characters")
+    return text
+
+
+def _scaler_ref(obj: ObjectRead) -> AttributeRef:
+    return AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id))
+
+
+async def _change_firmware(
+    session: MeterSession,
+    spec: ReadSpec,
+    objects: tuple[ObjectRead, ...] | list[ObjectRead],
+    cache: DefinitionCache,
+    results: dict[AttributeRef, Result],
+    firmware: str,
+) -> dict[Obis, tuple[int, int]]:
+    """The meter runs ``firmware``, not the firmware the session's cached definitions were
+    kept for: from now on the session takes them from (and keeps them under) ``firmware``,
+    and the scalers this read took from the other firmware's cache are read again (one
+    more request, only when the firmware changed). The new firmware's table of scalers."""
+    session.firmware = firmware
+    table = cache.table(session.target.meter_id, spec.model, firmware)
+    stale = [
+        _scaler_ref(obj)
+        for obj in objects
+        if obj.class_id != DATA_CLASS
+        and obj.obis not in table
+        and _scaler_ref(obj) not in results
+        and results[AttributeRef(obj.class_id, obj.obis, 2)].data is not None
+    ]
+    if stale:
+        batch = spec.list_batch if spec.supports_get_with_list else 1
+        results.update(zip(stale, await session.get_many(stale, batch), strict=True))
+    return table
+
+
 async def read_objects(
     session: MeterSession,
     spec: ReadSpec,
@@ -194,16 +248,21 @@ async def read_objects(
     """Values of data and register objects (and the clock), in as few requests as the meter
     allows; scalers from the cache or read on a miss. A register of ``tolerant`` (objects
     named by the registry, not the profile) whose value or scaler_unit is not what its class
-    holds is reported unavailable instead of failing the read."""
+    holds is reported unavailable instead of failing the read.
+
+    The firmware identifier (``spec.firmware``, when among ``objects``) comes back as
+    ``RegisterRead.firmware``, not as data. Where it differs from the firmware the session's
+    cache is keyed by (the target's), no scaler cached for the other firmware is used: see
+    :func:`_change_firmware`."""
     out = RegisterRead()
     target = session.target
-    table = cache.table(target.meter_id, spec.model, target.firmware)
+    table = cache.table(target.meter_id, spec.model, session.firmware)
     clock_ref = AttributeRef(CLOCK_CLASS, spec.clock, 2)
     refs: list[AttributeRef] = [clock_ref] if with_clock else []
     for obj in objects:
         refs.append(AttributeRef(obj.class_id, obj.obis, 2))
         if obj.class_id != DATA_CLASS and obj.obis not in table:
-            refs.append(AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id)))
+            refs.append(_scaler_ref(obj))
         if obj.class_id == EXTENDED_REGISTER_CLASS:
             refs.append(AttributeRef(obj.class_id, obj.obis, 5))
     batch = spec.list_batch if spec.supports_get_with_list else 1
@@ -214,6 +273,22 @@ async def read_objects(
     received = time.time()
     answers += await session.get_many(refs[len(first) :], batch)
     results = dict(zip(refs, answers, strict=True))
+    firmware_ref = AttributeRef(DATA_CLASS, spec.firmware, 2) if spec.firmware else None
+    if firmware_ref is not None and firmware_ref in results:
+        found = results[firmware_ref]
+        assert spec.firmware is not None
+        if found.data is None:
+            out.unavailable[spec.firmware] = _unavailable(spec.firmware, found)
+        else:
+            try:
+                with translating(f"firmware identifier {spec.firmware}"):
+                    out.firmware = firmware_identifier(axdr.decode(found.data))
+            except DecodeError as exc:  # costs the identifier, not the read
+                out.unavailable[spec.firmware] = Unavailable(
+                    spec.firmware, "decode_error", str(exc)
+                )
+        if out.firmware is not None and out.firmware != session.firmware:
+            table = await _change_firmware(session, spec, objects, cache, results, out.firmware)
     # what the meter sent is decoded inside the boundary: nothing but a ProtocolError leaves
     with translating("decoding registers"):
         if with_clock:
@@ -222,7 +297,10 @@ async def read_objects(
                 raise data_access_error(clock.error or 250, f"clock {spec.clock}")
             out.clock = clock_from(clock.data, spec, sent, received)
         for obj in objects:
-            value_result = results[AttributeRef(obj.class_id, obj.obis, 2)]
+            value_ref = AttributeRef(obj.class_id, obj.obis, 2)
+            if value_ref == firmware_ref:
+                continue
+            value_result = results[value_ref]
             if value_result.data is None:
                 out.unavailable[obj.obis] = _unavailable(obj.obis, value_result)
                 continue
@@ -230,7 +308,7 @@ async def read_objects(
             if obj.class_id == DATA_CLASS:
                 out.data[obj.obis] = DataValue(obj.obis, _plain(value))
                 continue
-            scaler_ref = AttributeRef(obj.class_id, obj.obis, _scaler_attribute(obj.class_id))
+            scaler_ref = _scaler_ref(obj)
             if scaler_ref in results:
                 scaler_result = results[scaler_ref]
                 if scaler_result.data is None:

@@ -104,6 +104,9 @@ class MeterSession:
         # these a survey sees whether the meter keeps to the PDU size it took
         self.largest_answer = 0
         self.block_transfers = 0
+        # the firmware that keys this session's cached definitions: the target's (as last
+        # stored) until the meter reports which it runs (``registers.read_objects``)
+        self.firmware: str = target.firmware
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> MeterSession:

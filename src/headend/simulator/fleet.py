@@ -194,6 +194,8 @@ def spec_from_json(data: dict[str, Any]) -> MeterSpec:
         values["missing_objects"] = tuple(
             str(Obis.parse(text)) for text in values.get("missing_objects", ())
         )
+        if not isinstance(values.get("firmware", ""), str):
+            raise ValueError(f"firmware {values['firmware']!r} is not a string")
         epoch = values.get("epoch")
         values["epoch"] = datetime.fromisoformat(epoch) if epoch else None
         return MeterSpec(**values)

@@ -257,7 +257,7 @@ class ClockObject(CosemObject):
 
 
 class DataObject(CosemObject):
-    """Class 1: serial number, AMR profile status, last event code."""
+    """Class 1: serial number, firmware identifier, AMR profile status, last event code."""
 
     class_id = 1
     ATTRIBUTES: ClassVar[Mapping[int, int]] = {1: READ, 2: READ}
@@ -270,6 +270,8 @@ class DataObject(CosemObject):
         quantity = self.spec.quantity
         if quantity is Quantity.SERIAL_NUMBER:
             return encode_quantity(self.spec, ctx.data.serial_number(ctx.now))
+        if quantity is Quantity.FIRMWARE:
+            return encode_quantity(self.spec, ctx.spec.firmware)
         if quantity is Quantity.AMR_STATUS:
             period = timedelta(seconds=ctx.spec.capture_period_s)
             rows = ctx.data.intervals(ctx.now - period, ctx.now)

@@ -210,6 +210,8 @@ class ProfileGenericObject(CosemObject):
             return lambda row: encode_quantity(obj, row.code)
         if quantity is Quantity.SERIAL_NUMBER:
             return lambda row: encode_quantity(obj, ctx.data.serial_number(row.time))
+        if quantity is Quantity.FIRMWARE:
+            return lambda row: encode_quantity(obj, ctx.spec.firmware)
         if quantity is Quantity.MAX_DEMAND:
             if capture.attribute == 5:
                 return lambda row: ctx.encode_time(row.max_demand_time or row.time)

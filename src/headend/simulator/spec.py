@@ -98,6 +98,7 @@ class MeterSpec:
     # model without maximum demand: ("1.0.1.6.0.255",))
     missing_objects: tuple[str, ...] = ()
     epoch: datetime | None = None  # when the meter's history starts; None: now - history_days
+    firmware: str = "1.0.0"  # the active firmware identifier it reports (1.0.0.2.0.255)
 
     def has(self, quirk: Quirk) -> bool:
         return quirk in self.quirks

@@ -13,10 +13,11 @@ from headend.api.problems import PROBLEM_RESPONSES, Problem
 from headend.api.schemas import PlanIn, PlanOut
 from headend.domain.enums import MeterStatus, ReadKind
 from headend.services.collection.plans import PlanInfo, PlanSpec
-from headend.services.registry.service import COLUMNS
+from headend.services.registry.service import COLUMNS, READ_ONLY
 
 router = APIRouter(tags=["operations"], responses=PROBLEM_RESPONSES)
-WRITABLE = frozenset(COLUMNS) - {"meter_id"}
+# a meter's entry may be sent back as it was shown: its read-only fields are not written
+WRITABLE = (frozenset(COLUMNS) - {"meter_id"}) | frozenset(READ_ONLY)
 _EXAMPLE = {
     "service_point": "SP-0001",
     "customer_ref": "PA01000001",
@@ -51,7 +52,8 @@ def meters(
 
 @router.get("/meters/{meter_id}")
 def meter(meter_id: str, ctx: Ctx, _: Operator) -> dict[str, str]:
-    """One meter's registry entry."""
+    """One meter's registry entry, with the firmware its last read reported ("" until one
+    did)."""
     return ctx.registry.meter(meter_id)
 
 
@@ -63,7 +65,8 @@ def put_meter(
     fields: Annotated[dict[str, str | None], Body(examples=[_EXAMPLE])],
 ) -> dict[str, str]:
     """Create or replace a meter. The fields are the columns of the registry CSV (README) and
-    are checked as an import checks them; every problem is listed and nothing is stored."""
+    are checked as an import checks them; every problem is listed and nothing is stored.
+    ``firmware`` is accepted (an entry may be sent back as shown) and not written."""
     unknown = sorted(set(fields) - WRITABLE)
     if unknown:
         raise Problem(

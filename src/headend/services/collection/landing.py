@@ -1,8 +1,9 @@
 """Landing a meter read in the store: the raw read first, then readings as version 0.
 
 Landing is idempotent: the raw read is keyed by a hash of its content, readings by their
-unique keys, so landing the same read twice stores it once. What the session learned about
-the meter's model lands with it (``quirks.py``).
+unique keys, so landing the same read twice stores it once. The firmware the read reported
+becomes the meter's (``meters.firmware``), and what the session learned about the meter's
+model lands with it, under that firmware (``quirks.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from headend.domain.quality import Flag, Quality
 from headend.domain.readings import Column, LoadProfile, MeterRead, RegisterValue
 from headend.services.collection.quirks import remember_learned
 from headend.store.repositories.readings import ReadingsRepository
+from headend.store.repositories.registry import RegistryRepository
 
 # Units normalised on landing: energy in kWh / kvarh, power in kW / kvar.
 _NORMALISE = {"Wh": ("kWh", 3), "varh": ("kvarh", 3), "W": ("kW", 3), "var": ("kvar", 3)}
@@ -45,6 +47,7 @@ def payload_of(read: MeterRead) -> dict[str, Any]:
     names = {c.obis: str(c.obis) for c in lp.columns} if lp is not None else {}
     return {
         "serial_number": read.serial_number,
+        "firmware": read.firmware,
         "clock": None
         if clock is None
         else {
@@ -281,5 +284,7 @@ def land(
                 for e in read.events
             ]
         )
-    remember_learned(session, meter_pk, read.learned, read_at)
+    # the firmware the read reported is the meter's from now on, and keys what it learned
+    firmware = RegistryRepository(session).note_firmware(meter_pk, read.firmware)
+    remember_learned(session, meter_pk, read.learned, read_at, firmware)
     return Landed(inserted, new_raw, registers, intervals, events)

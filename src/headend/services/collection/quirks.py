@@ -4,9 +4,11 @@ for them again, and listed for operators.
 
 A session learns a quirk by paying for it once (a GET-with-list it had to retry item by item,
 a selective access the meter refused); :mod:`headend.protocol.session` names them. The key
-is the meter's device profile and firmware; the firmware is empty while neither the registry
-nor the read says which it is, so until then a quirk is kept for the whole profile, and a
-meter whose firmware is not known starts knowing what any firmware of its profile has.
+is the meter's device profile and firmware: the firmware the read reported (the profile's
+``firmware`` object), else the one stored for the meter (``meters.firmware``, kept from its
+last read that reported one). The firmware is empty while no read has said which it is, so
+until then a quirk is kept for the whole profile, and a meter whose firmware is not known
+starts knowing what any firmware of its profile has.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def read_spec_from_profile(profile: DeviceProfile) -> ReadSpec:
         obj = profile.object_by_obis(obis)
         registers.append(ObjectRead(obis, obj.class_id if obj is not None else 3))
     serial = next((o.obis for o in profile.objects if o.quantity.value == "serial_number"), None)
+    firmware = next((o.obis for o in profile.objects if o.quantity.value == "firmware"), None)
     events = []
     for obis in profile.reads.events:
         if profile.event_log is not None and profile.event_log.obis == obis:
@@ -41,6 +42,7 @@ def read_spec_from_profile(profile: DeviceProfile) -> ReadSpec:
     return ReadSpec(
         clock=profile.reads.clock,
         serial_number=serial,
+        firmware=firmware,
         registers=tuple(registers),
         load_profile=_profile_read(profile.load_profile),
         billing_profile=_profile_read(profile.billing_profile) if profile.billing_profile else None,

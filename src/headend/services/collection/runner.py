@@ -207,8 +207,10 @@ class CollectionService:
             rows = RegistryRepository(session).meters_with_gateways(meter_pks)
             found = {meter.id: (meter, gateway, secret) for meter, gateway, secret in rows}
             last = ReadingsRepository(session).last_interval_ends(list(found))
-            # firmware is not known before a session: what was learned of the whole profile
-            known = known_quirks(session, {(m.device_profile, "") for m, _, _ in found.values()})
+            # the firmware each meter reported last ("" before any read did: then what was
+            # learned of any firmware of its profile)
+            models = {(m.device_profile, m.firmware or "") for m, _, _ in found.values()}
+            known = known_quirks(session, models)
             contexts: dict[int, MeterContext | Exception] = {}
             for pk, (meter, gateway, secret) in found.items():
                 try:
@@ -218,7 +220,7 @@ class CollectionService:
                         gateway,
                         secret,
                         last.get(pk),
-                        known.get((meter.device_profile, ""), frozenset()),
+                        known.get((meter.device_profile, meter.firmware or ""), frozenset()),
                     )
                 except ConfigurationProblem as exc:
                     contexts[pk] = exc
@@ -268,6 +270,7 @@ class CollectionService:
             hdlc_max_info=quirks.hdlc_max_info_field,
             hdlc_window=quirks.hdlc_window,
             timeouts=self.settings.timeouts,
+            firmware=meter.firmware or "",
             known_quirks=known,
         )
         first_counter = None

@@ -28,6 +28,8 @@ from headend.store.secrets import SecretBox
 
 SECRET_COLUMNS = ("lls_password", "hls_encryption_key", "hls_authentication_key")
 COLUMNS = (*REGISTRY_COLUMNS, *OPTIONAL_COLUMNS)
+# shown with a meter, not part of the registry CSV: the firmware its last read reported
+READ_ONLY = ("firmware",)
 
 
 def _public(row: dict[str, str]) -> dict[str, str]:
@@ -52,7 +54,7 @@ class RegistryService:
 
     @staticmethod
     def _rows(found: list[tuple[Meter, Gateway, str | None]]) -> list[dict[str, str]]:
-        return [_public(export_row(m, g, s)) for m, g, s in found]
+        return [{**_public(export_row(m, g, s)), "firmware": m.firmware or ""} for m, g, s in found]
 
     def meters(
         self,
@@ -88,13 +90,16 @@ class RegistryService:
         actor: Actor,
     ) -> ImportSummary:
         """Create or replace one meter from registry fields (as one CSV row would give them);
-        refused with every problem listed (``RegistryImportError``) and nothing stored.
+        refused with every problem listed (``RegistryImportError``) and nothing stored. A
+        read-only field (``READ_ONLY``: what the meter reported) is not written.
         Audited as ``meter.put`` (secrets shown as ``***``)."""
         if self.box is None:
             raise ValueError("RegistryService.put needs the SecretBox it was built without")
         box = self.box
         row = {name: "" for name in COLUMNS}
-        row.update({k: "" if v is None else str(v) for k, v in fields.items()})
+        row.update(
+            {k: "" if v is None else str(v) for k, v in fields.items() if k not in READ_ONLY}
+        )
         row["meter_id"] = meter_id
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(COLUMNS), lineterminator="\n")

@@ -76,6 +76,8 @@ class Meter(Timestamped, Base):
     secret_id: Mapped[int | None] = mapped_column(ForeignKey("meter_secrets.id"))
     device_profile: Mapped[str] = mapped_column(String(64), index=True)
     extra_obis: Mapped[str | None] = mapped_column(String(512))
+    # the firmware identifier the meter reported in its last read; None until one reports it
+    firmware: Mapped[str | None] = mapped_column(String(64))
     ct_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(1))
     vt_ratio: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(1))
     install_date: Mapped[date | None] = mapped_column(Date)

@@ -152,6 +152,20 @@ class RegistryRepository:
         ).all()
         return [(meter, gateway, secret) for meter, gateway, secret in rows]
 
+    def note_firmware(self, meter_pk: int, reported: str | None) -> str:
+        """Keep the firmware a read of the meter reported (``None``: the read did not say);
+        the firmware now stored for it, ``""`` while none was ever reported."""
+        if reported is None:
+            stored = self.session.scalar(select(Meter.firmware).where(Meter.id == meter_pk))
+            return stored or ""
+        self.session.execute(
+            update(Meter)
+            .where(Meter.id == meter_pk)
+            .where(Meter.firmware.is_distinct_from(reported))
+            .values(firmware=reported)
+        )
+        return reported
+
     def reserve_invocation_counters(self, meter_pk: int, count: int) -> int:
         """Advance the meter's stored HLS invocation counter by ``count`` and return the first
         value of the reserved block. The block is committed before any of it is used."""
