@@ -34,8 +34,10 @@ registry imported. Then:
    ``BillingService.records_json`` (the NDJSON stream's pages), records per second.
 
 With ``--baseline REV`` the same file first runs with the code of git revision REV (a
-temporary detached worktree, PYTHONPATH=<worktree>/src, ``--json``; its own simulator
-process), then with the code it is run with, and prints both with new/old ratios. The
+temporary detached worktree, removed after; PYTHONPATH=<worktree>/src, ``--json``; its own
+simulator process, of that code too), then with the code it is run with, and prints both with
+new/old ratios. At small sizes the bytes include fixed costs (each PostgreSQL table and index
+starts with whole pages) and the rates vary by some 15 % between runs of the same code. The
 measurement uses only service-level calls (migrations, registry import, jobs, collection,
 VEE, rollups, billing) and no model of the reading tables, so it runs on any layout.
 """
