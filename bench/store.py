@@ -62,6 +62,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from headend.domain.enums import ReadKind
 from headend.logs import configure_logging
@@ -136,10 +137,17 @@ def _database(kind: str, folder: Path) -> str:
         return f"sqlite:///{folder / 'store.db'}"
     name = f"headend_store_bench_{os.getpid()}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        raise SystemExit(
+            f"store.py: cannot create a database on {make_url(ADMIN_URL).render_as_string()}"
+            f" (HEADEND_TEST_POSTGRES_URL): {str(exc.orig).strip().splitlines()[0]}"
+        ) from exc
+    finally:
+        admin.dispose()
     return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
@@ -425,8 +433,8 @@ def main(argv: list[str]) -> int:
         passed = [a for a in passed if not a.startswith("--baseline=")]
         old = baseline(args.baseline, passed)
     new = measure(args)
-    if args.json:
-        print(json.dumps(new))
+    if args.json:  # the baseline's figures, if any, under "old"
+        print(json.dumps(new if old is None else {**new, "old": old}))
     else:
         print(
             f"store bench: {args.meters:,} meters x {args.days} days of load profile"
