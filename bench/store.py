@@ -37,7 +37,7 @@ With ``--baseline REV`` the same file first runs with the code of git revision R
 temporary detached worktree, removed after; PYTHONPATH=<worktree>/src, ``--json``; its own
 simulator process, of that code too), then with the code it is run with, and prints both with
 new/old ratios. At small sizes the bytes include fixed costs (each PostgreSQL table and index
-starts with whole pages) and the rates vary by some 15 % between runs of the same code. The
+starts with whole pages) and the rates vary by up to a quarter between runs of the same code. The
 measurement uses only service-level calls (migrations, registry import, jobs, collection,
 VEE, rollups, billing) and no model of the reading tables, so it runs on any layout.
 """
