@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -49,6 +48,7 @@ from headend.protocol.discover import discover_meter
 from headend.protocol.errors import ProtocolError
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.target import MeterTarget
+from headend.services.collection.readspec import proposed_by
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -89,12 +89,7 @@ def survey_for_check(
     """The survey ``profiles check --host`` compares ``profile`` with; the session proposes
     the PDU and takes the overrun that collection would."""
     ours = wanted(profile)
-    quirks = profile.quirks
-    target = replace(
-        target,
-        max_pdu=min(target.max_pdu, quirks.max_pdu_size),
-        pdu_tolerance=quirks.oversized_pdu_tolerance,
-    )
+    target = proposed_by(target, profile.quirks)
 
     async def work() -> Survey:
         return await discover_meter(

@@ -1,5 +1,5 @@
-"""The options that say how to reach one meter (``profiles discover``, ``profiles check
---host``), as ``Annotated`` aliases, and the ``MeterTarget`` they make."""
+"""The options that say how to reach one meter (``probe``, ``profiles discover``, ``profiles
+check --host``), as ``Annotated`` aliases, and the ``MeterTarget`` they make."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from headend.domain.enums import AuthLevel, Transport
+from headend.domain.enums import AuthLevel, SerialFraming, Transport
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 
@@ -39,7 +39,7 @@ def meter_target(
     host: str,
     port: int,
     transport: Transport,
-    physical_address: int,
+    physical_address: int | None,
     client_address: int,
     server_address: int,
     auth: AuthLevel,
@@ -50,14 +50,20 @@ def meter_target(
     max_pdu: int,
     timeout: float,
     budget: float = 600.0,
+    serial_device: str | None = None,
+    baud_rate: int = 9600,
+    framing: SerialFraming = SerialFraming.F8N1,
 ) -> MeterTarget:
-    """The target the options name; a bad option is a ``ValueError`` or a
-    ``ConfigurationError`` when the session opens."""
+    """The target the options name (HDLC over ``serial_device`` when one is given); a bad
+    option is a ``ValueError`` or a ``ConfigurationError`` when the session opens."""
     return MeterTarget(
-        meter_id=f"{host}:{port}/{server_address}/{physical_address}",
+        meter_id=f"{serial_device or host}:{port}/{server_address}/{physical_address}",
         transport=transport,
         host=host,
         port=port,
+        serial_device=serial_device,
+        baud_rate=baud_rate,
+        framing=framing,
         client_sap=client_address,
         server_logical=server_address,
         server_physical=physical_address,

@@ -19,6 +19,20 @@ from typing import Any
 import structlog
 import typer
 
+from headend.cli.meter_options import (
+    Auth,
+    AuthenticationKey,
+    ClientAddress,
+    EncryptionKey,
+    InvocationCounter,
+    MaxPdu,
+    Password,
+    Port,
+    ServerAddress,
+    SystemTitle,
+    Timeout,
+    meter_target,
+)
 from headend.cli.output import emit_json
 from headend.config import load_settings
 from headend.domain.enums import AuthLevel, SerialFraming, Transport
@@ -34,8 +48,7 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
-from headend.protocol.transports import Timeouts
-from headend.services.collection.readspec import read_spec_from_profile
+from headend.services.collection.readspec import proposed_by, read_spec_from_profile
 
 log = structlog.get_logger(__name__)
 NUMERIC_CLASSES = (3, 4, 5)  # register, extended register, demand register: a channel
@@ -179,37 +192,29 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def probe(
         host: str = typer.Option("127.0.0.1", "--host", help="Meter, modem or converter host."),
-        port: int = typer.Option(4059, "--port", help="TCP port."),
+        port: Port = 4059,
         transport: Transport = typer.Option(Transport.WRAPPER, "--transport"),
         serial_port: str | None = typer.Option(
             None, "--serial-port", help="Local serial device (HDLC)."
         ),
         baud: int = typer.Option(9600, "--baud"),
         framing: SerialFraming = typer.Option(SerialFraming.F8N1, "--framing"),
-        client_address: int = typer.Option(16, "--client-address"),
-        server_address: int = typer.Option(1, "--server-address", help="Logical device."),
+        client_address: ClientAddress = 16,
+        server_address: ServerAddress = 1,
         physical_address: int | None = typer.Option(
             17, "--physical-address", help="HDLC physical address."
         ),
-        auth: AuthLevel = typer.Option(AuthLevel.NONE, "--auth"),
-        password: str | None = typer.Option(None, "--password", help="LLS password."),
-        encryption_key: str | None = typer.Option(None, "--encryption-key", help="HLS key, hex."),
-        authentication_key: str | None = typer.Option(
-            None, "--authentication-key", help="HLS key, hex."
-        ),
-        invocation_counter: int = typer.Option(
-            1,
-            "--invocation-counter",
-            help="HLS: first invocation counter to use (above the meter's last seen one).",
-        ),
-        system_title: str = typer.Option(
-            "4845414445000001", "--system-title", help="Ours, 16 hex."
-        ),
+        auth: Auth = AuthLevel.NONE,
+        password: Password = None,
+        encryption_key: EncryptionKey = None,
+        authentication_key: AuthenticationKey = None,
+        invocation_counter: InvocationCounter = 1,
+        system_title: SystemTitle = "4845414445000001",
         profile: str = typer.Option("single_phase_residential", "--profile"),
         start: str | None = typer.Option(None, "--from", help="ISO 8601; default a day ago."),
         end: str | None = typer.Option(None, "--to", help="ISO 8601; default now."),
-        max_pdu: int = typer.Option(1024, "--max-pdu", help="PDU size we propose."),
-        timeout: float = typer.Option(10.0, "--timeout", help="Seconds per step."),
+        max_pdu: MaxPdu = 1024,
+        timeout: Timeout = 10.0,
         budget: float = typer.Option(
             600.0, "--budget", min=1.0, help="Seconds the whole session may take at most."
         ),
@@ -223,34 +228,26 @@ def register(app: typer.Typer) -> None:
             now = datetime.now(UTC)
             t_end = _parse_time(end, now)
             t_start = _parse_time(start, t_end - timedelta(days=1))
-            target = MeterTarget(
-                meter_id=f"{serial_port or host}:{port}/{server_address}/{physical_address}",
-                transport=transport,
+            target = meter_target(
                 host=host,
                 port=port,
-                serial_device=serial_port,
-                baud_rate=baud,
-                framing=framing,
-                client_sap=client_address,
-                server_logical=server_address,
-                server_physical=physical_address,
+                transport=transport,
+                physical_address=physical_address,
+                client_address=client_address,
+                server_address=server_address,
                 auth=auth,
                 password=password,
                 encryption_key=encryption_key,
                 authentication_key=authentication_key,
-                client_title=system_title,
-                max_pdu=min(max_pdu, device.quirks.max_pdu_size),  # as collection proposes
-                hdlc_max_info=device.quirks.hdlc_max_info_field,
-                hdlc_window=device.quirks.hdlc_window,
-                pdu_tolerance=device.quirks.oversized_pdu_tolerance,
-                timeouts=Timeouts(
-                    connect=timeout,
-                    link=timeout,
-                    response=timeout,
-                    close=min(timeout, 3.0),
-                    session=budget,
-                ),
+                system_title=system_title,
+                max_pdu=max_pdu,
+                timeout=timeout,
+                budget=budget,
+                serial_device=serial_port,
+                baud_rate=baud,
+                framing=framing,
             )
+            target = proposed_by(target, device.quirks)  # as collection proposes
             read = asyncio.run(run_probe(target, spec, t_start, t_end, invocation_counter))
         except ProtocolError as exc:
             typer.echo(f"headend probe: {exc.one_line()}", err=True)

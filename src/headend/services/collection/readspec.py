@@ -6,11 +6,27 @@ probe, the dispatcher and the benchmarks share it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from headend.profiles import DeviationSemantics, DeviceProfile
+from headend.profiles import DeviationSemantics, DeviceProfile, Quirks
 from headend.protocol.cosem_time import BLUE_BOOK, INVERTED, TimePolicy
 from headend.protocol.plan import CaptureSpec, ObjectRead, ProfileRead, ReadSpec
+from headend.protocol.target import MeterTarget
+
+
+def proposed_by(target: MeterTarget, quirks: Quirks) -> MeterTarget:
+    """``target`` proposing what a meter of the model takes: a PDU no larger than the
+    model's (nor than the target's), the model's HDLC information field and window, and the
+    overrun of the PDU the model is known for. Collection, probe and the live profile check
+    propose the same."""
+    return replace(
+        target,
+        max_pdu=min(target.max_pdu, quirks.max_pdu_size),
+        pdu_tolerance=quirks.oversized_pdu_tolerance,
+        hdlc_max_info=quirks.hdlc_max_info_field,
+        hdlc_window=quirks.hdlc_window,
+    )
 
 
 def _profile_read(spec: Any) -> ProfileRead:

@@ -46,7 +46,7 @@ from headend.services.clock import Clock, utcnow
 from headend.services.collection.jobs import AttemptOutcome
 from headend.services.collection.landing import land
 from headend.services.collection.quirks import known_quirks
-from headend.services.collection.readspec import read_spec_from_profile
+from headend.services.collection.readspec import proposed_by, read_spec_from_profile
 from headend.services.collection.spool import Spool, Spooled
 from headend.store.batch import RETRY_FOR_S, StoreBatch
 from headend.store.models import Gateway, Meter, MeterSecret
@@ -264,15 +264,13 @@ class CollectionService:
             if secrets and secrets.hls_authentication_key
             else None,
             client_title=self.settings.client_system_title,
-            max_pdu=min(self.settings.max_pdu, quirks.max_pdu_size),
-            pdu_tolerance=quirks.oversized_pdu_tolerance,
+            max_pdu=self.settings.max_pdu,
             max_transfer_bytes=self.settings.max_transfer_bytes,
-            hdlc_max_info=quirks.hdlc_max_info_field,
-            hdlc_window=quirks.hdlc_window,
             timeouts=self.settings.timeouts,
             firmware=meter.firmware or "",
             known_quirks=known,
         )
+        target = proposed_by(target, quirks)
         first_counter = None
         if meter.auth is AuthLevel.HLS_GMAC:
             first_counter = RegistryRepository(session).reserve_invocation_counters(
