@@ -372,3 +372,24 @@ def test_discover_refuses_a_file_not_named_after_the_profile_and_keeps_an_existi
     code, out, _ = run("discover", *options, "--name", "acme", "-o", str(kept), "--force")
     assert (code, out) == (0, f"{kept}\n")
     assert parse_profile(kept).name == "acme"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.value)
+def test_a_live_check_of_a_profile_with_another_scaler_names_the_meters_and_the_profiles(
+    served: Served, tmp_path: Path, transport: Transport
+) -> None:
+    raw = yaml.safe_load((profiles_dir() / f"{SINGLE}.yaml").read_text())
+    raw["name"] = "wrong_scaler"
+    index = next(i for i, o in enumerate(raw["objects"]) if o["obis"] == "1.0.1.8.0.255")
+    meter_scaler, unit = raw["objects"][index]["scaler"], raw["objects"][index]["unit"]
+    raw["objects"][index]["scaler"] = meter_scaler + 3
+    path = tmp_path / "wrong_scaler.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    meter_id = f"{SINGLE}-{transport.value[0].upper()}"
+    code, out, _ = run("check", str(path), *served.options(meter_id))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: objects.{index}: 1.0.1.8.0.255 has scaler {meter_scaler} and unit {unit} on "
+        f"the meter, scaler {meter_scaler + 3} and unit {unit} here (headend scales by the "
+        "meter's)"
+    ]

@@ -1,6 +1,7 @@
 """Checking a device profile against a meter's survey: every object of the profile exists on
-the meter with its class, and each profile's capture objects and capture period are the
-meter's. One ``(key, problem)`` per difference."""
+the meter with its class, each register's scaler and unit are the meter's (headend scales by
+the meter's; a profile that says otherwise misleads whoever reads it), and each profile's
+capture objects and capture period are the meter's. One ``(key, problem)`` per difference."""
 
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def candidates(profile: DeviceProfile) -> list[tuple[Obis, tuple[int, ...]]]:
 
 
 def wanted(profile: DeviceProfile) -> set[Obis]:
-    """The objects whose definition the live check reads: the profile's profiles."""
-    return {spec.obis for spec in profile.profiles().values()}
+    """The objects whose definition the live check reads: the profile's profiles and its
+    registers (their scaler_unit)."""
+    registers = {o.obis for o in profile.objects if o.class_id != 1}
+    return {spec.obis for spec in profile.profiles().values()} | registers
 
 
 def _text(captures: Sequence[tuple[int, Obis, int, int]]) -> str:
@@ -70,6 +73,18 @@ def live_findings(profile: DeviceProfile, survey: Survey) -> list[tuple[str, str
             found.append((key, f"{obis}: the meter answers {reason}"))
         else:
             found.append((key, f"{obis} (class {class_id}) is not in the meter's object list"))
+    for index, obj in enumerate(profile.objects):
+        value = survey.values.get(obj.obis)
+        if obj.class_id == 1 or value is None or value.class_id != obj.class_id:
+            continue  # a data object, one not read, or one of another class (reported above)
+        if value.scaler is None or value.unit is None:
+            found.append((f"objects.{index}", f"{obj.obis}: {value.problem or 'no scaler_unit'}"))
+        elif (value.scaler, value.unit) != (obj.scaler, obj.unit):
+            found.append((
+                f"objects.{index}",
+                f"{obj.obis} has scaler {value.scaler} and unit {value.unit} on the meter, "
+                f"scaler {obj.scaler} and unit {obj.unit} here (headend scales by the meter's)",
+            ))  # fmt: skip
     for section, spec in profile.profiles().items():
         if spec.obis not in survey.objects:
             continue  # reported above
