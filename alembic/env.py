@@ -9,9 +9,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 import headend.store.models  # noqa: F401  (registers every table)
+from headend.store import partitions
 from headend.store.base import Base
 from headend.store.engine import make_engine
-from headend.store.types import ScaledDecimal, UtcDateTime
+from headend.store.types import PackedJson, ScaledDecimal, UtcDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -32,13 +33,21 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, ScaledDecimal):
         return "sa.BigInteger()"
+    if type_ == "type" and isinstance(obj, PackedJson):
+        return "sa.LargeBinary()"
     return False
+
+
+def _include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    """The monthly partitions of interval_blocks are made by headend, not by the models."""
+    return not (type_ == "table" and partitions.is_partition(name))
 
 
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,

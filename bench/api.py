@@ -9,7 +9,10 @@ single-phase) with ``--days`` days of load-profile data at each device profile's
 period (15 minutes; 30 on the three-phase meters) on two channels (import and export), each
 interval as read (version 0) and validated (version 1), and a daily register read at local
 midnight (tariff registers on the three-phase meters). It is filled inside PostgreSQL
-with generate_series, not through the collection path, which bench/collect.py measures.
+with generate_series, not through the collection path, which bench/collect.py measures: in
+the layout of one row per interval version (schema revision 0005), then converted to the
+store's interval blocks by the migration that converts any store of that layout (its time
+is printed).
 Then, as landing and the VEE pass leave it, every meter's day rollups are marked stale from
 the first day, and the rollup pass that ends ``headend collect`` builds them; its time is
 reported (meters per second). A kept store is
@@ -55,6 +58,7 @@ from headend.services.access.keys import KeyService
 from headend.services.validation.rollups import RollupService
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
+from headend.store.repositories.intervals import IntervalRepository
 
 ADMIN_URL = os.environ.get(
     "HEADEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -66,6 +70,7 @@ BENCH = Actor("bench")  # who the audit trail names for the key the bench makes
 P99_GOAL_MS = 20.0
 STREAM_GOAL = 5000.0
 BATCH = 250  # meters per INSERT while building
+ROW_LAYOUT = "0005_meters_firmware"  # the last revision with one row per interval version
 
 
 def _url() -> str:
@@ -105,7 +110,9 @@ def build(args: argparse.Namespace, first_day: date) -> float:
     admin.dispose()
     began = time.perf_counter()
     url = _url()
-    migrations.upgrade(url)
+    # filled in SQL in the layout of one row per interval version, then converted to the
+    # store's packed blocks by the migration that converts any store of that layout
+    migrations.upgrade(url, ROW_LAYOUT)
     engine = create_engine(url)
     start = datetime.combine(first_day, datetime.min.time(), TZ)
     end = start + timedelta(days=args.days)
@@ -185,6 +192,12 @@ def build(args: argparse.Namespace, first_day: date) -> float:
             conn.execute(registers, bounds)
         done = min(lo + BATCH, args.meters)
         print(f"  built {done:,} of {args.meters:,} meters", end="\r", file=sys.stderr)
+    engine.dispose()
+    converting = time.perf_counter()
+    migrations.upgrade(url)
+    print(f"  converted to interval blocks in {time.perf_counter() - converting:.0f} s",
+          file=sys.stderr)  # fmt: skip
+    engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE bench_spec (spec text)"))
         conn.execute(text("INSERT INTO bench_spec VALUES (:s)"), {"s": spec})
@@ -194,6 +207,25 @@ def build(args: argparse.Namespace, first_day: date) -> float:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     return time.perf_counter() - began
+
+
+def _interval_count(url: str, first_day: date, days: int) -> int:
+    """Interval versions stored in the period (as read and validated)."""
+    engine = make_engine(url)
+    store = make_session_factory(engine)
+    start = datetime.combine(first_day, datetime.min.time(), TZ)
+    try:
+        with store() as session:
+            pks = list(session.scalars(text("SELECT id FROM meters")))
+            repo = IntervalRepository(session)
+            return sum(
+                len(c)
+                for _, _, c in repo.columns(
+                    pks, None, start - timedelta(days=1), start + timedelta(days=days + 1)
+                )
+            )
+    finally:
+        engine.dispose()
 
 
 def roll_up(url: str) -> tuple[int, float]:
@@ -337,8 +369,7 @@ def main(argv: list[str]) -> int:
             f"rollup pass: {rolled:,} meters in {rolling:.1f} s = {rolled / rolling:,.0f} meters/s",
             file=sys.stderr,
         )
-    with make_engine(_url()).connect() as conn:
-        intervals = conn.scalar(text("SELECT count(*) FROM interval_readings"))
+    intervals = _interval_count(_url(), first_day, args.days)
     store = make_session_factory(make_engine(_url()))
     keys = KeyService(store)
     name = f"bench-{os.getpid()}"

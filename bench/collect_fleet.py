@@ -42,10 +42,12 @@ from headend.simulator.fleet import FleetOptions, generate_fleet, save_fleet
 from headend.simulator.registry import write_registry
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
-from headend.store.models import IntervalReading, ReadJob, ReadPlan
+from headend.store.models import Meter, ReadJob, ReadPlan
+from headend.store.repositories.intervals import IntervalRepository
 from headend.store.secrets import SecretBox
 
 FLEET_SIZE = 715_016
+EARLY = datetime(1970, 1, 2, tzinfo=UTC)  # before any interval
 BUDGET_S = 120.0
 ADMIN_URL = os.environ.get(
     "HEADEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -144,7 +146,11 @@ def run(kind: str, fleet_file: Path, registry: Path, args: argparse.Namespace) -
                     )
                     or 0
                 )
-                intervals = session.scalar(select(func.count()).select_from(IntervalReading)) or 0
+                pks = list(session.scalars(select(Meter.id)))
+                intervals = sum(
+                    len(cols)
+                    for _, _, cols in IntervalRepository(session).columns(pks, None, EARLY, None)
+                )
             engine.dispose()
         finally:
             _drop(url)

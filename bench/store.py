@@ -21,8 +21,10 @@ registry imported. Then:
    ``PRAGMA wal_checkpoint(TRUNCATE)``, then the file plus its -wal. Bytes per interval is
    the growth divided by the intervals sent: tables, indexes, TOAST, raw reads, jobs,
    everything. The split by table (PostgreSQL ``pg_total_relation_size``, indexes and TOAST
-   included; SQLite the ``dbstat`` table, indexes counted with their table) is printed at
-   the end.
+   included, a table's monthly partitions counted as the table; SQLite the ``dbstat``
+   table, indexes counted with their table) is printed at the end, and so are the bytes per
+   register read and per raw read: the growth of ``register_readings`` (the versions VEE
+   adds included) and of ``raw_reads`` over the rows each holds.
 2. Landing rate: the time spent inside ``CollectionService.land_reads`` (the store side of
    landing: one transaction per batch of finished sessions), with the store's calls made in
    one thread so the sum is the time landing held the store; intervals the landing reports
@@ -194,7 +196,11 @@ def tables_of(engine: Engine, url: str) -> dict[str, int]:
                     " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'm')"
                 )
             ).all()
-    return {str(name): int(size) for name, size in rows}
+    sizes: dict[str, int] = {}
+    for name, size in rows:  # a table's monthly partitions count as the table
+        table = "interval_blocks" if str(name).startswith("interval_blocks_") else str(name)
+        sizes[table] = sizes.get(table, 0) + int(size)
+    return sizes
 
 
 def run(kind: str, registry: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -255,6 +261,11 @@ def run(kind: str, registry: Path, args: argparse.Namespace) -> dict[str, Any]:
                 name: size - tables_before.get(name, 0)
                 for name, size in tables_of(engine, url).items()
             }
+            with engine.connect() as conn:
+                counts = {
+                    table: int(conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+                    for table in ("register_readings", "raw_reads")
+                }
             engine.dispose()
         finally:
             _drop(url)
@@ -275,6 +286,7 @@ def run(kind: str, registry: Path, args: argparse.Namespace) -> dict[str, Any]:
         "billing_s": billing_s,
         "sizes": sizes,
         "tables": tables,
+        "counts": counts,
     }
 
 
@@ -362,6 +374,9 @@ def figures(r: dict[str, Any]) -> dict[str, float]:
         "VEE intervals/s": r["landed"] / max(r["vee_s"], 1e-9),
         "rollup intervals/s": r["landed"] / max(r["rollup_s"], 1e-9),
         "billing records/s": r["records"] / max(r["billing_s"], 1e-9),
+        "bytes/register read": r["tables"].get("register_readings", 0)
+        / max(1, r["counts"]["register_readings"]),
+        "bytes/raw read": r["tables"].get("raw_reads", 0) / max(1, r["counts"]["raw_reads"]),
     }
 
 

@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         description="Folder of device profiles (one YAML file per meter model); default: the "
         "protocols/ folder shipped with headend.",
     )
+    interval_retention_months: int = Field(
+        default=0,
+        ge=0,
+        le=1200,
+        description="Months of interval data kept (whole months before the current one); "
+        "older months are dropped by the store's upkeep. 0 keeps everything.",
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",

@@ -40,6 +40,7 @@ from headend.services.reporting.dashboard import DashboardService
 from headend.services.reporting.health import HealthService, LoopStatus
 from headend.services.reporting.readings import ReadingsService
 from headend.services.reporting.reports import ReportService
+from headend.services.storage.upkeep import StoreUpkeep
 from headend.services.validation.edits import EditService
 from headend.services.validation.rollups import RollupService
 from headend.services.validation.vee import ValidationService
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 # on SIGINT/SIGTERM, sessions under way get this long to end before they are cancelled
 SHUTDOWN_GRACE_S = 10.0
 LOOP_RESTART_PAUSE_S = 30.0  # a crashed background loop is restarted after this pause
+UPKEEP_EVERY_S = 6 * 3600.0  # partitions made ahead and retention applied this often
 log = structlog.get_logger(__name__)
 # what ``headend collect`` and ``serve --collect-now`` read of every active meter
 DAILY: dict[str, Any] = {"kinds": [ReadKind.REGISTERS.value, ReadKind.LOAD_PROFILE.value]}
@@ -170,6 +172,11 @@ class Runtime:
             profiles_dir=folder,
         )
 
+    @cached_property
+    def upkeep(self) -> StoreUpkeep:
+        """Partitions made ahead, data kept as long as ``interval_retention_months``."""
+        return StoreUpkeep(self.session_factory, self.settings.interval_retention_months)
+
     # -- what the API and the command line serve -----------------------------------------
 
     @cached_property
@@ -269,6 +276,7 @@ class Runtime:
         the API could not start."""
         settings = self.settings
         dispatcher, scheduler, validation = self.dispatcher, self.scheduler, self.validation
+        upkeep = self.upkeep
         bind_host, bind_port = host or settings.api_host, port or settings.api_port
 
         async def run() -> int:
@@ -328,6 +336,15 @@ class Runtime:
                         supervised(
                             self.loop_status("vee"),
                             lambda: _validate_periodically(validation, stop),
+                            stop,
+                        )
+                    )
+                )
+                tasks.append(
+                    asyncio.create_task(
+                        supervised(
+                            self.loop_status("upkeep"),
+                            lambda: _upkeep_periodically(upkeep, stop),
                             stop,
                         )
                     )
@@ -416,5 +433,15 @@ async def _validate_periodically(
     while not stop.is_set():
         # Ctrl-C ends a long pass after its current batch, not after every meter
         await asyncio.to_thread(validation.run_pending, stop.is_set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+async def _upkeep_periodically(
+    upkeep: StoreUpkeep, stop: asyncio.Event, every_s: float = UPKEEP_EVERY_S
+) -> None:
+    """The store's upkeep when serving starts, then every ``every_s`` seconds."""
+    while not stop.is_set():
+        await asyncio.to_thread(upkeep.run)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)

@@ -22,8 +22,9 @@ from headend.domain.enums import JobState, ReadKind
 from headend.simulator.devices import meter_data
 from headend.simulator.fleet import load_fleet
 from headend.simulator.spec import FaultKind
-from headend.store.models import IntervalReading, Meter, ReadJob
+from headend.store.models import Meter, ReadJob
 from tests.cli.conftest import on_a_terminal
+from tests.intervals import every_stored_interval, intervals_of, meter_ids, meter_pk
 from tests.protocol.test_failures import EXPECTED
 from tests.simulator.transport_support import free_ports
 
@@ -153,13 +154,8 @@ def test_collect_reports_healthy_meters_read_and_faulty_ones_failed_by_category(
     # the VEE pass ran on what landed: every read meter has validated versions
     assert summary["vee"]["meters"] == 24 and summary["vee"]["new_versions"] > 0
     with store() as session:
-        validated = set(
-            session.scalars(
-                select(Meter.meter_id)
-                .join(IntervalReading, IntervalReading.meter_id == Meter.id)
-                .where(IntervalReading.version > 0)
-            )
-        )
+        names = meter_ids(session)
+        validated = {names[row.meter_id] for row in every_stored_interval(session) if row.version}
     assert validated == {s.meter_id for s in specs} - set(faulty)
 
 
@@ -204,18 +200,7 @@ def test_a_collection_killed_midway_and_restarted_ends_with_every_meter_read_exa
         states = list(session.scalars(select(ReadJob.state).where(ReadJob.kind == ReadKind.FULL)))
         assert JobState.RUNNING not in states and JobState.QUEUED not in states
         for meter_id, spec in specs.items():
-            rows = list(
-                session.scalars(
-                    select(IntervalReading)
-                    .join(Meter, IntervalReading.meter_id == Meter.id)
-                    .where(
-                        Meter.meter_id == meter_id,
-                        IntervalReading.channel == "1.0.1.8.0.255",
-                        IntervalReading.version == 0,
-                    )
-                    .order_by(IntervalReading.interval_end)
-                )
-            )
+            rows = intervals_of(session, meter_pk(session, meter_id), "1.0.1.8.0.255", "raw")
             period = timedelta(seconds=spec.capture_period_s)
             assert rows, meter_id
             assert len({r.interval_end for r in rows}) == len(rows)

@@ -25,9 +25,10 @@ from headend.protocol.session import ENTRY_ACCESS_REFUSED, RANGE_ACCESS_REFUSED
 from headend.simulator.devices import meter_data
 from headend.simulator.registry import write_registry
 from headend.simulator.spec import MeterSpec, Quirk
-from headend.store.models import IntervalReading, LearnedQuirk, Meter, RawRead, ReadJob
+from headend.store.models import LearnedQuirk, Meter, RawRead, ReadJob
 from tests.cli.test_collect_command import _fast, _headend
 from tests.conftest import REPO
+from tests.intervals import stored_intervals
 from tests.protocol.simfleet import Fleet, meter, serving
 from tests.protocol.support import free_port
 
@@ -103,16 +104,7 @@ def assert_intervals_equal_the_truth(
 ) -> int:
     """Every A+ interval stored for the meter ends at the instant the meter captured it (UTC)
     and carries the meter's cumulative register there; the number of intervals."""
-    with store() as session:
-        rows = list(
-            session.scalars(
-                select(IntervalReading)
-                .join(Meter, IntervalReading.meter_id == Meter.id)
-                .where(Meter.meter_id == meter_id, IntervalReading.channel == A_PLUS)
-                .where(IntervalReading.version == 0)
-                .order_by(IntervalReading.interval_end)
-            )
-        )
+    rows = stored_intervals(store, meter_id, A_PLUS, "raw")
     assert rows, meter_id
     data = meter_data(fleet.specs[meter_id])
     period = timedelta(seconds=data.period_s)

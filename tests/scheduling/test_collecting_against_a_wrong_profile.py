@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
@@ -22,9 +23,10 @@ from headend.simulator.devices import cosem_devices, link_parameters
 from headend.simulator.registry import registry_csv
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
-from headend.store.models import IntervalReading, Meter, RawRead, ReadJob
+from headend.store.models import Meter, RawRead, ReadJob
 from headend.store.secrets import SecretBox
 from tests.conftest import TEST_SECRET_KEY
+from tests.intervals import every_stored_interval, meter_ids
 from tests.scheduling.simfleet_store import PROFILES, Clock, StoreFleet, make_fleet
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,13 +80,8 @@ def test_meters_their_profile_misdescribes_fail_as_configuration_and_land_nothin
                 select(Meter.meter_id, ReadJob).join(Meter, ReadJob.meter_id == Meter.id)
             ).all()
         }
-        landed = dict(
-            session.execute(
-                select(Meter.meter_id, func.count(IntervalReading.interval_end))
-                .join(IntervalReading, IntervalReading.meter_id == Meter.id)
-                .group_by(Meter.meter_id)
-            ).all()
-        )
+        names = meter_ids(session)
+        landed = Counter(names[v.meter_id] for v in every_stored_interval(session))
         raw = set(
             session.scalars(select(Meter.meter_id).join(RawRead, RawRead.meter_id == Meter.id))
         )

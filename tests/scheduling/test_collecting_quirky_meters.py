@@ -16,7 +16,8 @@ from headend.profiles import load_profile
 from headend.protocol.session import LIST_UNRELIABLE, WRONG_INVOKE_ON_ERROR
 from headend.services.collection.quirks import LearnedQuirks
 from headend.simulator.spec import Quirk
-from headend.store.models import IntervalReading, Meter, RawRead, RegisterReading
+from headend.store.models import Meter, RawRead, RegisterReading
+from tests.intervals import intervals_of
 from tests.scheduling.simfleet_store import StoreFleet, make_fleet, serving_into_store
 
 pytestmark = pytest.mark.timeout(120)
@@ -59,14 +60,7 @@ def test_a_meter_with_quirks_and_no_maximum_demand_lands_its_registers_and_inter
                         select(RegisterReading).where(RegisterReading.meter_id == meter.id)
                     )
                 }
-                rows = list(
-                    session.scalars(
-                        select(IntervalReading)
-                        .where(IntervalReading.meter_id == meter.id)
-                        .where(IntervalReading.channel == A_PLUS)
-                        .order_by(IntervalReading.interval_end)
-                    )
-                )
+                rows = intervals_of(session, meter.id, A_PLUS)
             assert raw.payload["unavailable"] == {MAX_DEMAND: "object_unavailable"}
             assert MAX_DEMAND not in registers
             period = timedelta(seconds=fleet.specs[meter_id].capture_period_s)

@@ -38,9 +38,10 @@ from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
-from headend.store.models import IntervalReading, Meter, RegisterReading
+from headend.store.models import Meter, RegisterReading
 from headend.store.secrets import SecretBox
 from tests.conftest import TEST_SECRET_KEY
+from tests.intervals import every_stored_interval, meter_ids
 from tests.protocol.simfleet import target_for
 from tests.scheduling.simfleet_store import PROFILES, Clock, make_fleet
 
@@ -112,20 +113,16 @@ def _stored(
             .join(Meter, Meter.id == RegisterReading.meter_id)
             .order_by(Meter.meter_id, RegisterReading.obis, RegisterReading.read_at)
         ).all()
-        intervals = session.execute(
-            select(
-                Meter.meter_id,
-                IntervalReading.channel,
-                IntervalReading.interval_end,
-                IntervalReading.value,
-                IntervalReading.cumulative,
-                IntervalReading.status,
-                IntervalReading.flags,
-            )
-            .join(Meter, Meter.id == IntervalReading.meter_id)
-            .order_by(Meter.meter_id, IntervalReading.channel, IntervalReading.interval_end)
-        ).all()
-    return [tuple(r) for r in registers], [tuple(r) for r in intervals]
+        names = meter_ids(session)
+        versions = sorted(
+            every_stored_interval(session),
+            key=lambda v: (names[v.meter_id], v.channel, v.interval_end, v.version),
+        )
+        intervals: list[tuple[object, ...]] = [
+            (names[v.meter_id], v.channel, v.interval_end, v.value, v.cumulative, v.status, v.flags)
+            for v in versions
+        ]
+    return [tuple(r) for r in registers], intervals
 
 
 def test_collection_with_discovered_profiles_stores_what_the_shipped_profiles_store(

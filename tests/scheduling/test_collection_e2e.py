@@ -13,14 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import AuthLevel, JobState, ReadKind
-from headend.store.models import (
-    IntervalReading,
-    Meter,
-    ReadJob,
-    ReadJobTransition,
-    RegisterReading,
-)
+from headend.store.blocks import StoredInterval
+from headend.store.models import Meter, ReadJob, ReadJobTransition, RegisterReading
 from tests.conftest import TEST_ACTOR
+from tests.intervals import stored_intervals
 from tests.scheduling.simfleet_store import Clock, make_fleet, serving_into_store
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,16 +37,8 @@ def _collect(fleet, meter_ids: list[str] | None = None, max_sessions: int = 50) 
     return ids
 
 
-def _intervals(store: sessionmaker[Session], meter_id: str) -> list[IntervalReading]:
-    with store() as session:
-        return list(
-            session.scalars(
-                select(IntervalReading)
-                .join(Meter, IntervalReading.meter_id == Meter.id)
-                .where(Meter.meter_id == meter_id, IntervalReading.channel == A_PLUS)
-                .order_by(IntervalReading.interval_end)
-            )
-        )
+def _intervals(store: sessionmaker[Session], meter_id: str) -> list[StoredInterval]:
+    return stored_intervals(store, meter_id, A_PLUS)
 
 
 def _register(store: sessionmaker[Session], meter_id: str) -> Decimal | None:

@@ -67,7 +67,7 @@ def test_the_meters_firmware_migration_goes_down_and_up_again_keeping_the_meters
         columns = {c["name"] for c in inspect(engine).get_columns("meters")}
         assert "firmware" not in columns and "device_profile" in columns
         assert migrations.current_revision(fresh_database_url) == "0004_learned_quirks"
-        migrations.upgrade(fresh_database_url)
+        migrations.upgrade(fresh_database_url, "0005_meters_firmware")
         assert migrations.current_revision(fresh_database_url) == "0005_meters_firmware"
         with store() as session:
             rows = session.execute(select(Meter.meter_id, Meter.device_profile, Meter.firmware))

@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from headend.store import migrations
+from headend.store import migrations, partitions
 from headend.store.base import Base
 from headend.store.engine import make_engine
 
@@ -16,7 +16,16 @@ def test_upgrade_brings_an_empty_database_to_head_and_the_models_agree(
     engine = make_engine(fresh_database_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    # the monthly partitions of interval_blocks are made by headend
+                    "include_name": lambda name, kind, _: (
+                        not (kind == "table" and partitions.is_partition(name))
+                    ),
+                },
+            )
             assert compare_metadata(context, Base.metadata) == []
             assert context.get_current_revision() is not None
         tables = set(inspect(engine).get_table_names())

@@ -3,15 +3,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Quality
 from headend.services.registry.imports import import_registry
-from headend.store.models import IntervalReading, Meter, RegisterReading
+from headend.store.models import Meter, RegisterReading
 from headend.store.repositories.readings import ReadingsRepository
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.intervals import every_stored_interval
 
 PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
 
@@ -50,10 +51,9 @@ def test_rereading_an_interval_does_not_duplicate_it(store: sessionmaker[Session
         # the same day read again, overlapping a new day
         assert ReadingsRepository(session).land_intervals(_intervals(meter, 192)) == 96
     with store() as session:
-        assert session.scalar(select(func.count()).select_from(IntervalReading)) == 192
-        value = session.scalar(
-            select(IntervalReading.value).order_by(IntervalReading.interval_end.desc())
-        )
+        stored = every_stored_interval(session)
+        assert len(stored) == 192
+        value = max(stored, key=lambda row: row.interval_end).value
         assert value == Decimal("24.000")
 
 

@@ -78,5 +78,27 @@ def current(
     )
 
 
+@db_app.command("upkeep")
+def upkeep(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print what was done as JSON."),
+) -> None:
+    """Make the interval data's monthly partitions ahead (PostgreSQL), move rows waiting in
+    the default partition into their month's, and drop months older than
+    HEADEND_INTERVAL_RETENTION_MONTHS (0: keep everything). ``headend serve`` does this
+    when it starts and every six hours."""
+    from headend.runtime import Runtime
+
+    summary = Runtime(get_settings(ctx)).upkeep.run()
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    created = ", ".join(m.strftime("%Y-%m") for m in summary.created) or "none"
+    dropped = ", ".join(m.strftime("%Y-%m") for m in summary.dropped) or "none"
+    typer.echo(
+        f"partitions created: {created}; dropped: {dropped}; blocks deleted: {summary.deleted}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")

@@ -165,10 +165,23 @@ class TouCalendar:
             return np.empty(given.shape, dtype=np.int8)
         seconds = given.ravel()
         local = seconds + utc_offsets(self.tz, seconds)
+        return self.local_period_codes(local).reshape(given.shape)
+
+    def local_period_codes(
+        self, local: npt.NDArray[np.int64], before_first: str = "refuse"
+    ) -> npt.NDArray[np.int8]:
+        """Period codes of interval starts given as local times: seconds since 1970 of the
+        local wall clock (the UTC seconds plus the offset in force). A start before the
+        first version is refused, or with ``before_first="first"`` takes the first
+        version's week."""
+        if local.size == 0:
+            return np.empty(local.shape, dtype=np.int8)
         day = local // _SECONDS_PER_DAY
         minute = (local - day * _SECONDS_PER_DAY) // 60
         table = _tables(self)
         version = np.searchsorted(table.version_days, day, side="right") - 1
+        if before_first == "first":
+            version = np.maximum(version, 0)
         if int(version.min()) < 0:
             first = self.versions[0].effective_from.isoformat()
             raise TouError(f"an interval starts before the first version ({first})")
@@ -178,7 +191,7 @@ class TouCalendar:
             hit = table.special_days[at] == day
             row = np.where(hit, table.special_row[at], row)
         codes: npt.NDArray[np.int8] = table.codes[row, minute]
-        return codes.reshape(given.shape)
+        return codes
 
 
 @dataclass(frozen=True)

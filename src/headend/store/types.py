@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect
+from sqlalchemy import BigInteger, DateTime, Dialect, LargeBinary
 from sqlalchemy.types import TypeDecorator
+
+from headend.store.payloads import decode, encode
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -59,3 +61,17 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return Decimal(int(value)).scaleb(-self.scale)
+
+
+class PackedJson(TypeDecorator[Any]):
+    """A JSON value kept deflated, load-profile rows by column (``headend.store.payloads``);
+    read back equal to what was written, key order included."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        return None if value is None else encode(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:
+        return None if value is None else decode(bytes(value))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.billing import BillingRecord
@@ -19,9 +19,10 @@ from headend.services.billing.service import BillingPeriod, BillingService
 from headend.simulator.devices import meter_data
 from headend.simulator.spec import MeterSpec
 from headend.simulator.truth import Truth
-from headend.store.base import Base, table_of
-from headend.store.models import IntervalReading, Meter
+from headend.store.base import Base
+from headend.store.blocks import StoredInterval
 from headend.store.repositories.rollups import RollupRepository
+from tests.intervals import store_versions, stored_intervals
 from tests.scheduling.simfleet_store import Clock, make_fleet, serving_into_store
 
 ICT = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -79,21 +80,12 @@ def split(record: BillingRecord) -> dict[str, Decimal | None]:
     return {"normal": tou.normal_kwh, "peak": tou.peak_kwh, "off_peak": tou.off_peak_kwh}
 
 
-def current_version(store: sessionmaker[Session], meter_id: str, end: datetime) -> IntervalReading:
-    with store() as session:
-        found = session.scalar(
-            select(IntervalReading)
-            .join(Meter, Meter.id == IntervalReading.meter_id)
-            .where(
-                Meter.meter_id == meter_id,
-                IntervalReading.channel == A_PLUS,
-                IntervalReading.interval_end == end,
-            )
-            .order_by(IntervalReading.version.desc())
-            .limit(1)
-        )
-        assert found is not None
-        return found
+def current_version(store: sessionmaker[Session], meter_id: str, end: datetime) -> StoredInterval:
+    found = stored_intervals(
+        store, meter_id, A_PLUS, "current", after=end - timedelta(seconds=1), until=end
+    )
+    assert len(found) == 1
+    return found[0]
 
 
 def add_version(
@@ -108,8 +100,8 @@ def add_version(
     current = current_version(store, meter_id, end)
     with store() as session, session.begin():
         RollupRepository(session).mark_stale({current.meter_id: end})
-        session.execute(
-            insert(table_of(IntervalReading)),
+        store_versions(
+            session,
             [
                 {
                     "meter_id": current.meter_id,

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.exc import OperationalError
 
 from headend.domain.billing import BillingRecord, RecordQuality
@@ -30,11 +30,11 @@ from headend.services.validation.rollups import RollupService
 from headend.services.validation.vee import ValidationService
 from headend.simulator.devices import meter_data
 from headend.store import migrations
-from headend.store.base import table_of
 from headend.store.engine import make_engine, make_session_factory
-from headend.store.models import IntervalReading, Meter
+from headend.store.models import Meter
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.intervals import store_versions
 from tests.services.billing.fleet import (
     A_PLUS,
     ICT,
@@ -451,7 +451,7 @@ def test_the_interval_split_follows_local_time_across_a_daylight_saving_change(
                         | {"version": version, "value": value, "quality": quality, "flags": 0}
                         | {"created_by": "test"}
                     )
-            session.execute(insert(table_of(IntervalReading)), rows)
+            store_versions(session, rows)
         record = BillingService(store, berlin, calendar).record("2611000003", period)
     finally:
         engine.dispose()

@@ -9,17 +9,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Quality
 from headend.services.billing.nem12 import quality_method
 from headend.services.billing.service import BillingService, UnknownMeter, parse_period
 from headend.services.registry.imports import import_registry
-from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter
+from headend.store.models import Meter
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.intervals import store_versions
 
 ICT = ZoneInfo("Asia/Ho_Chi_Minh")
 A_PLUS = "1.0.1.8.0.255"
@@ -76,7 +76,7 @@ def filled(store: sessionmaker[Session]) -> sessionmaker[Session]:
             + _rows(pk[HOUSE], 900, 1, mixed)
             + _rows(pk[BUSINESS], 1800, 0, dict.fromkeys(range(1, 49), Quality.VALID))
         )
-        session.execute(insert(table_of(IntervalReading)), rows)
+        store_versions(session, rows)
     return store
 
 

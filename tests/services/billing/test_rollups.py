@@ -26,8 +26,9 @@ from headend.services.validation.edits import EditService
 from headend.services.validation.rollups import BEGINNING, RollupService
 from headend.services.validation.vee import ValidationService
 from headend.store.engine import make_session_factory
-from headend.store.models import IntervalDay, IntervalReading, Meter
+from headend.store.models import IntervalDay, Meter
 from headend.store.repositories.rollups import RollupRepository
+from tests.intervals import stored_intervals
 from tests.scheduling.simfleet_store import Clock, StoreFleet, make_fleet, serving_into_store
 from tests.services.billing.fleet import A_PLUS, ICT, empty
 
@@ -140,7 +141,7 @@ def test_records_from_fresh_rollups_equal_the_records_from_intervals_for_every_m
         event.remove(engine, "before_cursor_execute", seen)
     # whole days from the rollups, and every boundary has its register reads: not even the
     # load profile's captures are read from the intervals
-    assert len([s for s in statements if "interval_readings" in s]) == 0
+    assert len([s for s in statements if "interval_blocks" in s]) == 0
     assert len([s for s in statements if "interval_days" in s]) == 1
 
 
@@ -175,14 +176,7 @@ def test_records_after_a_late_reread_of_older_history_equal_the_records_from_int
     rolled: Rolled,
 ) -> None:
     meter_id = rolled.meters()[2]
-    with rolled.store() as session:
-        first = session.scalar(
-            select(IntervalReading.interval_end)
-            .join(Meter, Meter.id == IntervalReading.meter_id)
-            .where(Meter.meter_id == meter_id)
-            .order_by(IntervalReading.interval_end)
-            .limit(1)
-        )
+    first = min((r.interval_end for r in stored_intervals(rolled.store, meter_id)), default=None)
     assert first is not None
     start = first - timedelta(days=2)
     _collect(

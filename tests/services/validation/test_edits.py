@@ -33,9 +33,11 @@ from headend.services.reporting.reports import ReportService
 from headend.services.validation.edits import EditError, EditService, UnknownEdit, UnknownFinding
 from headend.services.validation.vee import ValidationService
 from headend.store.base import Base
-from headend.store.models import Edit, IntervalReading, Meter, VeeFinding
+from headend.store.blocks import StoredInterval
+from headend.store.models import Edit, Meter, VeeFinding
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.intervals import store_versions, stored_intervals
 
 A_PLUS = Obis.parse("1.0.1.8.0.255")
 CHANNEL = str(A_PLUS)
@@ -113,31 +115,17 @@ class Clock:
         return self.now
 
 
-def current(store: sessionmaker[Session], meter_id: str = METER) -> dict[datetime, IntervalReading]:
-    with store() as session:
-        rows = session.scalars(
-            select(IntervalReading)
-            .join(Meter, IntervalReading.meter_id == Meter.id)
-            .where(Meter.meter_id == meter_id, IntervalReading.channel == CHANNEL)
-            .order_by(IntervalReading.interval_end, IntervalReading.version)
-        )
-        return {row.interval_end: row for row in rows}
+def current(store: sessionmaker[Session], meter_id: str = METER) -> dict[datetime, StoredInterval]:
+    return {row.interval_end: row for row in stored_intervals(store, meter_id, CHANNEL)}
 
 
 def history(store: sessionmaker[Session], i: int) -> list[tuple[int, Decimal | None, Quality, str]]:
-    with store() as session:
-        rows = session.execute(
-            select(
-                IntervalReading.version,
-                IntervalReading.value,
-                IntervalReading.quality,
-                IntervalReading.created_by,
-            )
-            .join(Meter, IntervalReading.meter_id == Meter.id)
-            .where(Meter.meter_id == METER, IntervalReading.interval_end == end_of(i))
-            .order_by(IntervalReading.version)
-        )
-        return [(row[0], row[1], row[2], row[3]) for row in rows]
+    end = end_of(i)
+    rows = stored_intervals(store, METER, after=end - timedelta(seconds=1), until=end)
+    return [
+        (row.version, row.value, row.quality, row.created_by)
+        for row in sorted(rows, key=lambda row: row.version)
+    ]
 
 
 def snapshot(store: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
@@ -269,16 +257,19 @@ def test_keeping_an_interval_that_has_no_value_is_refused(store: sessionmaker[Se
     # what VEE stores for an interval no method could estimate (e.g. its estimators disabled)
     gap = current(store)[end_of(42)]
     with store() as session, session.begin():
-        session.add(
-            IntervalReading(
-                meter_id=gap.meter_id,
-                channel=CHANNEL,
-                interval_end=end_of(42),
-                version=gap.version + 1,
-                value=None,
-                quality=Quality.MISSING,
-                created_by="vee",
-            )
+        store_versions(
+            session,
+            [
+                {
+                    "meter_id": gap.meter_id,
+                    "channel": CHANNEL,
+                    "interval_end": end_of(42),
+                    "version": gap.version + 1,
+                    "value": None,
+                    "quality": Quality.MISSING,
+                    "created_by": "vee",
+                }
+            ],
         )
     before = snapshot(store)
     with pytest.raises(EditError, match="no value to keep") as refused:

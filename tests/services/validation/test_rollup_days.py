@@ -1,5 +1,5 @@
-"""Day rollups in detail: which days billing takes from them, the time-of-use period computed
-in SQL, a zone with daylight saving, and the marks landing and VEE leave."""
+"""Day rollups in detail: which days billing takes from them, the time-of-use period of a
+local start, a zone with daylight saving, and the marks landing and VEE leave."""
 
 from __future__ import annotations
 
@@ -9,24 +9,31 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import BigInteger, Engine, insert, literal, select
+import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import ReadKind
 from headend.domain.local_days import LocalDays, seconds
 from headend.domain.quality import Quality
-from headend.domain.tou import EVN_2014, DaySchedule, TouCalendar, TouPeriod, TouSchedule
+from headend.domain.tou import (
+    EVN_2014,
+    DaySchedule,
+    TouCalendar,
+    TouError,
+    TouPeriod,
+    TouSchedule,
+)
 from headend.services.billing.service import BillingService, parse_period
 from headend.services.collection.landing import land
 from headend.services.registry.imports import import_registry
 from headend.services.validation.rollups import BEGINNING, RollupService
 from headend.services.validation.vee import ValidationService
-from headend.store.base import table_of
-from headend.store.models import IntervalDay, IntervalReading, Meter
-from headend.store.queries.rollups import period_code
+from headend.store.models import IntervalDay, Meter
 from headend.store.repositories.rollups import RollupRepository
 from headend.store.secrets import SecretBox
 from tests.conftest import REPO, TEST_SECRET_KEY
+from tests.intervals import store_versions
 from tests.services.billing.fleet import A_PLUS
 from tests.services.validation.test_edits import end_of, load_profile_read
 
@@ -87,27 +94,26 @@ def test_billing_takes_from_rollups_only_whole_days_away_from_a_change_of_offset
     assert hanoi.whole_days(start, start + timedelta(hours=23)) == ()
 
 
-def _sql_codes(engine: Engine, calendar: TouCalendar, first: int, last: int) -> list[int]:
-    """``period_code`` of local starts every quarter hour from ``first`` to ``last``."""
-    series = select(literal(first, BigInteger).label("s")).cte("starts", recursive=True)
-    series = series.union_all(select(series.c.s + 900).where(series.c.s < last))
-    with engine.connect() as conn:
-        rows = conn.execute(select(series.c.s, period_code(calendar, series.c.s))).all()
-    return [int(code) for _, code in sorted(rows)]
-
-
-def test_the_period_computed_in_sql_is_the_calendars_on_versions_and_special_days(
-    engine: Engine,
-) -> None:
+def test_the_period_of_a_local_start_is_the_calendars_on_versions_and_special_days() -> None:
     calendar = _calendar(HANOI)
     offset = 7 * 3600  # Hanoi, all year
     for day, days in ((datetime(2026, 3, 25, tzinfo=UTC), 9), (datetime(2026, 12, 24), 3)):
         first = seconds(day.replace(tzinfo=UTC))
         starts = np.arange(first, first + days * 86400, 900, dtype=np.int64)
         expected = calendar.period_codes(starts).tolist()
-        local = int(starts[-1]) + offset
-        assert _sql_codes(engine, calendar, first + offset, local) == expected
+        assert calendar.local_period_codes(starts + offset).tolist() == expected
         assert set(expected) == {0, 1, 2}
+
+
+def test_a_start_before_the_first_version_takes_its_week_only_when_asked() -> None:
+    calendar = TouCalendar((LATER,), HANOI)  # in force from 2026-03-30
+    before = np.array([seconds(datetime(2026, 3, 2, 19, tzinfo=UTC))], dtype=np.int64)
+    with pytest.raises(TouError, match="before the first version"):
+        calendar.local_period_codes(before)
+    week = LATER.week[0]  # 2026-03-02 was a Monday
+    assert calendar.local_period_codes(before, before_first="first").tolist() == [
+        week.period_at_minute(19 * 60).code
+    ]
 
 
 def _rows(pk: int, ends: list[datetime]) -> list[dict[str, object]]:
@@ -132,7 +138,7 @@ def test_rollups_in_a_zone_with_daylight_saving_give_the_records_of_the_interval
     first = datetime(2026, 3, 24, 23, 0, tzinfo=UTC)
     ends = [first + timedelta(minutes=15 * k) for k in range(1, 861)]  # to 04-03 00:00
     with store() as session, session.begin():
-        session.execute(insert(table_of(IntervalReading)), _rows(pk, ends))
+        store_versions(session, _rows(pk, ends))
         RollupRepository(session).mark_stale({pk: ends[0]})
     rollups = RollupService(store, BERLIN, calendar, clock=lambda: ends[-1])
     assert rollups.run_pending().rebuilt

@@ -22,8 +22,9 @@ from headend.domain.readings import (
 )
 from headend.services.collection.landing import land
 from headend.services.validation.vee import ValidationService
-from headend.store.models import IntervalReading, Meter, VeeFinding
+from headend.store.models import Meter, VeeFinding
 from tests.conftest import import_sample_fleet
+from tests.intervals import every_stored_interval, intervals_of
 
 A_PLUS = Obis.parse("1.0.1.8.0.255")
 A_MINUS = Obis.parse("1.0.2.8.0.255")
@@ -86,18 +87,14 @@ def test_zeros_raise_v11_and_v12_on_the_import_channel_and_nothing_on_the_export
                 VeeFinding.rule.in_(("V08", "V11", "V12"))
             )
         ).all()
-        export_rules = session.scalars(
-            select(IntervalReading.rules).where(
-                IntervalReading.channel == str(A_MINUS), IntervalReading.version > 0
-            )
-        ).all()
-        vacant_import_rules = session.scalars(
-            select(IntervalReading.rules).where(
-                IntervalReading.meter_id == pk[VACANT],
-                IntervalReading.channel == str(A_PLUS),
-                IntervalReading.version > 0,
-            )
-        ).all()
+        export_rules = [
+            row.rules
+            for row in every_stored_interval(session)
+            if row.channel == str(A_MINUS) and row.version > 0
+        ]
+        vacant_import_rules = [
+            row.rules for row in intervals_of(session, pk[VACANT], str(A_PLUS)) if row.version > 0
+        ]
     assert sorted(findings) == [
         (pk[VACANT], str(A_PLUS), "V11"),
         (pk[VACANT], str(A_PLUS), "V12"),

@@ -29,8 +29,10 @@ from headend.services.validation.vee import (
     ValidationService,
     ValidationSettings,
 )
-from headend.store.models import IntervalReading, Meter, VeeFinding
+from headend.store.blocks import StoredInterval
+from headend.store.models import Meter, VeeFinding
 from tests.conftest import import_sample_fleet
+from tests.intervals import every_stored_interval, intervals_of
 
 A_PLUS = Obis.parse("1.0.1.8.0.255")
 START = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # local midnight in Hanoi
@@ -64,14 +66,11 @@ def _read(indexes: list[int]) -> MeterRead:
     )
 
 
-def _current(store: sessionmaker[Session], meter: int) -> dict[datetime, IntervalReading]:
+def _current(store: sessionmaker[Session], meter: int) -> dict[datetime, StoredInterval]:
     with store() as session:
-        rows = session.scalars(
-            select(IntervalReading)
-            .where(IntervalReading.meter_id == meter, IntervalReading.version > 0)
-            .order_by(IntervalReading.interval_end, IntervalReading.version)
-        )
-        return {row.interval_end: row for row in rows}
+        rows = intervals_of(session, meter)
+    rows.sort(key=lambda row: (row.interval_end, row.version))
+    return {row.interval_end: row for row in rows if row.version > 0}
 
 
 def _a_day_with_a_gap(store: sessionmaker[Session]) -> tuple[int, list[int]]:
@@ -129,12 +128,9 @@ def test_new_data_is_validated_and_late_data_replaces_the_estimates(
         row = current[START + timedelta(minutes=15 * i)]
         assert row.quality is Quality.VALID and row.version == 2
         assert row.value == Decimal(_energy(i)) / 1000
+    end = START + timedelta(minutes=15 * 42)
     with store() as session:
-        versions = session.scalar(
-            select(func.count())
-            .select_from(IntervalReading)
-            .where(IntervalReading.interval_end == START + timedelta(minutes=15 * 42))
-        )
+        versions = len(every_stored_interval(session, after=end - timedelta(seconds=1), until=end))
     assert versions == 3  # as read, estimated, replaced by the actual: nothing overwritten
     assert vee.run_pending().new_versions == 0
 

@@ -177,8 +177,6 @@ class Nem12Writer:
                     channels,
                     midnights[0],
                     span_end,
-                    "method",
-                    "created_at",
                 )
             period_of = {m.pk: models[m.device_profile].period_s for m in meters}
             for row in rows:

@@ -196,10 +196,10 @@ class PageReader:
         if channels and groups:
             after, until = bounds(groups)
             rows = interval_sums(session, groups, channels, after, until)
-            for pk, channel, quality, n, valued, total, versions in rows:
+            for pk, channel, code, n, valued, total, versions in rows:
                 sums = [int(n), int(valued), int(total or 0), int(versions)]
-                before = counts[(pk, channel)].get(Quality(quality))
-                counts[(pk, channel)][Quality(quality)] = (
+                before = counts[(pk, channel)].get(Quality(code))
+                counts[(pk, channel)][Quality(code)] = (
                     sums if before is None else [x + y for x, y in zip(before, sums, strict=True)]
                 )
         found: Summary = {}

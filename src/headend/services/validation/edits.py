@@ -55,8 +55,10 @@ from headend.services.validation.edit_requests import (
     check_value,
 )
 from headend.services.validation.versions import as_version
-from headend.store.models import Edit, IntervalReading, VeeFinding
+from headend.store.blocks import StoredInterval
+from headend.store.models import Edit, VeeFinding
 from headend.store.repositories.edits import EditRepository
+from headend.store.repositories.intervals import VersionTaken
 from headend.store.repositories.rollups import RollupRepository
 from headend.vee import edits as vee_edits
 from headend.vee.codes import EDIT_METHOD
@@ -97,7 +99,7 @@ def _new_row(
     }
 
 
-def _change(row: dict[str, Any], before: IntervalReading) -> IntervalChange:
+def _change(row: dict[str, Any], before: StoredInterval) -> IntervalChange:
     return IntervalChange(
         interval_end=row["interval_end"],
         version=row["version"],
@@ -126,13 +128,13 @@ def _record(edit: Edit, meter_id: str) -> dict[str, Any]:
     }
 
 
-def _by_interval(rows: Sequence[IntervalReading]) -> list[list[IntervalReading]]:
+def _by_interval(rows: Sequence[StoredInterval]) -> list[list[StoredInterval]]:
     """Versions grouped per interval; ``rows`` are ordered by interval end, then version."""
     return [list(group) for _, group in groupby(rows, key=lambda row: row.interval_end)]
 
 
 def _edited(
-    current: Sequence[IntervalReading],
+    current: Sequence[StoredInterval],
     meter_pk: int,
     edit: vee_edits.Edit,
     value: Decimal | None,
@@ -236,7 +238,7 @@ class EditService:
                 if resolve_findings:
                     detail["findings"] = list(resolve_findings)
                 audit.write(session, now, actor, "interval.edit", f"meter:{meter_id}", detail)
-        except IntegrityError as exc:
+        except (IntegrityError, VersionTaken) as exc:
             raise _conflict() from exc
         except vee_edits.EditError as exc:
             raise EditError(str(exc)) from exc
@@ -274,7 +276,7 @@ class EditService:
                     )
                 rows: list[dict[str, Any]] = []
                 changes: list[IntervalChange] = []
-                blocked: list[IntervalReading] = []
+                blocked: list[StoredInterval] = []
                 for versions in _by_interval(
                     repo.versions(edit.meter_id, edit.channel, edit.start, edit.end)
                 ):
@@ -321,7 +323,7 @@ class EditService:
                     raise EditConflict(f"edit {edit_id} was reverted meanwhile")
                 audit.write(session, now, actor, "interval.revert", f"edit:{edit_id}")
                 record = _record(edit, meter_id) | {"reverted_by": who, "reverted_at": now}
-        except IntegrityError as exc:
+        except (IntegrityError, VersionTaken) as exc:
             raise _conflict() from exc
         except vee_edits.EditError as exc:
             raise EditError(str(exc)) from exc
@@ -366,7 +368,7 @@ class EditService:
         start: datetime,
         end: datetime,
         value: Decimal | None,
-    ) -> list[IntervalReading]:
+    ) -> list[StoredInterval]:
         """The current version of every stored interval the edit covers, or a refusal."""
         if not repo.has_channel(meter_pk, channel):
             channels = ", ".join(repo.channels(meter_pk)) or "none"

@@ -2,7 +2,7 @@
 recomputed for the meters whose data changed, so that billing reads a few dozen rows per meter
 and month instead of thousands of intervals.
 
-Freshness is a mark on the meter: every writer of ``interval_readings`` (landing, the VEE
+Freshness is a mark on the meter: every writer of interval versions (landing, the VEE
 pass, operator edits and reverts) sets ``meters.rollup_from`` to the earlier of what it held
 and the earliest interval end it changed, in the writer's own transaction
 (``RollupRepository.mark_stale``). A meter's rollup rows are exact for the local days before
@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, offset_spans
+from headend.domain.local_days import LocalDays
 from headend.domain.tou import TouCalendar
 from headend.profiles import ProfileError, load_profile
 from headend.services.billing.meters import profiles_calendar, rolled_channels
@@ -47,7 +47,7 @@ from headend.store.queries.rollups import (
     beyond_horizon,
     day_rows_delete,
     rollup_basis,
-    rollup_insert,
+    rollup_rows,
 )
 from headend.store.repositories.rollups import RollupRepository
 
@@ -137,12 +137,9 @@ class RollupService:
         ahead: dict[int, datetime] = {}
         for period_s, since_days in by_period.items():
             batch = RollupBatch(period_s, since_days, horizon)
-            lo = self.days.midnight(min(since_days.values())) - 2 * SECONDS_PER_DAY - period_s
-            hi = self.days.midnight(horizon) + 2 * SECONDS_PER_DAY
-            spans = offset_spans(self.tz, lo, hi)
             session.execute(day_rows_delete(batch, self.days))
-            insert = rollup_insert(session, batch, channels, self.days, self.calendar, spans)
-            session.execute(insert)
+            rows = rollup_rows(session, batch, channels, self.days, self.calendar, self.tz)
+            RollupRepository(session).add_days(rows)
             ahead.update(beyond_horizon(session, batch, channels, self.days))
         done = {pk for since_days in by_period.values() for pk in since_days}
         return done, ahead

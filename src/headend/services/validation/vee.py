@@ -49,7 +49,7 @@ from headend.services.collection.jobs import JobRequest, JobService
 from headend.services.validation.registers import judge_register_reads
 from headend.services.validation.rollups import RollupService
 from headend.services.validation.versions import as_version
-from headend.store.models import IntervalReading
+from headend.store.blocks import StoredInterval
 from headend.store.repositories.rollups import RollupRepository
 from headend.store.repositories.vee import VeeRepository
 from headend.vee.model import IntervalRead, IntervalVersion, MeterContext, RegisterRead
@@ -111,7 +111,7 @@ class _Loaded:
 
 
 def _raw_reads(
-    landed: Sequence[IntervalReading],
+    landed: Sequence[StoredInterval],
     names: dict[int, str],
     cumulative: dict[Key, Any],
     periods: dict[int, timedelta],
@@ -291,10 +291,10 @@ class ValidationService:
             for pk, _, _, profile in marked
         }
         earliest = min(starts.values())
-        current: dict[Key, IntervalReading] = {}
+        current: dict[Key, StoredInterval] = {}
         latest_version: dict[Key, int] = defaultdict(int)
         cumulative: dict[Key, Any] = {}
-        landed: list[IntervalReading] = []
+        landed: list[StoredInterval] = []
         for row in repo.interval_versions(list(names), earliest - self.settings.history):
             key = (row.meter_id, row.channel, row.interval_end)
             latest_version[key] = max(latest_version[key], row.version)

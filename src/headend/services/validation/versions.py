@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from headend.domain.quality import Flag
-from headend.store.models import IntervalReading
+from headend.store.blocks import StoredInterval
 from headend.vee.model import IntervalVersion
 
 
-def as_version(row: IntervalReading, meter_id: str) -> IntervalVersion:
+def as_version(row: StoredInterval, meter_id: str) -> IntervalVersion:
     return IntervalVersion(
         meter_id=meter_id,
         channel=row.channel,

@@ -10,9 +10,10 @@ from headend.store.models.collection import (
 )
 from headend.store.models.quirks import LearnedQuirk
 from headend.store.models.readings import (
+    Channel,
     Edit,
+    IntervalBlock,
     IntervalDay,
-    IntervalReading,
     MeterEvent,
     RegisterReading,
     RollupBasis,
@@ -23,10 +24,11 @@ from headend.store.models.registry import Gateway, Meter, MeterSecret
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Channel",
     "Edit",
     "Gateway",
+    "IntervalBlock",
     "IntervalDay",
-    "IntervalReading",
     "LearnedQuirk",
     "Meter",
     "MeterEvent",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from headend.domain.enums import FailureCategory, JobState, ReadKind
 from headend.store.base import Base, Timestamped, utcnow
 from headend.store.models._columns import enum_type
-from headend.store.types import UtcDateTime
+from headend.store.types import PackedJson, UtcDateTime
 
 
 class ReadPlan(Timestamped, Base):
@@ -102,11 +102,12 @@ class RawRead(Base):
     __table_args__ = (UniqueConstraint("meter_id", "kind", "content_hash"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    # indexed by the unique key, which begins with it
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("read_jobs.id"))
     kind: Mapped[ReadKind] = mapped_column(enum_type(ReadKind))
     read_at: Mapped[datetime] = mapped_column(UtcDateTime())  # head-end time of the session
     meter_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
     clock_status: Mapped[int | None] = mapped_column(Integer)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(PackedJson())
     content_hash: Mapped[str] = mapped_column(String(64))

@@ -2,7 +2,8 @@
 and the day rollups billing reads.
 
 Version 0 of a reading is the value as collected; VEE and operators add versions 1, 2, ...;
-nothing is overwritten. The unique keys make re-landing the same reading an upsert.
+nothing is overwritten. Interval versions are packed by meter, channel and day
+(``IntervalBlock``); re-landing the same reading changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -30,36 +33,44 @@ from headend.store.models._columns import enum_type
 from headend.store.types import ScaledDecimal, UtcDateTime
 
 
-class IntervalReading(Base):
-    __tablename__ = "interval_readings"
-    __table_args__ = (
-        # also the index of every read by meter, channel and time
-        UniqueConstraint("meter_id", "channel", "interval_end", "version"),
-    )
+class Channel(Base):
+    """The interval channels (OBIS codes of captured registers) by a small number, so that a
+    block names its channel in two bytes."""
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
-    channel: Mapped[str] = mapped_column(String(24))  # OBIS of the captured register
-    interval_end: Mapped[datetime] = mapped_column(UtcDateTime())
-    version: Mapped[int] = mapped_column(Integer, default=0)
-    value: Mapped[Decimal | None] = mapped_column(ScaledDecimal())  # kWh in the interval
-    cumulative: Mapped[Decimal | None] = mapped_column(ScaledDecimal())  # register at the end
-    quality: Mapped[Quality] = mapped_column(enum_type(Quality))
-    flags: Mapped[int] = mapped_column(Integer, default=0)  # headend.domain.quality.Flag
-    status: Mapped[int | None] = mapped_column(Integer)  # AMR status byte as read
-    method: Mapped[str | None] = mapped_column(String(8))  # E2, E3, ... for estimates
-    rules: Mapped[str | None] = mapped_column(String(128))  # rule ids, comma-separated
-    inputs: Mapped[str | None] = mapped_column(String(255))  # what an estimate was built from
-    raw_read_id: Mapped[int | None] = mapped_column(ForeignKey("raw_reads.id"))
-    created_by: Mapped[str] = mapped_column(String(64))  # "meter", "vee:<ruleset>", a user
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(
+        SmallInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    obis: Mapped[str] = mapped_column(String(24), unique=True)
+
+
+class IntervalBlock(Base):
+    """Every version of one meter channel's intervals ending in one UTC day D, that is in
+    (D 00:00, D+1 00:00], packed (``headend.store.blocks``): the values as read (version 0)
+    and each later version VEE or an operator made, with who, when and why.
+
+    On PostgreSQL the table is partitioned by month of ``day`` (``headend.store.partitions``),
+    so that a closed month can be moved to other storage or dropped under a retention
+    setting.
+    """
+
+    __tablename__ = "interval_blocks"
+    __table_args__ = {"postgresql_partition_by": "RANGE (day)"}  # noqa: RUF012
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("channels.id"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RegisterReading(Base):
     __tablename__ = "register_readings"
     __table_args__ = (
+        # also the index of every read by meter, OBIS code and time
         UniqueConstraint("meter_id", "obis", "read_at", "version"),
-        Index(None, "meter_id", "obis", "read_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -131,7 +142,7 @@ class MeterEvent(Base):
 class IntervalDay(Base):
     """The current versions of one meter channel's intervals of one local day, by quality.
 
-    Derived from ``interval_readings`` by the rollup pass (``services.validation.rollups``) so
+    Derived from the interval versions by the rollup pass (``services.validation.rollups``) so
     that billing reads a few rows per meter and month instead of every interval. An interval
     belongs to the local day (the utility's time zone) its end falls in, ending in
     (D 00:00, D+1 00:00]; its time-of-use period is the one of its start. Sums are integers

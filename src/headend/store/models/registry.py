@@ -92,7 +92,7 @@ class Meter(Timestamped, Base):
     vee_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     # The earliest interval end changed since the rollup pass last ran: the meter's day
     # rollups (interval_days) from that instant's local day on are stale. Set by every writer
-    # of interval_readings, cleared by the rollup pass (headend.services.validation.rollups).
+    # of interval versions, cleared by the rollup pass (headend.services.validation.rollups).
     rollup_from: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
     gateway: Mapped[Gateway] = relationship(back_populates="meters")

@@ -13,13 +13,22 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, case, func, select
+import numpy as np
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from headend.store.base import one_of, table_of
-from headend.store.models import IntervalReading, Meter, RegisterReading, RollupBasis
-from headend.store.queries.day_rollups import Ranges, ranges_clause
-from headend.store.queries.intervals import EpochSeconds, current_intervals
+from headend.store.blocks import QUALITIES
+from headend.store.models import Meter, RegisterReading, RollupBasis
+from headend.store.queries.day_rollups import Ranges
+from headend.store.queries.intervals import (
+    Capture,
+    EpochSeconds,
+    captures_at,
+    current,
+    grouped,
+    summed,
+)
 
 # -- the page of meters ---------------------------------------------------------------------
 
@@ -94,19 +103,6 @@ def _registers_statement(dialect: str) -> Select[Any]:
     )
 
 
-@cache
-def _captures_statement(dialect: str) -> Select[Any]:
-    t = table_of(IntervalReading)
-    at = EpochSeconds(t.c.interval_end).label("at")
-    return select(t.c.meter_id, t.c.channel, at, t.c.cumulative, t.c.quality).where(
-        one_of(t.c.meter_id, "pks", dialect),
-        one_of(t.c.channel, "channels", dialect),
-        one_of(t.c.interval_end, "instants", dialect),
-        t.c.version == 0,
-        t.c.cumulative.is_not(None),
-    )
-
-
 def boundary_registers(
     session: Session, pks: list[int], codes: list[str], instants: list[datetime]
 ) -> Sequence[Row[Any]]:
@@ -120,16 +116,17 @@ def boundary_registers(
 
 def boundary_captures(
     session: Session, pks: list[int], channels: list[str], instants: list[datetime]
-) -> Sequence[Row[Any]]:
+) -> Sequence[Capture]:
     """The load profile's register captures (version 0) at these instants: meter_id,
     channel, at (epoch seconds), cumulative, quality."""
-    return session.execute(
-        _captures_statement(session.get_bind().dialect.name),
-        {"pks": pks, "channels": channels, "instants": instants},
-    ).all()
+    return captures_at(session, pks, channels, instants)
 
 
 # -- the intervals of what the rollups do not hold ---------------------------------------------
+
+
+def _spans_of(groups: dict[Ranges, list[int]]) -> dict[int, Ranges]:
+    return {pk: spans for spans, pks in groups.items() for pk in pks}
 
 
 def interval_sums(
@@ -138,24 +135,31 @@ def interval_sums(
     channels: list[str],
     after: datetime,
     until: datetime,
-) -> Any:
+) -> list[tuple[int, str, str, int, int, int, int]]:
     """The current intervals of the grouped meters in their group's spans, by meter, channel
     and quality: (meter, channel, quality, rows, rows with a value, sum, sum of versions)."""
-    t = table_of(IntervalReading)
-    where = [ranges_clause(t.c.meter_id, t.c.interval_end, groups)]
-    picked = [pk for group in groups.values() for pk in group]
-    cur = current_intervals(session, picked, channels, after, until, where=where)
-    return session.execute(
-        select(
-            cur.c.meter_id,
-            cur.c.channel,
-            cur.c.quality,
-            func.count(),
-            func.count(cur.c.value),
-            func.sum(cur.c.value),
-            func.sum(cur.c.version),
-        ).group_by(cur.c.meter_id, cur.c.channel, cur.c.quality)
-    )
+    spans = _spans_of(groups)
+    cur = current(session, list(spans), channels, after, until, spans=spans)
+    if not len(cur):
+        return []
+    keys, inverse = grouped([cur.meter, cur.channel, cur.quality])
+    n = len(keys)
+    rows = np.bincount(inverse, minlength=n)
+    valued = rows - np.bincount(inverse[cur.value_null], minlength=n)
+    total = summed(inverse, n, cur.value)
+    versions = summed(inverse, n, cur.version)
+    return [
+        (
+            int(pk),
+            cur.channels[int(ch)],
+            QUALITIES[int(q)].value,
+            int(rows[i]),
+            int(valued[i]),
+            int(total[i]),
+            int(versions[i]),
+        )
+        for i, (pk, ch, q) in enumerate(keys.tolist())
+    ]
 
 
 def segment_sums(
@@ -166,33 +170,22 @@ def segment_sums(
     until: datetime,
     shift: int,
     segments: Sequence[int],
-) -> Any:
+) -> list[tuple[int, int, int, int]]:
     """The values of the current intervals of the grouped meters in their group's spans,
     summed by meter, local day and segment of the day: (meter, day, segment, sum). ``shift``
     takes an interval's end (epoch seconds) to its local start; ``segments`` are the minutes
     of the day where a segment begins."""
-    t = table_of(IntervalReading)
-    where = [ranges_clause(t.c.meter_id, t.c.interval_end, ranged)]
-    picked = [pk for group in ranged.values() for pk in group]
-    cur = current_intervals(session, picked, [channel], after, until, where=where)
-    local = EpochSeconds(cur.c.interval_end) + shift
+    spans = _spans_of(ranged)
+    cur = current(session, list(spans), [channel], after, until, spans=spans)
+    valued = ~cur.value_null
+    if not valued.any():
+        return []
+    local = cur.end[valued] + shift
+    day = local // 86400
     minute = local % 86400 // 60
-    segment = case(
-        *((minute < m, k) for k, m in enumerate(segments[1:])),
-        else_=len(segments) - 1,
-    )
-    parts = (
-        select(
-            cur.c.meter_id,
-            (local // 86400).label("day"),
-            segment.label("seg"),
-            cur.c.value,
-        )
-        .where(cur.c.value.is_not(None))
-        .subquery()
-    )
-    return session.execute(
-        select(parts.c.meter_id, parts.c.day, parts.c.seg, func.sum(parts.c.value)).group_by(
-            parts.c.meter_id, parts.c.day, parts.c.seg
-        )
-    )
+    segment = np.searchsorted(np.asarray(segments, dtype=np.int64), minute, side="right") - 1
+    keys, inverse = grouped([cur.meter[valued], day, segment])
+    total = summed(inverse, len(keys), cur.value[valued])
+    return [
+        (int(pk), int(d), int(seg), int(total[i])) for i, (pk, d, seg) in enumerate(keys.tolist())
+    ]

@@ -1,38 +1,31 @@
-"""Statements over ``interval_readings`` shared by billing, the NEM12 export and the rollup
-pass: the current version of every interval in a span, epoch seconds of a timestamp, and the
-UTC offset of an instant as a SQL expression.
+"""The current intervals of many meters, as billing, the NEM12 export and the rollup pass read
+them: gathered from the meters' blocks into flat arrays, one entry per interval, so that their
+sums are taken at once over every meter of a page or batch.
 
-The current version of an interval is its highest. PostgreSQL picks it with ``DISTINCT ON``
-walking the unique index backwards; SQLite with ``max(version)``, whose group takes its other
-columns from the newest row.
+The current version of an interval is its highest. ``EpochSeconds`` is the SQL expression of
+a timestamp's seconds since 1970, for the statements over other tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Row,
-    Select,
-    Subquery,
-    case,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
-from sqlalchemy.dialects import postgresql
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import BigInteger
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from headend.store.base import table_of
-from headend.store.models import IntervalReading
+from headend.domain.quality import Quality
+from headend.store.blocks import QUALITIES, Columns, from_epoch_micro
+from headend.store.repositories.intervals import IntervalRepository
+
+Spans = tuple[tuple[datetime, datetime], ...]  # (after, until] spans of interval ends
 
 
 class EpochSeconds(FunctionElement[int]):
@@ -54,68 +47,109 @@ def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> st
     return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
 
 
-def offset_at(second: ColumnElement[int], spans: Sequence[tuple[int, int, int]]) -> Any:
-    """The UTC offset (seconds) at an instant given as seconds since 1970, from ``[a, b)``
-    spans of one offset each (``headend.domain.local_days.offset_spans``); instants before
-    the first span take its offset, after the last the last one's."""
-    if len(spans) == 1:
-        return literal(spans[0][2], BigInteger)
-    return case(
-        *((second < b, literal(o, BigInteger)) for _, b, o in spans[:-1]),
-        else_=literal(spans[-1][2], BigInteger),
-    )
+@dataclass
+class Current:
+    """Current interval versions as arrays, one entry per interval; ``channel`` indexes
+    ``channels``, ``quality`` indexes ``headend.store.blocks.QUALITIES``; ``value`` is in
+    integer micro-kWh, 0 where ``value_null``."""
+
+    channels: list[str]
+    meter: npt.NDArray[np.int64]
+    channel: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    version: npt.NDArray[np.int64]
+    value: npt.NDArray[np.int64]
+    value_null: npt.NDArray[np.bool_]
+    quality: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.end)
 
 
-def current_intervals(
+def _seconds(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def current(
     session: Session,
     pks: Sequence[int],
     channels: Sequence[str],
     after: datetime,
-    until: datetime,
-    *extra: str,
-    where: Sequence[ColumnElement[bool]] = (),
-    computed: Sequence[ColumnElement[Any]] = (),
-) -> Subquery:
-    """The current (highest) version of each interval ending in ``(after, until]``: columns
-    meter_id, channel, interval_end, version, value (integer micro-kWh), quality, ``extra``.
-    ``where`` narrows it further (conditions on ``table_of(IntervalReading)``), never
-    dropping a version of an interval it keeps; ``computed`` adds labelled expressions of
-    ``interval_end`` (and the interval's key), evaluated once per row."""
-    t = table_of(IntervalReading)
-    columns = [
-        t.c.meter_id,
-        t.c.channel,
-        t.c.interval_end,
-        t.c.version,
-        type_coerce(t.c.value, BigInteger).label("value"),
-        t.c.quality,
-        *(t.c[name] for name in extra),
-        *computed,
-    ]
-    conditions = (
-        t.c.meter_id.in_(list(pks)),
-        t.c.channel.in_(list(channels)),
-        t.c.interval_end > after,
-        t.c.interval_end <= until,
-        *where,
+    until: datetime | None,
+    spans: dict[int, Spans] | None = None,
+    cuts: dict[int, datetime] | None = None,
+) -> Current:
+    """The current version of each interval of the meters ending in ``(after, until]``;
+    with ``spans``, only those in one of the meter's spans (and only the blocks of those
+    spans are read); with ``cuts``, only those ending after the meter's cut."""
+    names = sorted(set(channels))
+    index = {name: i for i, name in enumerate(names)}
+    repo = IntervalRepository(session)
+    reads: list[tuple[list[int], datetime, datetime | None]] = []
+    if spans is None:
+        reads.append((list(pks), after, until))
+    else:
+        grouped_pks: dict[Spans, list[int]] = {}
+        for pk in pks:
+            grouped_pks.setdefault(spans.get(pk, ()), []).append(pk)
+        for ranges, members in grouped_pks.items():
+            for lo, hi in ranges:
+                first, last = max(lo, after), hi if until is None else min(hi, until)
+                if first < last:
+                    reads.append((members, first, last))
+    parts: list[tuple[int, int, Columns, npt.NDArray[np.bool_]]] = []
+    for members, since, till in reads:
+        for pk, channel, cols in repo.columns(members, names, since, till):
+            keep = cols.current()
+            if cuts is not None:
+                keep &= cols.end > _seconds(cuts[pk])
+            if keep.any():
+                parts.append((pk, index[channel], cols, keep))
+    return _joined(names, parts)
+
+
+def _joined(
+    names: list[str], parts: list[tuple[int, int, Columns, npt.NDArray[np.bool_]]]
+) -> Current:
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty)
+    sizes = [int(keep.sum()) for _, _, _, keep in parts]
+    return Current(
+        channels=names,
+        meter=np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes),
+        channel=np.repeat(np.array([p[1] for p in parts], dtype=np.int64), sizes),
+        end=np.concatenate([c.end[k] for _, _, c, k in parts]),
+        version=np.concatenate([c.version[k] for _, _, c, k in parts]),
+        value=np.concatenate([c.value[k] for _, _, c, k in parts]),
+        value_null=np.concatenate([c.value_null[k] for _, _, c, k in parts]),
+        quality=np.concatenate([c.quality[k] for _, _, c, k in parts]).astype(np.int64),
     )
-    key = (t.c.meter_id, t.c.channel, t.c.interval_end)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        # the unique index (meter_id, channel, interval_end, version) walked backwards
-        newest = [c.desc() for c in (*key, t.c.version)]
-        query = select(*columns).where(*conditions)
-        return _distinct_on(query, key).order_by(*newest).subquery()
-    if dialect == "sqlite":
-        # SQLite takes the other columns of a max() group from the row holding the maximum
-        columns[3] = func.max(t.c.version).label("version")
-        return select(*columns).where(*conditions).group_by(*key).subquery()
-    latest = func.max(t.c.version).over(partition_by=key).label("latest")
-    ranked = select(*columns, latest).where(*conditions).subquery()
-    names = [c.name for c in columns]
-    return (
-        select(*(ranked.c[n] for n in names)).where(ranked.c.version == ranked.c.latest).subquery()
-    )
+
+
+def grouped(keys: Sequence[npt.NDArray[np.int64]]) -> tuple[npt.NDArray[np.int64], Any]:
+    """The distinct rows of the key columns (in order) and, per entry, its row's index."""
+    stacked = np.stack(keys, axis=1)
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)
+
+
+def summed(inverse: Any, groups: int, values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Exact integer sums of ``values`` by group."""
+    out = np.zeros(groups, dtype=np.int64)
+    np.add.at(out, inverse, values)
+    return out
+
+
+class CurrentRow(NamedTuple):
+    meter_id: int
+    channel: str
+    interval_end: datetime
+    version: int
+    value: int | None  # micro-kWh
+    quality: Quality
+    method: str | None
+    created_at: datetime
 
 
 def current_rows(
@@ -124,13 +158,65 @@ def current_rows(
     channels: Sequence[str],
     after: datetime,
     until: datetime,
-    *extra: str,
-) -> Sequence[Row[Any]]:
-    """The rows of ``current_intervals``."""
-    cur = current_intervals(session, pks, channels, after, until, *extra)
-    return session.execute(select(cur)).all()
+) -> list[CurrentRow]:
+    """The current version of each interval ending in ``(after, until]``, with its method
+    and creation time, by meter, channel and time."""
+    rows: list[CurrentRow] = []
+    base = datetime(1970, 1, 1, tzinfo=UTC)
+    for pk, channel, cols in IntervalRepository(session).columns(pks, channels, after, until):
+        picked = np.flatnonzero(cols.current())
+        texts: list[str | None] = [None, *cols.texts]
+        times = [from_epoch_micro(us) for us in cols.times]
+        ends = cols.end[picked].tolist()
+        versions = cols.version[picked].tolist()
+        values = cols.value[picked].tolist()
+        nulls = cols.value_null[picked].tolist()
+        qualities = cols.quality[picked].tolist()
+        methods = cols.method[picked].tolist()
+        created = cols.created_at[picked].tolist()
+        rows.extend(
+            CurrentRow(
+                pk,
+                channel,
+                base + timedelta(seconds=ends[i]),
+                versions[i],
+                None if nulls[i] else values[i],
+                QUALITIES[qualities[i]],
+                texts[methods[i]],
+                times[created[i]],
+            )
+            for i in range(len(picked))
+        )
+    return rows
 
 
-def _distinct_on(query: Select[Any], key: Sequence[ColumnElement[Any]]) -> Select[Any]:
-    extension = getattr(postgresql, "distinct_on", None)  # SQLAlchemy 2.1; 2.0 had distinct()
-    return query.ext(extension(*key)) if extension is not None else query.distinct(*key)
+class Capture(NamedTuple):
+    meter_id: int
+    channel: str
+    at: int  # seconds since 1970
+    cumulative: Any  # Decimal kWh
+    quality: Quality
+
+
+def captures_at(
+    session: Session, pks: Sequence[int], channels: Sequence[str], instants: Sequence[datetime]
+) -> list[Capture]:
+    """The load profile's register captures as read (version 0) at these instants."""
+    from headend.store.blocks import quantity
+
+    wanted = np.array(sorted({_seconds(at) for at in instants}), dtype=np.int64)
+    days = sorted({(at - timedelta(seconds=1)).astimezone(UTC).date() for at in instants})
+    found: list[Capture] = []
+    repo = IntervalRepository(session)
+    for pk, channel, cols in repo.columns_on_days(pks, channels, days):
+        keep = (cols.version == 0) & ~cols.capture_null & np.isin(cols.end, wanted)
+        for i in np.flatnonzero(keep).tolist():
+            value = quantity(int(cols.capture[i]))
+            found.append(
+                Capture(pk, channel, int(cols.end[i]), value, QUALITIES[int(cols.quality[i])])
+            )
+    return found
+
+
+def day_number(day: date) -> int:
+    return (day - date(1970, 1, 1)).days

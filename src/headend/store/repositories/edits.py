@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from headend.store.base import table_of
-from headend.store.models import Edit, IntervalReading, Meter, VeeFinding
+from headend.store.blocks import StoredInterval
+from headend.store.models import Edit, Meter, VeeFinding
+from headend.store.repositories.intervals import IntervalRepository
 
 
 class EditRepository:
@@ -27,45 +28,21 @@ class EditRepository:
         return {pk: meter_id for pk, meter_id in rows}
 
     def has_channel(self, meter_pk: int, channel: str) -> bool:
-        found = self.session.scalar(
-            select(IntervalReading.id)
-            .where(IntervalReading.meter_id == meter_pk, IntervalReading.channel == channel)
-            .limit(1)
-        )
-        return found is not None
+        return channel in IntervalRepository(self.session).channels_of(meter_pk)
 
     def channels(self, meter_pk: int) -> list[str]:
-        return list(
-            self.session.scalars(
-                select(IntervalReading.channel)
-                .where(IntervalReading.meter_id == meter_pk)
-                .distinct()
-                .order_by(IntervalReading.channel)
-            )
-        )
+        return IntervalRepository(self.session).channels_of(meter_pk)
 
     def versions(
         self, meter_pk: int, channel: str, start: datetime, end: datetime
-    ) -> list[IntervalReading]:
+    ) -> list[StoredInterval]:
         """Every version of the intervals ending in ``(start, end]``, by time then version."""
-        return list(
-            self.session.scalars(
-                select(IntervalReading)
-                .where(
-                    IntervalReading.meter_id == meter_pk,
-                    IntervalReading.channel == channel,
-                    IntervalReading.interval_end > start,
-                    IntervalReading.interval_end <= end,
-                )
-                .order_by(IntervalReading.interval_end, IntervalReading.version)
-            )
-        )
+        return IntervalRepository(self.session).versions([meter_pk], start, end, [channel])
 
     def add_versions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert new interval versions; a version number taken meanwhile raises
-        ``IntegrityError`` (the unique key guards against two writers)."""
-        if rows:
-            self.session.execute(insert(table_of(IntervalReading)), list(rows))
+        """Add new interval versions; a version number taken meanwhile raises
+        ``VersionTaken`` (the blocks are locked while they are rewritten)."""
+        IntervalRepository(self.session).add_versions(rows)
 
     def add_edit(self, values: dict[str, Any]) -> int:
         return int(self.session.scalars(insert(Edit).returning(Edit.id), [values]).one())

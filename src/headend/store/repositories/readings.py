@@ -30,10 +30,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter, MeterEvent, RawRead, RegisterReading
+from headend.store.blocks import StoredInterval
+from headend.store.models import Meter, MeterEvent, RawRead, RegisterReading
+from headend.store.repositories.intervals import IntervalRepository
 from headend.store.repositories.rollups import earlier
 
-_INTERVAL_KEY = ("meter_id", "channel", "interval_end", "version")
 _REGISTER_KEY = ("meter_id", "obis", "read_at", "version")
 Processor = Callable[[Any], Any]
 
@@ -114,31 +115,6 @@ def _defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _capture_before_statement() -> Executable:
-    latest = (
-        select(IntervalReading.channel, func.max(IntervalReading.interval_end).label("end"))
-        .where(
-            IntervalReading.meter_id == bindparam("meter_pk"),
-            IntervalReading.channel.in_(bindparam("channels", expanding=True)),
-            IntervalReading.version == 0,
-            IntervalReading.interval_end < bindparam("end"),
-            IntervalReading.cumulative.is_not(None),
-        )
-        .group_by(IntervalReading.channel)
-        .subquery()
-    )
-    return (
-        select(IntervalReading.channel, IntervalReading.interval_end, IntervalReading.cumulative)
-        .join(
-            latest,
-            (IntervalReading.channel == latest.c.channel)
-            & (IntervalReading.interval_end == latest.c.end),
-        )
-        .where(IntervalReading.meter_id == bindparam("meter_pk"), IntervalReading.version == 0)
-    )
-
-
-@cache
 def _mark_statement() -> Update:
     since = bindparam("since", type_=Meter.__table__.c.vee_from.type)
     return (
@@ -186,7 +162,7 @@ _RAW_COLUMNS = (
 
 
 def _in_range(
-    model: type[IntervalReading] | type[RegisterReading],
+    model: type[RegisterReading],
     keys: tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]],
     where: Sequence[Any],
     raw: bool,
@@ -220,11 +196,9 @@ class ReadingsRepository:
         self.session = session
 
     def land_intervals(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Land interval readings (normally version 0, as read); existing keys are kept.
-        Every row must carry the same columns, ``created_at`` included."""
-        return _insert_ignoring_existing(
-            self.session, table_of(IntervalReading), _INTERVAL_KEY, rows
-        )
+        """Land intervals as read (version 0); an interval already landed stays as it was.
+        Returns how many were new."""
+        return IntervalRepository(self.session).land(rows)
 
     def land_registers(self, rows: Sequence[dict[str, Any]]) -> int:
         return _insert_ignoring_existing(
@@ -266,10 +240,7 @@ class ReadingsRepository:
         self, meter_pk: int, channels: list[str], end: datetime
     ) -> dict[str, tuple[datetime, Decimal]]:
         """Per channel, the stored capture (end, register value) closest before ``end``."""
-        rows = self.session.execute(
-            _capture_before_statement(), {"meter_pk": meter_pk, "channels": channels, "end": end}
-        )
-        return {channel: (at, value) for channel, at, value in rows if value is not None}
+        return IntervalRepository(self.session).capture_before(meter_pk, channels, end)
 
     def mark_for_validation(self, meter_pk: int, since: datetime) -> None:
         """Interval data of the meter from ``since`` on waits for the VEE pass, and its day
@@ -278,29 +249,23 @@ class ReadingsRepository:
 
     def last_interval_ends(self, meter_pks: Sequence[int]) -> dict[int, datetime]:
         """Per meter, the end of its last stored interval (meters with none are left out)."""
-        if not meter_pks:
-            return {}
-        rows = self.session.execute(
-            select(IntervalReading.meter_id, func.max(IntervalReading.interval_end))
-            .where(IntervalReading.meter_id.in_(meter_pks), IntervalReading.version == 0)
-            .group_by(IntervalReading.meter_id)
-        )
-        return {pk: end for pk, end in rows if end is not None}
+        return IntervalRepository(self.session).last_interval_ends(meter_pks)
 
     def meter_pk(self, meter_id: str) -> int | None:
         return self.session.scalar(select(Meter.id).where(Meter.meter_id == meter_id))
 
     def intervals(
         self, meter_pk: int, start: datetime, end: datetime, channel: str | None, raw: bool
-    ) -> list[IntervalReading]:
+    ) -> list[StoredInterval]:
         """Intervals ending in (start, end], by channel and time: version 0 (``raw``) or the
         current version."""
-        r = IntervalReading
-        where = [r.meter_id == meter_pk, r.interval_end > start, r.interval_end <= end]
-        if channel is not None:
-            where.append(r.channel == channel)
-        stmt = _in_range(r, (r.channel, r.interval_end), where, raw)
-        return list(self.session.scalars(stmt))
+        return IntervalRepository(self.session).versions(
+            [meter_pk],
+            start,
+            end,
+            None if channel is None else [channel],
+            "raw" if raw else "current",
+        )
 
     def registers(
         self, meter_pk: int, start: datetime, end: datetime, obis: str | None, raw: bool

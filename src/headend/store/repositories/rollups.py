@@ -1,8 +1,9 @@
 """Statements behind the day rollups' freshness: marking meters stale, taking a batch of them
 for the rollup pass, clearing a mark only if it is still the one read, and the basis row.
 
-Every writer of ``interval_readings`` marks the meter in the same transaction with the earliest
-interval end it changed: ``meters.rollup_from`` becomes the earlier of what it held and that.
+Every writer of interval versions (``interval_blocks``) marks the meter in the same
+transaction with the earliest interval end it changed: ``meters.rollup_from`` becomes the
+earlier of what it held and that.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, bindparam, case, or_, select, text, update
+from sqlalchemy import Update, bindparam, case, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of, utcnow
-from headend.store.models import Meter, RollupBasis
+from headend.store.models import IntervalDay, Meter, RollupBasis
 
 BASIS_ROW = 1
 
@@ -63,6 +64,11 @@ class RollupRepository:
         statement costs more than it saves on a batch of the pass's size."""
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SET LOCAL jit = off"))
+
+    def add_days(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store day rows (``interval_days``) computed by the rollup pass."""
+        if rows:
+            self.session.execute(insert(table_of(IntervalDay)), list(rows))
 
     def mark_stale(self, since: Mapping[int, datetime]) -> None:
         """The rollups of each meter from its instant's local day on are stale."""

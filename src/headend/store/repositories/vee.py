@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarResult, and_, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of
-from headend.store.models import IntervalReading, Meter, RegisterReading, VeeFinding
+from headend.store.blocks import StoredInterval
+from headend.store.models import Meter, RegisterReading, VeeFinding
+from headend.store.repositories.intervals import IntervalRepository
 
 
 class VeeRepository:
@@ -28,27 +30,13 @@ class VeeRepository:
             .limit(limit)
         ).all()
 
-    def interval_versions(
-        self, meter_pks: list[int], after: datetime
-    ) -> ScalarResult[IntervalReading]:
+    def interval_versions(self, meter_pks: list[int], after: datetime) -> list[StoredInterval]:
         """Every version of the meters' intervals ending after ``after``, by meter, channel,
         interval end and version."""
-        return self.session.execute(
-            select(IntervalReading)
-            .where(
-                IntervalReading.meter_id.in_(meter_pks),
-                IntervalReading.interval_end > after,
-            )
-            .order_by(
-                IntervalReading.meter_id,
-                IntervalReading.channel,
-                IntervalReading.interval_end,
-                IntervalReading.version,
-            )
-        ).scalars()
+        return IntervalRepository(self.session).versions(meter_pks, after)
 
     def add_versions(self, rows: list[dict[str, Any]]) -> None:
-        self.session.execute(insert(table_of(IntervalReading)), rows)
+        IntervalRepository(self.session).add_versions(rows)
 
     def register_versions(self, meter_pks: list[int], after: datetime) -> Sequence[Any]:
         """Every version of the meters' register reads taken after ``after``: (meter pk,

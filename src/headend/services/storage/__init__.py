@@ -1,0 +1,1 @@
+"""Keeping the store in shape: partitions made ahead, interval data kept as long as set."""

@@ -1,0 +1,383 @@
+"""Interval versions in their blocks (``interval_blocks``, one row per meter, channel and UTC
+day): landing what was read, adding VEE's and operators' versions, and reading them back as
+``StoredInterval`` rows or as arrays.
+
+A write reads the blocks it changes and writes them back whole, in the caller's transaction;
+on PostgreSQL the blocks are locked first (``FOR UPDATE``, in key order), so that landing, a
+VEE pass and an edit touching the same day never lose each other's versions. SQLite has one
+writer at a time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from headend.store.base import table_of, utcnow
+from headend.store.blocks import (
+    Columns,
+    StoredInterval,
+    columns_of,
+    day_of,
+    merged,
+    pack_columns,
+    quantity,
+    unpack,
+)
+from headend.store.models import Channel, IntervalBlock
+
+# the columns of an interval row given to ``land`` and ``add_versions``, in ``pack``'s order
+ROW_FIELDS = (
+    "interval_end",
+    "version",
+    "value",
+    "cumulative",
+    "quality",
+    "flags",
+    "status",
+    "method",
+    "rules",
+    "inputs",
+    "raw_read_id",
+    "created_by",
+    "created_at",
+)
+_BLOCKS_PER_QUERY = 2000
+
+
+class VersionTaken(Exception):
+    """A version number another writer stored meanwhile: the transaction is to be retried."""
+
+
+BlockKey = tuple[int, int, date]  # meter pk, channel id, UTC day
+
+
+class IntervalRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._ids: dict[str, int] | None = None
+
+    # -- channels --------------------------------------------------------------------------
+
+    def _channel_ids(self) -> dict[str, int]:
+        if self._ids is None:
+            self._ids = {
+                obis: cid for obis, cid in self.session.execute(select(Channel.obis, Channel.id))
+            }
+        return self._ids
+
+    def channel_ids(self, obis: Iterable[str], create: bool = False) -> dict[str, int]:
+        """The ids of these channels; with ``create``, those not known yet are added."""
+        known = self._channel_ids()
+        wanted = set(obis)
+        missing = sorted(wanted - set(known))
+        if missing and create:
+            for code in missing:
+                if len(code) > 24:
+                    raise ValueError(f"channel {code!r} is longer than 24 characters")
+            dialect = self.session.get_bind().dialect.name
+            module: Any
+            if dialect == "postgresql":
+                from sqlalchemy.dialects import postgresql as module
+            else:
+                from sqlalchemy.dialects import sqlite as module
+            self.session.execute(
+                module.insert(table_of(Channel)).on_conflict_do_nothing(index_elements=["obis"]),
+                [{"obis": code} for code in missing],
+            )
+            self._ids = None
+            known = self._channel_ids()
+        return {code: known[code] for code in wanted if code in known}
+
+    def channel_names(self) -> dict[int, str]:
+        return {cid: code for code, cid in self._channel_ids().items()}
+
+    def channels_of(self, meter_pk: int) -> list[str]:
+        """The channels the meter has intervals of, in OBIS order."""
+        ids = self.session.scalars(
+            select(IntervalBlock.channel_id).where(IntervalBlock.meter_id == meter_pk).distinct()
+        ).all()
+        names = self.channel_names()
+        return sorted(names[cid] for cid in ids)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def blocks(
+        self,
+        meter_pks: Sequence[int],
+        channels: Sequence[str] | None,
+        after: datetime,
+        until: datetime | None,
+        lock: bool = False,
+    ) -> Iterator[tuple[int, str, date, bytes]]:
+        """The blocks that may hold intervals ending in ``(after, until]`` (``until`` None:
+        no end): (meter pk, channel, day, data), by meter, channel and day."""
+        names = self.channel_names()
+        ids: list[int] | None = None
+        if channels is not None:
+            ids = sorted(self.channel_ids(channels).values())
+            if not ids:
+                return
+        b = table_of(IntervalBlock)
+        pks = sorted(set(meter_pks))
+        for i in range(0, len(pks), _BLOCKS_PER_QUERY):
+            chunk = pks[i : i + _BLOCKS_PER_QUERY]
+            query: Select[Any] = select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data).where(
+                b.c.meter_id.in_(chunk), b.c.day >= day_of(after + timedelta(seconds=1))
+            )
+            if until is not None:
+                query = query.where(b.c.day <= day_of(until))
+            if ids is not None:
+                query = query.where(b.c.channel_id.in_(ids))
+            query = query.order_by(b.c.meter_id, b.c.channel_id, b.c.day)
+            if lock and self.session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            rows = [
+                (pk, names[cid], day, bytes(data))
+                for pk, cid, day, data in self.session.execute(query)
+            ]
+            rows.sort(key=lambda r: (r[0], r[1], r[2]))
+            yield from rows
+
+    def columns(
+        self,
+        meter_pks: Sequence[int],
+        channels: Sequence[str] | None,
+        after: datetime,
+        until: datetime | None,
+    ) -> Iterator[tuple[int, str, Columns]]:
+        """Each block's versions as arrays, cut to intervals ending in ``(after, until]``:
+        (meter pk, channel, columns), by meter, channel and day."""
+        lo = int(after.timestamp())
+        hi = None if until is None else int(until.timestamp())
+        for pk, channel, day, data in self.blocks(meter_pks, channels, after, until):
+            cols = unpack(data, day)
+            keep = cols.end > lo
+            if hi is not None:
+                keep &= cols.end <= hi
+            yield pk, channel, cols if keep.all() else _cut(cols, keep)
+
+    def columns_on_days(
+        self, meter_pks: Sequence[int], channels: Sequence[str], days: Sequence[date]
+    ) -> Iterator[tuple[int, str, Columns]]:
+        """The blocks of these UTC days, whole: (meter pk, channel, columns)."""
+        ids = sorted(self.channel_ids(channels).values())
+        if not ids or not days or not meter_pks:
+            return
+        names = self.channel_names()
+        b = table_of(IntervalBlock)
+        pks = sorted(set(meter_pks))
+        for i in range(0, len(pks), _BLOCKS_PER_QUERY):
+            query = select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data).where(
+                b.c.meter_id.in_(pks[i : i + _BLOCKS_PER_QUERY]),
+                b.c.channel_id.in_(ids),
+                b.c.day.in_(sorted(set(days))),
+            )
+            for pk, cid, day, data in self.session.execute(query):
+                yield pk, names[cid], unpack(bytes(data), day)
+
+    def versions(
+        self,
+        meter_pks: Sequence[int],
+        after: datetime,
+        until: datetime | None = None,
+        channels: Sequence[str] | None = None,
+        which: str = "all",
+    ) -> list[StoredInterval]:
+        """The versions of the meters' intervals ending in ``(after, until]``, by meter,
+        channel, interval end and version: ``all`` of them, the ``current`` (highest) one of
+        each interval, or the ``raw`` one (version 0)."""
+        out: list[StoredInterval] = []
+        for pk, channel, cols in self.columns(meter_pks, channels, after, until):
+            if which == "all":
+                keep = None
+            elif which == "current":
+                keep = cols.current()
+            elif which == "raw":
+                keep = cols.version == 0
+            else:
+                raise ValueError(f"unknown selection {which!r}")
+            out.extend(cols.rows(pk, channel, keep))
+        return out
+
+    def last_interval_ends(self, meter_pks: Sequence[int]) -> dict[int, datetime]:
+        """Per meter, the end of its last interval as read (meters with none are left out)."""
+        if not meter_pks:
+            return {}
+        b = table_of(IntervalBlock)
+        last = (
+            select(b.c.meter_id, func.max(b.c.day).label("day"))
+            .where(b.c.meter_id.in_(list(meter_pks)))
+            .group_by(b.c.meter_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(b.c.meter_id, b.c.day, b.c.data).join(
+                last, and_(b.c.meter_id == last.c.meter_id, b.c.day == last.c.day)
+            )
+        )
+        ends: dict[int, datetime] = {}
+        for pk, day, data in rows:
+            cols = unpack(bytes(data), day)
+            raw = cols.end[cols.version == 0]
+            if len(raw):
+                end = _utc(int(raw.max()))
+                if pk not in ends or end > ends[pk]:
+                    ends[pk] = end
+        return ends
+
+    def capture_before(
+        self, meter_pk: int, channels: list[str], end: datetime, look_back: int = 62
+    ) -> dict[str, tuple[datetime, Decimal]]:
+        """Per channel, the register capture as read closest before ``end``, within
+        ``look_back`` days; the days are read a week at a time, latest first."""
+        found: dict[str, tuple[datetime, Decimal]] = {}
+        cut = int(end.timestamp())
+        until = end
+        while len(found) < len(set(channels)) and until > end - timedelta(days=look_back):
+            since = max(until - timedelta(days=7), end - timedelta(days=look_back))
+            wanted = [c for c in channels if c not in found]
+            for _, channel, cols in self.columns([meter_pk], wanted, since, until):
+                keep = (cols.version == 0) & ~cols.capture_null & (cols.end < cut)
+                if keep.any():
+                    i = int(cols.end[keep].argmax())
+                    at = _utc(int(cols.end[keep][i]))
+                    value = quantity(int(cols.capture[keep][i]))
+                    assert value is not None
+                    if channel not in found or at > found[channel][0]:
+                        found[channel] = (at, value)
+            until = since
+        return found
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def land(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Land intervals as read (version 0); an interval already landed stays as it was.
+        Returns how many were new."""
+        return self._write(rows, replace_existing=False)
+
+    def add_versions(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Add new versions (VEE's, an operator's); a version number already stored raises
+        ``VersionTaken``."""
+        return self._write(rows, replace_existing=True)
+
+    def _write(self, rows: Sequence[dict[str, Any]], replace_existing: bool) -> int:
+        if not rows:
+            return 0
+        by_block: dict[tuple[int, str, date], list[tuple[Any, ...]]] = defaultdict(list)
+        now = utcnow()
+        for row in rows:
+            version = tuple(row.get(name) for name in ROW_FIELDS)
+            if version[11] is None:
+                raise ValueError("an interval version needs created_by")
+            if version[1] is None or version[12] is None or version[5] is None:
+                filled = {"version": 0, "flags": 0, "created_at": now, **row}
+                version = tuple(filled.get(name) for name in ROW_FIELDS)
+            by_block[(row["meter_id"], row["channel"], day_of(row["interval_end"]))].append(version)
+        ids = self.channel_ids({channel for _, channel, _ in by_block}, create=True)
+        existing = self._locked(by_block, ids)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        added = 0
+        for (pk, channel, day), new in sorted(by_block.items()):
+            stored = existing.get((pk, ids[channel], day))
+            before = unpack(stored, day) if stored is not None else None
+            have = (
+                set()
+                if before is None
+                else set(zip(before.end.tolist(), before.version.tolist(), strict=True))
+            )
+            fresh = []
+            for version in new:
+                key = (int(version[0].timestamp()), version[1])
+                if key in have:
+                    if replace_existing:
+                        raise VersionTaken(
+                            f"version {key[1]} of {channel} at {version[0].isoformat()} is stored"
+                        )
+                    continue
+                have.add(key)
+                fresh.append(version)
+            if not fresh:
+                continue
+            added += len(fresh)
+            cols = columns_of(fresh)
+            data = pack_columns(day, merged(before if before is not None else columns_of([]), cols))
+            values = {"m": pk, "c": ids[channel], "d": day, "data": data}
+            (updates if stored is not None else inserts).append(values)
+        b = table_of(IntervalBlock)
+        if inserts:
+            self.session.execute(
+                insert(b).values(
+                    meter_id=bindparam("m"),
+                    channel_id=bindparam("c"),
+                    day=bindparam("d"),
+                    data=bindparam("data"),
+                ),
+                inserts,
+            )
+        if updates:
+            self.session.execute(
+                update(b)
+                .where(
+                    b.c.meter_id == bindparam("m"),
+                    b.c.channel_id == bindparam("c"),
+                    b.c.day == bindparam("d"),
+                )
+                .values(data=bindparam("data"))
+                .execution_options(synchronize_session=False),
+                updates,
+            )
+        return added
+
+    def _locked(
+        self, by_block: dict[tuple[int, str, date], Any], ids: dict[str, int]
+    ) -> dict[BlockKey, bytes]:
+        """The stored blocks among these keys, locked for the transaction on PostgreSQL."""
+        b = table_of(IntervalBlock)
+        keys = sorted({(pk, ids[channel], day) for pk, channel, day in by_block})
+        found: dict[BlockKey, bytes] = {}
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        for i in range(0, len(keys), _BLOCKS_PER_QUERY):
+            chunk = keys[i : i + _BLOCKS_PER_QUERY]
+            pks = sorted({k[0] for k in chunk})
+            days = [k[2] for k in chunk]
+            query = (
+                select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data)
+                .where(
+                    b.c.meter_id.in_(pks),
+                    b.c.day >= min(days),
+                    b.c.day <= max(days),
+                    b.c.channel_id.in_(sorted({k[1] for k in chunk})),
+                )
+                .order_by(b.c.meter_id, b.c.channel_id, b.c.day)
+            )
+            if len(pks) > 1 and len(chunk) < 200:
+                query = query.where(tuple_(b.c.meter_id, b.c.channel_id, b.c.day).in_(chunk))
+            if postgresql:
+                query = query.with_for_update()
+            wanted = set(chunk)
+            for pk, cid, day, data in self.session.execute(query):
+                if (pk, cid, day) in wanted:
+                    found[(pk, cid, day)] = bytes(data)
+        return found
+
+
+def _utc(second: int) -> datetime:
+    return datetime.fromtimestamp(second, UTC)
+
+
+def _cut(cols: Columns, keep: Any) -> Columns:
+    """The entries of ``cols`` that ``keep`` selects (the tables stay whole)."""
+    return Columns(
+        **{
+            name: (value[keep] if hasattr(value, "shape") else value)
+            for name, value in vars(cols).items()
+        }
+    )
