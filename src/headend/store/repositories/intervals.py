@@ -114,7 +114,6 @@ class IntervalRepository:
         channels: Sequence[str] | None,
         after: datetime,
         until: datetime | None,
-        lock: bool = False,
     ) -> Iterator[tuple[int, str, date, bytes]]:
         """The blocks that may hold intervals ending in ``(after, until]`` (``until`` None:
         no end): (meter pk, channel, day, data), by meter, channel and day."""
@@ -136,8 +135,6 @@ class IntervalRepository:
             if ids is not None:
                 query = query.where(b.c.channel_id.in_(ids))
             query = query.order_by(b.c.meter_id, b.c.channel_id, b.c.day)
-            if lock and self.session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update()
             rows = [
                 (pk, names[cid], day, bytes(data))
                 for pk, cid, day, data in self.session.execute(query)
