@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Quality
-from headend.store.blocks import day_of, pack, unpack, versions_of
+from headend.store.blocks import day_of, pack, unpack, unpack_many, versions_of
 from headend.store.models import Meter
 from headend.store.repositories.intervals import IntervalRepository, VersionTaken
 from tests.conftest import import_sample_fleet
@@ -193,3 +193,31 @@ def test_a_version_number_taken_is_refused_and_the_current_one_is_the_highest(
     assert len(everything) == 12
     assert before == {A_PLUS: (MIDNIGHT + timedelta(hours=1), Decimal("101.000"))}
     assert last == {meter: MIDNIGHT + timedelta(hours=2)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.integers(1, 86400), versions_of_one, min_size=0, max_size=12),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_many_blocks_unpacked_at_once_give_each_blocks_versions_in_order(
+    days: list[dict[int, list[tuple[Any, ...]]]],
+) -> None:
+    packed, expected = [], []
+    for k, day in enumerate(days):
+        when = DAY + timedelta(days=k)
+        start = datetime(when.year, when.month, when.day, tzinfo=UTC)
+        versions = []
+        for second, given_versions in day.items():
+            for number, (v, c, q, f, s, m, r, i, raw, by, at) in enumerate(given_versions):
+                end = start + timedelta(seconds=second)
+                created = start + timedelta(microseconds=at)
+                versions.append((end, number, v, c, q, f, s, m, r, i, raw, by, created))
+        packed.append((pack(when, versions), when))
+        expected.append(sorted(versions, key=lambda v: v[:2]))
+    cols, block = unpack_many(packed)
+    assert versions_of(cols) == [v for versions in expected for v in versions]
+    assert block.tolist() == [k for k, versions in enumerate(expected) for _ in versions]

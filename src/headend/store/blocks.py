@@ -150,12 +150,12 @@ class Columns:
     flags: npt.NDArray[np.int64]
     status: npt.NDArray[np.int64]
     status_null: npt.NDArray[np.bool_]
-    method: npt.NDArray[np.uint16]
-    rules: npt.NDArray[np.uint16]
-    inputs: npt.NDArray[np.uint16]
-    created_by: npt.NDArray[np.uint16]
-    raw_read: npt.NDArray[np.uint16]
-    created_at: npt.NDArray[np.uint16]
+    method: npt.NDArray[Any]
+    rules: npt.NDArray[Any]
+    inputs: npt.NDArray[Any]
+    created_by: npt.NDArray[Any]
+    raw_read: npt.NDArray[Any]
+    created_at: npt.NDArray[Any]
     texts: list[str]
     raw_reads: list[int]
     times: list[int]  # epoch microseconds
@@ -325,7 +325,7 @@ def _checked(count: int) -> int:
     return count
 
 
-_ARRAYS = tuple(
+ARRAY_FIELDS = tuple(
     name for name in Columns.__dataclass_fields__ if name not in ("texts", "raw_reads", "times")
 )
 
@@ -340,7 +340,7 @@ def merged(first: Columns, second: Columns) -> Columns:
     raw_map = np.array([0, *(raws.index(r) for r in second.raw_reads)], dtype=np.uint16)
     time_map = np.array([times.index(t) for t in second.times] or [0], dtype=np.uint16)
     parts: dict[str, Any] = {}
-    for name in _ARRAYS:
+    for name in ARRAY_FIELDS:
         other = getattr(second, name)
         if name in ("method", "rules", "inputs", "created_by"):
             other = text_map[other]
@@ -350,7 +350,7 @@ def merged(first: Columns, second: Columns) -> Columns:
             other = time_map[other]
         parts[name] = np.concatenate([getattr(first, name), other])
     order = np.lexsort((parts["version"], parts["end"]))
-    for name in _ARRAYS:
+    for name in ARRAY_FIELDS:
         parts[name] = parts[name][order]
     end, version = parts["end"], parts["version"]
     twice = (end[1:] == end[:-1]) & (version[1:] == version[:-1])
@@ -440,47 +440,91 @@ def unpack(data: bytes, day: date) -> Columns:
     if len(planes) != n * _ENTRY.itemsize:
         raise ValueError("an interval block's length does not match its count")
     entries = planes.reshape(_ENTRY.itemsize, n).T.copy().view(_ENTRY).reshape(n)
-    nulls = entries["nulls"]
-    value_null = (nulls & _VALUE_NULL).astype(bool)
-    capture_null = (nulls & _CAPTURE_NULL).astype(bool)
-    offsets = entries["offset"].astype(np.int64)
-    end = day_start(day) + np.cumsum(offsets)
-    factor = 10**scale
-    value = entries["value"].astype(np.int64) * factor
-    # undo the differences between versions of one interval, run by run
+    return _Unpacked(entries, day_start(day), 10**scale, list(texts), list(raws), list(times))
+
+
+class _Unpacked(Columns):
+    """The columns of a packed block, each decoded when first asked for: a reader that
+    needs a few of them (a boundary capture, the current values) pays for those only."""
+
+    def __init__(  # no dataclass __init__: the arrays come from ``__getattr__``
+        self,
+        entries: Any,
+        start: int,
+        factor: int,
+        texts: list[str],
+        raw_reads: list[int],
+        times: list[int],
+    ) -> None:
+        self._entries = entries
+        self._start = start
+        self._factor = factor
+        self.texts = texts
+        self.raw_reads = raw_reads
+        self.times = times
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getattr__(self, name: str) -> Any:
+        decode = _DECODERS.get(name)
+        if decode is None:
+            raise AttributeError(name)
+        value = decode(self)
+        setattr(self, name, value)
+        return value
+
+
+def _offsets(c: _Unpacked) -> Any:
+    return c._entries["offset"].astype(np.int64)
+
+
+def _values(c: _Unpacked) -> Any:
+    """Values undone from their differences between versions of one interval, run by run."""
+    offsets = c._entries["offset"]
+    value = c._entries["value"].astype(np.int64) * c._factor
+    n = len(value)
     same = np.zeros(n, dtype=bool)
     same[1:] = offsets[1:] == 0
     if same.any():
         run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
         totals = np.cumsum(value)
         value = totals - np.where(run_start > 0, totals[run_start - 1], 0)
-    capture = np.zeros(n, dtype=np.int64)
-    has = np.flatnonzero(~capture_null)
+    return np.where(c.value_null, 0, value)
+
+
+def _captures(c: _Unpacked) -> Any:
+    capture = np.zeros(len(c._entries), dtype=np.int64)
+    has = np.flatnonzero(~c.capture_null)
     if len(has):
-        steps = entries["capture"][has].astype(np.int64) * factor
-        steps += np.where(value_null[has], 0, value[has])
+        steps = c._entries["capture"][has].astype(np.int64) * c._factor
+        steps += c.value[has]
         capture[has] = np.cumsum(steps)
-    return Columns(
-        end=end,
-        version=entries["version"].astype(np.int64),
-        value=np.where(value_null, 0, value),
-        value_null=value_null,
-        capture=capture,
-        capture_null=capture_null,
-        quality=entries["quality"].copy(),
-        flags=entries["flags"].astype(np.int64),
-        status=entries["status"].copy(),
-        status_null=(nulls & _STATUS_NULL).astype(bool),
-        method=entries["method"].copy(),
-        rules=entries["rules"].copy(),
-        inputs=entries["inputs"].copy(),
-        created_by=entries["created_by"].copy(),
-        raw_read=entries["raw_read"].copy(),
-        created_at=entries["created_at"].copy(),
-        texts=list(texts),
-        raw_reads=list(raws),
-        times=list(times),
-    )
+    return capture
+
+
+def _flag(bit: int) -> Any:
+    return lambda c: (c._entries["nulls"] & bit).astype(bool)
+
+
+def _field(name: str, kind: Any) -> Any:
+    return lambda c: c._entries[name].astype(kind)
+
+
+_DECODERS: dict[str, Any] = {
+    "end": lambda c: c._start + np.cumsum(_offsets(c)),
+    "version": _field("version", np.int64),
+    "value": _values,
+    "value_null": _flag(_VALUE_NULL),
+    "capture": _captures,
+    "capture_null": _flag(_CAPTURE_NULL),
+    "quality": _field("quality", np.uint8),
+    "flags": _field("flags", np.int64),
+    "status": _field("status", np.int64),
+    "status_null": _flag(_STATUS_NULL),
+    **{name: _field(name, np.uint16) for name in
+       ("method", "rules", "inputs", "created_by", "raw_read", "created_at")},
+}  # fmt: skip
 
 
 def versions_of(columns: Columns) -> list[tuple[Any, ...]]:
@@ -508,3 +552,99 @@ def versions_of(columns: Columns) -> list[tuple[Any, ...]]:
             )
         )
     return out
+
+
+def unpack_many(blocks: Sequence[tuple[bytes, date]]) -> tuple[Columns, npt.NDArray[np.int64]]:
+    """The versions of many blocks at once, as one set of arrays in the blocks' order (each
+    block's in interval end then version order), and for each entry the position of its
+    block in ``blocks``: one pass of NumPy over all of them instead of one per block. The
+    tables of texts, raw reads and times are the blocks' joined."""
+    parts, starts, factors, sizes = [], [], [], []
+    texts: list[str] = []
+    raws: list[int] = []
+    times: list[int] = []
+    text_base, raw_base, time_base = [], [], []
+    for data, day in blocks:
+        if not data or data[0] != FORMAT:
+            raise ValueError("not an interval block of a known format")
+        body = zlib.decompress(data[1:])
+        size = int.from_bytes(body[:4], "little")
+        n, scale, block_texts, block_raws, block_times = json.loads(body[4 : 4 + size])
+        planes = np.frombuffer(body, dtype=np.uint8, offset=4 + size)
+        if len(planes) != n * _ENTRY.itemsize:
+            raise ValueError("an interval block's length does not match its count")
+        parts.append(planes.reshape(_ENTRY.itemsize, n).T)
+        starts.append(day_start(day))
+        factors.append(10**scale)
+        sizes.append(n)
+        text_base.append(len(texts))
+        raw_base.append(len(raws))
+        time_base.append(len(times))
+        texts.extend(block_texts)
+        raws.extend(block_raws)
+        times.extend(block_times)
+    if not parts:
+        return columns_of([]), np.zeros(0, dtype=np.int64)
+    entries = np.ascontiguousarray(np.concatenate(parts)).view(_ENTRY).reshape(-1)
+    count = np.array(sizes, dtype=np.int64)
+    block = np.repeat(np.arange(len(sizes), dtype=np.int64), count)
+    first = np.cumsum(count) - count  # each block's first entry
+    offsets = entries["offset"].astype(np.int64)
+    walked = np.cumsum(offsets)
+    before = (walked - offsets)[first[count > 0]]
+    block_before = np.zeros(len(sizes), dtype=np.int64)
+    block_before[count > 0] = before
+    end = np.array(starts, dtype=np.int64)[block] + walked - block_before[block]
+    factor = np.array(factors, dtype=np.int64)[block]
+    nulls = entries["nulls"]
+    value_null = (nulls & _VALUE_NULL).astype(bool)
+    capture_null = (nulls & _CAPTURE_NULL).astype(bool)
+    value = entries["value"].astype(np.int64) * factor
+    # later versions of an interval are differences from the one before; a block's first
+    # entry never is one (it ends after the day's start), so runs never cross blocks
+    same = offsets == 0
+    if same.any():
+        index = np.arange(len(value))
+        run_start = np.maximum.accumulate(np.where(~same, index, 0))
+        totals = np.cumsum(value)
+        value = totals - np.where(run_start > 0, totals[run_start - 1], 0)
+    value = np.where(value_null, 0, value)
+    capture = np.zeros(len(value), dtype=np.int64)
+    has = np.flatnonzero(~capture_null)
+    if len(has):
+        steps = entries["capture"][has].astype(np.int64) * factor[has] + value[has]
+        summed = np.cumsum(steps)
+        owner = block[has]
+        starts_here = np.ones(len(has), dtype=bool)
+        starts_here[1:] = owner[1:] != owner[:-1]
+        base = np.zeros(len(sizes), dtype=np.int64)
+        base[owner[starts_here]] = (summed - steps)[starts_here]
+        capture[has] = summed - base[owner]
+
+    def indexed(name: str, bases: list[int], zero_is_none: bool) -> npt.NDArray[np.int64]:
+        local = entries[name].astype(np.int64)
+        shifted = local + np.array(bases, dtype=np.int64)[block]
+        return np.where(local == 0, 0, shifted) if zero_is_none else shifted
+
+    cols = Columns(
+        end=end,
+        version=entries["version"].astype(np.int64),
+        value=value,
+        value_null=value_null,
+        capture=capture,
+        capture_null=capture_null,
+        quality=entries["quality"].copy(),
+        flags=entries["flags"].astype(np.int64),
+        status=entries["status"].astype(np.int64),
+        status_null=(nulls & _STATUS_NULL).astype(bool),
+        method=indexed("method", text_base, True),
+        rules=indexed("rules", text_base, True),
+        inputs=indexed("inputs", text_base, True),
+        created_by=indexed("created_by", text_base, True),
+        raw_read=indexed("raw_read", raw_base, True),
+        created_at=indexed("created_at", time_base, False),
+        texts=texts,
+        raw_reads=raws,
+        times=times,
+    )
+    return cols, block

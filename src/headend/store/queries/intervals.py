@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,7 +22,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from headend.domain.quality import Quality
-from headend.store.blocks import QUALITIES, Columns, from_epoch_micro
+from headend.store.blocks import QUALITIES, from_epoch_micro, quantity, unpack_many
 from headend.store.repositories.intervals import IntervalRepository
 
 Spans = tuple[tuple[datetime, datetime], ...]  # (after, until] spans of interval ends
@@ -83,7 +83,6 @@ def current(
     with ``spans``, only those in one of the meter's spans (and only the blocks of those
     spans are read); with ``cuts``, only those ending after the meter's cut."""
     names = sorted(set(channels))
-    index = {name: i for i, name in enumerate(names)}
     repo = IntervalRepository(session)
     reads: list[tuple[list[int], datetime, datetime | None]] = []
     if spans is None:
@@ -97,34 +96,38 @@ def current(
                 first, last = max(lo, after), hi if until is None else min(hi, until)
                 if first < last:
                     reads.append((members, first, last))
-    parts: list[tuple[int, int, Columns, npt.NDArray[np.bool_]]] = []
+    joined: list[Current] = []
     for members, since, till in reads:
-        for pk, channel, cols in repo.columns(members, names, since, till):
-            keep = cols.current()
-            if cuts is not None:
-                keep &= cols.end > _seconds(cuts[pk])
-            if keep.any():
-                parts.append((pk, index[channel], cols, keep))
-    return _joined(names, parts)
+        found = repo.gathered(members, names, since, till)
+        keep = found.current()
+        if cuts is not None:
+            cut_pks = np.array(sorted(cuts), dtype=np.int64)
+            cut_at = np.array([_seconds(cuts[pk]) for pk in sorted(cuts)], dtype=np.int64)
+            keep &= found.cols.end > cut_at[np.searchsorted(cut_pks, found.meter)]
+        position = np.array([names.index(c) for c in found.channels] or [0], dtype=np.int64)
+        joined.append(
+            Current(
+                channels=names,
+                meter=found.meter[keep],
+                channel=position[found.channel[keep]],
+                end=found.cols.end[keep],
+                version=found.cols.version[keep],
+                value=found.cols.value[keep],
+                value_null=found.cols.value_null[keep],
+                quality=found.cols.quality[keep].astype(np.int64),
+            )
+        )
+    return _joined(names, joined)
 
 
-def _joined(
-    names: list[str], parts: list[tuple[int, int, Columns, npt.NDArray[np.bool_]]]
-) -> Current:
+def _joined(names: list[str], parts: list[Current]) -> Current:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty)
-    sizes = [int(keep.sum()) for _, _, _, keep in parts]
-    return Current(
-        channels=names,
-        meter=np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes),
-        channel=np.repeat(np.array([p[1] for p in parts], dtype=np.int64), sizes),
-        end=np.concatenate([c.end[k] for _, _, c, k in parts]),
-        version=np.concatenate([c.version[k] for _, _, c, k in parts]),
-        value=np.concatenate([c.value[k] for _, _, c, k in parts]),
-        value_null=np.concatenate([c.value_null[k] for _, _, c, k in parts]),
-        quality=np.concatenate([c.quality[k] for _, _, c, k in parts]).astype(np.int64),
-    )
+    if len(parts) == 1:
+        return parts[0]
+    fields = ("meter", "channel", "end", "version", "value", "value_null", "quality")
+    return Current(names, *(np.concatenate([getattr(p, field) for p in parts]) for field in fields))
 
 
 def grouped(keys: Sequence[npt.NDArray[np.int64]]) -> tuple[npt.NDArray[np.int64], Any]:
@@ -202,21 +205,15 @@ def captures_at(
     session: Session, pks: Sequence[int], channels: Sequence[str], instants: Sequence[datetime]
 ) -> list[Capture]:
     """The load profile's register captures as read (version 0) at these instants."""
-    from headend.store.blocks import quantity
-
-    wanted = np.array(sorted({_seconds(at) for at in instants}), dtype=np.int64)
+    wanted = sorted({_seconds(at) for at in instants})
     days = sorted({(at - timedelta(seconds=1)).astimezone(UTC).date() for at in instants})
     found: list[Capture] = []
-    repo = IntervalRepository(session)
-    for pk, channel, cols in repo.columns_on_days(pks, channels, days):
-        keep = (cols.version == 0) & ~cols.capture_null & np.isin(cols.end, wanted)
-        for i in np.flatnonzero(keep).tolist():
-            value = quantity(int(cols.capture[i]))
-            found.append(
-                Capture(pk, channel, int(cols.end[i]), value, QUALITIES[int(cols.quality[i])])
-            )
+    blocks = IntervalRepository(session).blocks_on_days(pks, channels, days)
+    cols, block = unpack_many([(data, day) for _, _, day, data in blocks])
+    keep = (cols.version == 0) & ~cols.capture_null & np.isin(cols.end, wanted)
+    for i in np.flatnonzero(keep).tolist():
+        pk, channel, _, _ = blocks[int(block[i])]
+        value = quantity(int(cols.capture[i]))
+        quality = QUALITIES[int(cols.quality[i])]
+        found.append(Capture(pk, channel, int(cols.end[i]), value, quality))
     return found
-
-
-def day_number(day: date) -> int:
-    return (day - date(1970, 1, 1)).days

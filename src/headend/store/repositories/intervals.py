@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Select, and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of, utcnow
 from headend.store.blocks import (
+    ARRAY_FIELDS,
     Columns,
     StoredInterval,
     columns_of,
@@ -29,6 +33,7 @@ from headend.store.blocks import (
     pack_columns,
     quantity,
     unpack,
+    unpack_many,
 )
 from headend.store.models import Channel, IntervalBlock
 
@@ -160,24 +165,40 @@ class IntervalRepository:
                 keep &= cols.end <= hi
             yield pk, channel, cols if keep.all() else _cut(cols, keep)
 
-    def columns_on_days(
+    def blocks_on_days(
         self, meter_pks: Sequence[int], channels: Sequence[str], days: Sequence[date]
-    ) -> Iterator[tuple[int, str, Columns]]:
-        """The blocks of these UTC days, whole: (meter pk, channel, columns)."""
+    ) -> list[tuple[int, str, date, bytes]]:
+        """The blocks of these UTC days: (meter pk, channel, day, data)."""
         ids = sorted(self.channel_ids(channels).values())
         if not ids or not days or not meter_pks:
-            return
+            return []
         names = self.channel_names()
         b = table_of(IntervalBlock)
         pks = sorted(set(meter_pks))
+        found: list[tuple[int, str, date, bytes]] = []
         for i in range(0, len(pks), _BLOCKS_PER_QUERY):
             query = select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data).where(
                 b.c.meter_id.in_(pks[i : i + _BLOCKS_PER_QUERY]),
                 b.c.channel_id.in_(ids),
                 b.c.day.in_(sorted(set(days))),
             )
-            for pk, cid, day, data in self.session.execute(query):
-                yield pk, names[cid], unpack(bytes(data), day)
+            found.extend(
+                (pk, names[cid], day, bytes(data))
+                for pk, cid, day, data in self.session.execute(query)
+            )
+        return found
+
+    def gathered(
+        self,
+        meter_pks: Sequence[int],
+        channels: Sequence[str] | None,
+        after: datetime,
+        until: datetime | None,
+    ) -> Gathered:
+        """The versions of the meters' intervals ending in ``(after, until]`` as one set of
+        arrays, by meter, channel, interval end and version."""
+        blocks = list(self.blocks(meter_pks, channels, after, until))
+        return gather(blocks, int(after.timestamp()), until)
 
     def versions(
         self,
@@ -190,18 +211,16 @@ class IntervalRepository:
         """The versions of the meters' intervals ending in ``(after, until]``, by meter,
         channel, interval end and version: ``all`` of them, the ``current`` (highest) one of
         each interval, or the ``raw`` one (version 0)."""
-        out: list[StoredInterval] = []
-        for pk, channel, cols in self.columns(meter_pks, channels, after, until):
-            if which == "all":
-                keep = None
-            elif which == "current":
-                keep = cols.current()
-            elif which == "raw":
-                keep = cols.version == 0
-            else:
-                raise ValueError(f"unknown selection {which!r}")
-            out.extend(cols.rows(pk, channel, keep))
-        return out
+        found = self.gathered(meter_pks, channels, after, until)
+        if which == "all":
+            keep = None
+        elif which == "current":
+            keep = found.current()
+        elif which == "raw":
+            keep = found.cols.version == 0
+        else:
+            raise ValueError(f"unknown selection {which!r}")
+        return found.rows(keep)
 
     def last_interval_ends(self, meter_pks: Sequence[int]) -> dict[int, datetime]:
         """Per meter, the end of its last interval as read (meters with none are left out)."""
@@ -370,11 +389,65 @@ def _utc(second: int) -> datetime:
     return datetime.fromtimestamp(second, UTC)
 
 
+@dataclass
+class Gathered:
+    """Versions of many meters' and channels' intervals as one set of arrays: ``cols``, and
+    per entry its meter (``meter``) and the index of its channel in ``channels``."""
+
+    cols: Columns
+    meter: npt.NDArray[np.int64]
+    channel: npt.NDArray[np.int64]
+    channels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def current(self) -> npt.NDArray[np.bool_]:
+        """Which entries are their interval's current (highest) version."""
+        last = np.ones(len(self.cols), dtype=bool)
+        if len(last) > 1:
+            end = self.cols.end
+            last[:-1] = (
+                (end[1:] != end[:-1])
+                | (self.meter[1:] != self.meter[:-1])
+                | (self.channel[1:] != self.channel[:-1])
+            )
+        return last
+
+    def rows(self, keep: npt.NDArray[np.bool_] | None = None) -> list[StoredInterval]:
+        """The entries (those ``keep`` selects) as ``StoredInterval``s."""
+        picked = None if keep is None else np.flatnonzero(keep)
+        meters = (self.meter if picked is None else self.meter[picked]).tolist()
+        channels = (self.channel if picked is None else self.channel[picked]).tolist()
+        return [
+            row._replace(meter_id=meters[i], channel=self.channels[channels[i]])
+            for i, row in enumerate(self.cols.rows(0, "", keep))
+        ]
+
+
+def gather(
+    blocks: Sequence[tuple[int, str, date, bytes]], lo: int, until: datetime | None
+) -> Gathered:
+    """Blocks (meter pk, channel, day, data), in order, unpacked at once and cut to the
+    intervals ending after ``lo`` (seconds since 1970) and at or before ``until``."""
+    cols, block = unpack_many([(data, day) for _, _, day, data in blocks])
+    names = sorted({channel for _, channel, _, _ in blocks})
+    index = {name: i for i, name in enumerate(names)}
+    meter = np.array([pk for pk, _, _, _ in blocks], dtype=np.int64)[block]
+    channel = np.array([index[c] for _, c, _, _ in blocks], dtype=np.int64)[block]
+    keep = cols.end > lo
+    if until is not None:
+        keep &= cols.end <= int(until.timestamp())
+    if not keep.all():
+        cols, meter, channel = _cut(cols, keep), meter[keep], channel[keep]
+    return Gathered(cols, meter, channel, names)
+
+
 def _cut(cols: Columns, keep: Any) -> Columns:
     """The entries of ``cols`` that ``keep`` selects (the tables stay whole)."""
     return Columns(
-        **{
-            name: (value[keep] if hasattr(value, "shape") else value)
-            for name, value in vars(cols).items()
-        }
+        **{name: getattr(cols, name)[keep] for name in ARRAY_FIELDS},
+        texts=cols.texts,
+        raw_reads=cols.raw_reads,
+        times=cols.times,
     )
