@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.quality import Quality
-from headend.store.blocks import day_of, pack, unpack, unpack_many, versions_of
+from headend.store.blocks import QUALITIES, day_of, pack, unpack, unpack_many, versions_of
 from headend.store.models import Meter
 from headend.store.repositories.intervals import IntervalRepository, VersionTaken
 from tests.conftest import import_sample_fleet
@@ -221,3 +221,8 @@ def test_many_blocks_unpacked_at_once_give_each_blocks_versions_in_order(
     cols, block = unpack_many(packed)
     assert versions_of(cols) == [v for versions in expected for v in versions]
     assert block.tolist() == [k for k, versions in enumerate(expected) for _ in versions]
+
+
+def test_every_quality_has_a_code_in_blocks() -> None:
+    assert set(QUALITIES) == set(Quality)
+    assert len(QUALITIES) == len(set(QUALITIES))

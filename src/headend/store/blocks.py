@@ -41,7 +41,26 @@ from headend.domain.quality import Quality
 FORMAT = 1  # the first byte of every block
 SCALE = 6  # values are integers of 10**-SCALE (micro-kWh), as ``ScaledDecimal`` keeps them
 EPOCH = date(1970, 1, 1)
-_QUALITIES: tuple[Quality, ...] = tuple(Quality)  # codes are positions: append only
+# a quality's code in a block is its position here: a new quality is appended, never inserted
+_QUALITIES: tuple[Quality, ...] = tuple(
+    Quality(name)
+    for name in (
+        "RAW",
+        "VALID",
+        "VERIFIED",
+        "SUSPECT",
+        "MISSING",
+        "EST_LINEAR",
+        "EST_LIKEDAY",
+        "EST_AVG_LIKEDAY",
+        "EST_SCALED_TO_REGISTER",
+        "EST_PREV_YEAR",
+        "EST_PROFILE",
+        "EST_ZERO",
+        "EDITED",
+        "FORWARD_EST",
+    )
+)
 _QUALITY_CODE = {q: i for i, q in enumerate(_QUALITIES)}
 _MAX_VERSION = 32767
 _MAX_TABLE = 65535
@@ -54,7 +73,7 @@ _ENTRY = np.dtype(
     [
         ("offset", "<i4"),  # seconds after the previous entry's end (the first: the day's start)
         ("version", "<i2"),
-        ("value", "<i8"),  # see ``pack``
+        ("value", "<i8"),  # as the module's description says, in 10**scale units
         ("capture", "<i8"),
         ("status", "<i8"),
         ("flags", "<i4"),
