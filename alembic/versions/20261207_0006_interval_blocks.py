@@ -31,7 +31,7 @@ down_revision: str | None = "0005_meters_firmware"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-METERS_PER_STEP = 200
+METERS_PER_STEP = 50  # a step holds all its meters' rows in memory
 QUALITY = sa.Enum(
     "RAW",
     "VALID",

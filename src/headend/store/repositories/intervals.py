@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,36 @@ ROW_FIELDS = (
     "created_at",
 )
 _BLOCKS_PER_QUERY = 2000
+
+
+@cache
+def _blocks_statement(bounded: bool, by_channel: bool) -> Select[Any]:
+    """Blocks of some meters from a day on (to a day), of some channels, named by OBIS."""
+    b, c = table_of(IntervalBlock), table_of(Channel)
+    query = (
+        select(b.c.meter_id, c.c.obis, b.c.day, b.c.data)
+        .join(c, c.c.id == b.c.channel_id)
+        .where(b.c.meter_id.in_(bindparam("pks", expanding=True)), b.c.day >= bindparam("lo"))
+    )
+    if bounded:
+        query = query.where(b.c.day <= bindparam("hi"))
+    if by_channel:
+        query = query.where(c.c.obis.in_(bindparam("channels", expanding=True)))
+    return query
+
+
+@cache
+def _days_statement() -> Select[Any]:
+    b, c = table_of(IntervalBlock), table_of(Channel)
+    return (
+        select(b.c.meter_id, c.c.obis, b.c.day, b.c.data)
+        .join(c, c.c.id == b.c.channel_id)
+        .where(
+            b.c.meter_id.in_(bindparam("pks", expanding=True)),
+            c.c.obis.in_(bindparam("channels", expanding=True)),
+            b.c.day.in_(bindparam("days", expanding=True)),
+        )
+    )
 
 
 class VersionTaken(Exception):
@@ -122,27 +153,18 @@ class IntervalRepository:
     ) -> Iterator[tuple[int, str, date, bytes]]:
         """The blocks that may hold intervals ending in ``(after, until]`` (``until`` None:
         no end): (meter pk, channel, day, data), by meter, channel and day."""
-        names = self.channel_names()
-        ids: list[int] | None = None
+        statement = _blocks_statement(until is not None, channels is not None)
+        params: dict[str, Any] = {"lo": day_of(after + timedelta(seconds=1))}
+        if until is not None:
+            params["hi"] = day_of(until)
         if channels is not None:
-            ids = sorted(self.channel_ids(channels).values())
-            if not ids:
-                return
-        b = table_of(IntervalBlock)
+            params["channels"] = sorted(set(channels))
         pks = sorted(set(meter_pks))
         for i in range(0, len(pks), _BLOCKS_PER_QUERY):
-            chunk = pks[i : i + _BLOCKS_PER_QUERY]
-            query: Select[Any] = select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data).where(
-                b.c.meter_id.in_(chunk), b.c.day >= day_of(after + timedelta(seconds=1))
-            )
-            if until is not None:
-                query = query.where(b.c.day <= day_of(until))
-            if ids is not None:
-                query = query.where(b.c.channel_id.in_(ids))
-            query = query.order_by(b.c.meter_id, b.c.channel_id, b.c.day)
+            params["pks"] = pks[i : i + _BLOCKS_PER_QUERY]
             rows = [
-                (pk, names[cid], day, bytes(data))
-                for pk, cid, day, data in self.session.execute(query)
+                (pk, obis, day, bytes(data))
+                for pk, obis, day, data in self.session.execute(statement, params)
             ]
             rows.sort(key=lambda r: (r[0], r[1], r[2]))
             yield from rows
@@ -169,22 +191,16 @@ class IntervalRepository:
         self, meter_pks: Sequence[int], channels: Sequence[str], days: Sequence[date]
     ) -> list[tuple[int, str, date, bytes]]:
         """The blocks of these UTC days: (meter pk, channel, day, data)."""
-        ids = sorted(self.channel_ids(channels).values())
-        if not ids or not days or not meter_pks:
+        if not channels or not days or not meter_pks:
             return []
-        names = self.channel_names()
-        b = table_of(IntervalBlock)
+        params: dict[str, Any] = {"channels": sorted(set(channels)), "days": sorted(set(days))}
         pks = sorted(set(meter_pks))
         found: list[tuple[int, str, date, bytes]] = []
         for i in range(0, len(pks), _BLOCKS_PER_QUERY):
-            query = select(b.c.meter_id, b.c.channel_id, b.c.day, b.c.data).where(
-                b.c.meter_id.in_(pks[i : i + _BLOCKS_PER_QUERY]),
-                b.c.channel_id.in_(ids),
-                b.c.day.in_(sorted(set(days))),
-            )
+            params["pks"] = pks[i : i + _BLOCKS_PER_QUERY]
             found.extend(
-                (pk, names[cid], day, bytes(data))
-                for pk, cid, day, data in self.session.execute(query)
+                (pk, obis, day, bytes(data))
+                for pk, obis, day, data in self.session.execute(_days_statement(), params)
             )
         return found
 
