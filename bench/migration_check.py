@@ -74,6 +74,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from worktrees import UnknownRevision, baseline_tree
 
 TOP = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
@@ -201,32 +202,6 @@ def _run_python(code: str, args: list[str], src: Path, cwd: Path, what: str) -> 
     if not loaded.is_relative_to(src.resolve()):
         raise StepFailed(f"{what}: headend was imported from {loaded}, not from {src}")
     return result
-
-
-@contextmanager
-def baseline_tree(rev: str, folder: Path, keep: bool) -> Iterator[tuple[Path, str]]:
-    """A detached worktree of ``rev`` in ``folder``: (its path, the commit); removed after
-    unless ``keep``."""
-    sha = subprocess.run(
-        ["git", "-C", str(TOP), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if sha.returncode:
-        raise StepFailed(f"--baseline {rev}: not a revision of this repository")
-    commit = sha.stdout.strip()
-    tree = folder / "baseline"
-    subprocess.run(
-        ["git", "-C", str(TOP), "worktree", "add", "--detach", "--quiet", str(tree), commit],
-        check=True,
-    )
-    try:
-        yield tree, commit
-    finally:
-        if not keep:
-            subprocess.run(
-                ["git", "-C", str(TOP), "worktree", "remove", "--force", str(tree)], check=False
-            )
 
 
 def _free_port() -> int:
@@ -515,7 +490,7 @@ def main(argv: list[str]) -> int:
     folder = Path(tempfile.mkdtemp(prefix="migration_check_"))
     try:
         same = check(args, folder)
-    except StepFailed as exc:
+    except (StepFailed, UnknownRevision) as exc:
         print(f"migration_check.py: {exc}", file=sys.stderr)
         return 2
     finally:

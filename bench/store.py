@@ -65,6 +65,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
+from worktrees import UnknownRevision, baseline_tree
 
 from headend.domain.enums import ReadKind
 from headend.logs import configure_logging
@@ -330,22 +331,8 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def baseline(rev: str, argv: list[str]) -> dict[str, dict[str, Any]]:
     """This file run with the code of ``rev`` (a temporary worktree), its figures."""
-    top = Path(__file__).resolve().parent.parent
-    sha = subprocess.run(
-        ["git", "-C", str(top), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if sha.returncode:
-        raise SystemExit(f"store.py: --baseline {rev}: not a revision of this repository")
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        commit = sha.stdout.strip()
-        subprocess.run(
-            ["git", "-C", str(top), "worktree", "add", "--detach", "--quiet", str(tree), commit],
-            check=True,
-        )
-        try:
+    try:
+        with tempfile.TemporaryDirectory() as tmp, baseline_tree(rev, Path(tmp)) as (tree, _):
             env = {**os.environ, "PYTHONPATH": str(tree / "src")}
             done = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), *argv, "--json"],
@@ -353,10 +340,8 @@ def baseline(rev: str, argv: list[str]) -> dict[str, dict[str, Any]]:
                 capture_output=True,
                 text=True,
             )
-        finally:
-            subprocess.run(
-                ["git", "-C", str(top), "worktree", "remove", "--force", str(tree)], check=False
-            )
+    except UnknownRevision as exc:
+        raise SystemExit(f"store.py: {exc}") from None
     if done.returncode:
         raise SystemExit(f"store.py: the baseline run failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from headend.store import partitions
-from headend.store.blocks import day_of, pack, unpack, versions_of
+from headend.store.blocks import FIELDS, day_of, pack, unpack, versions_of
 from headend.store.types import UtcDateTime
 
 revision: str = "0006_interval_blocks"
@@ -32,40 +32,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 METERS_PER_STEP = 50  # a step holds all its meters' rows in memory
-QUALITY = sa.Enum(
-    "RAW",
-    "VALID",
-    "VERIFIED",
-    "SUSPECT",
-    "MISSING",
-    "EST_LINEAR",
-    "EST_LIKEDAY",
-    "EST_AVG_LIKEDAY",
-    "EST_SCALED_TO_REGISTER",
-    "EST_PREV_YEAR",
-    "EST_PROFILE",
-    "EST_ZERO",
-    "EDITED",
-    "FORWARD_EST",
-    name="quality",
-    native_enum=False,
-    length=32,
-)
-_VERSION_COLUMNS = (
-    "interval_end",
-    "version",
-    "value",
-    "cumulative",
-    "quality",
-    "flags",
-    "status",
-    "method",
-    "rules",
-    "inputs",
-    "raw_read_id",
-    "created_by",
-    "created_at",
-)
+# the quality column as revision 0001 made it: a non-native enum, VARCHAR(32) on both databases
+QUALITY = sa.String(length=32)
 
 
 def _reading_columns() -> list[sa.Column[Any]]:
@@ -195,7 +163,7 @@ def upgrade() -> None:
     if names:
         bind.execute(channels.insert(), [{"obis": name} for name in names])
     ids = {obis: cid for obis, cid in bind.execute(sa.select(channels.c.obis, channels.c.id))}
-    columns = [readings.c[name] for name in _VERSION_COLUMNS]
+    columns = [readings.c[name] for name in FIELDS]
     for step in _meter_steps(bind, "interval_readings"):
         grouped: dict[tuple[int, str, date], list[tuple[Any, ...]]] = defaultdict(list)
         rows = bind.execute(
@@ -235,7 +203,7 @@ def downgrade() -> None:
         )
         for meter_id, channel_id, day, data in found:
             for version in versions_of(unpack(bytes(data), day)):
-                row = dict(zip(_VERSION_COLUMNS, version, strict=True))
+                row = dict(zip(FIELDS, version, strict=True))
                 row["meter_id"], row["channel"] = meter_id, names[channel_id]
                 row["quality"] = str(row["quality"])
                 out.append(row)

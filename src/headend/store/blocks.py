@@ -190,12 +190,18 @@ class Columns:
         return last
 
     def rows(
-        self, meter_id: int, channel: str, keep: npt.NDArray[np.bool_] | None = None
+        self,
+        meter_id: int | Sequence[int],
+        channel: str | Sequence[str],
+        keep: npt.NDArray[np.bool_] | None = None,
     ) -> list[StoredInterval]:
-        """The versions (those ``keep`` selects) as ``StoredInterval``s."""
+        """The versions (those ``keep`` selects) as ``StoredInterval``s: of one meter and
+        channel, or of the meter and channel given for each version selected."""
         picked = np.arange(len(self.end)) if keep is None else np.flatnonzero(keep)
         if len(picked) == 0:
             return []
+        meters = [meter_id] * len(picked) if isinstance(meter_id, int) else meter_id
+        channels = [channel] * len(picked) if isinstance(channel, str) else channel
         texts: list[str | None] = [None, *self.texts]
         raws: list[int | None] = [None, *self.raw_reads]
         times = [from_epoch_micro(us) for us in self.times]
@@ -218,8 +224,8 @@ class Columns:
         created = self.created_at[picked].tolist()
         return [
             StoredInterval(
-                meter_id,
-                channel,
+                meters[i],
+                channels[i],
                 base + timedelta(seconds=ends[i]),
                 versions[i],
                 None if value_null[i] else Decimal(values[i]).scaleb(-SCALE),
@@ -447,9 +453,9 @@ def _common_scale(*arrays: npt.NDArray[np.int64]) -> int:
     return 0
 
 
-def unpack(data: bytes, day: date) -> Columns:
-    """The versions packed in ``data`` (a block of ``day``) as arrays; a block that is not
-    one raises ``ValueError``."""
+def _opened(data: bytes) -> tuple[Any, int, list[str], list[int], list[int]]:
+    """A block's entries, one row of bytes each (a view of the planes, not yet in entry
+    order in memory), its power of ten and its tables; not a block: ``ValueError``."""
     if not data or data[0] != FORMAT:
         raise ValueError("not an interval block of a known format")
     body = zlib.decompress(data[1:])
@@ -458,7 +464,26 @@ def unpack(data: bytes, day: date) -> Columns:
     planes = np.frombuffer(body, dtype=np.uint8, offset=4 + size)
     if len(planes) != n * _ENTRY.itemsize:
         raise ValueError("an interval block's length does not match its count")
-    entries = planes.reshape(_ENTRY.itemsize, n).T.copy().view(_ENTRY).reshape(n)
+    return planes.reshape(_ENTRY.itemsize, n).T, scale, texts, raws, times
+
+
+def _undone(value: npt.NDArray[np.int64], offsets: Any) -> npt.NDArray[np.int64]:
+    """Values undone from their differences between versions of one interval (an entry
+    whose offset is 0 follows another version of its interval), run by run."""
+    same = np.zeros(len(value), dtype=bool)
+    same[1:] = offsets[1:] == 0
+    if not same.any():
+        return value
+    run_start = np.maximum.accumulate(np.where(~same, np.arange(len(value)), 0))
+    totals = np.cumsum(value)
+    return totals - np.where(run_start > 0, totals[run_start - 1], 0)
+
+
+def unpack(data: bytes, day: date) -> Columns:
+    """The versions packed in ``data`` (a block of ``day``) as arrays; a block that is not
+    one raises ``ValueError``."""
+    rows, scale, texts, raws, times = _opened(data)
+    entries = np.ascontiguousarray(rows).view(_ENTRY).reshape(-1)
     return _Unpacked(entries, day_start(day), 10**scale, list(texts), list(raws), list(times))
 
 
@@ -500,15 +525,7 @@ def _offsets(c: _Unpacked) -> Any:
 
 def _values(c: _Unpacked) -> Any:
     """Values undone from their differences between versions of one interval, run by run."""
-    offsets = c._entries["offset"]
-    value = c._entries["value"].astype(np.int64) * c._factor
-    n = len(value)
-    same = np.zeros(n, dtype=bool)
-    same[1:] = offsets[1:] == 0
-    if same.any():
-        run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
-        totals = np.cumsum(value)
-        value = totals - np.where(run_start > 0, totals[run_start - 1], 0)
+    value = _undone(c._entries["value"].astype(np.int64) * c._factor, c._entries["offset"])
     return np.where(c.value_null, 0, value)
 
 
@@ -584,18 +601,11 @@ def unpack_many(blocks: Sequence[tuple[bytes, date]]) -> tuple[Columns, npt.NDAr
     times: list[int] = []
     text_base, raw_base, time_base = [], [], []
     for data, day in blocks:
-        if not data or data[0] != FORMAT:
-            raise ValueError("not an interval block of a known format")
-        body = zlib.decompress(data[1:])
-        size = int.from_bytes(body[:4], "little")
-        n, scale, block_texts, block_raws, block_times = json.loads(body[4 : 4 + size])
-        planes = np.frombuffer(body, dtype=np.uint8, offset=4 + size)
-        if len(planes) != n * _ENTRY.itemsize:
-            raise ValueError("an interval block's length does not match its count")
-        parts.append(planes.reshape(_ENTRY.itemsize, n).T)
+        rows, scale, block_texts, block_raws, block_times = _opened(data)
+        parts.append(rows)
         starts.append(day_start(day))
         factors.append(10**scale)
-        sizes.append(n)
+        sizes.append(len(rows))
         text_base.append(len(texts))
         raw_base.append(len(raws))
         time_base.append(len(times))
@@ -618,15 +628,9 @@ def unpack_many(blocks: Sequence[tuple[bytes, date]]) -> tuple[Columns, npt.NDAr
     nulls = entries["nulls"]
     value_null = (nulls & _VALUE_NULL).astype(bool)
     capture_null = (nulls & _CAPTURE_NULL).astype(bool)
-    value = entries["value"].astype(np.int64) * factor
-    # later versions of an interval are differences from the one before; a block's first
-    # entry never is one (it ends after the day's start), so runs never cross blocks
-    same = offsets == 0
-    if same.any():
-        index = np.arange(len(value))
-        run_start = np.maximum.accumulate(np.where(~same, index, 0))
-        totals = np.cumsum(value)
-        value = totals - np.where(run_start > 0, totals[run_start - 1], 0)
+    # a block's first entry ends after the day's start (its offset is never 0), so the runs
+    # of one interval's versions never cross blocks
+    value = _undone(entries["value"].astype(np.int64) * factor, offsets)
     value = np.where(value_null, 0, value)
     capture = np.zeros(len(value), dtype=np.int64)
     has = np.flatnonzero(~capture_null)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from headend.store.base import table_of, utcnow
 from headend.store.blocks import (
     ARRAY_FIELDS,
+    FIELDS,
     Columns,
     StoredInterval,
     columns_of,
@@ -38,22 +39,6 @@ from headend.store.blocks import (
 )
 from headend.store.models import Channel, IntervalBlock
 
-# the columns of an interval row given to ``land`` and ``add_versions``, in ``pack``'s order
-ROW_FIELDS = (
-    "interval_end",
-    "version",
-    "value",
-    "cumulative",
-    "quality",
-    "flags",
-    "status",
-    "method",
-    "rules",
-    "inputs",
-    "raw_read_id",
-    "created_by",
-    "created_at",
-)
 _BLOCKS_PER_QUERY = 2000
 
 
@@ -305,12 +290,12 @@ class IntervalRepository:
         by_block: dict[tuple[int, str, date], list[tuple[Any, ...]]] = defaultdict(list)
         now = utcnow()
         for row in rows:
-            version = tuple(row.get(name) for name in ROW_FIELDS)
+            version = tuple(row.get(name) for name in FIELDS)
             if version[11] is None:
                 raise ValueError("an interval version needs created_by")
             if version[1] is None or version[12] is None or version[5] is None:
                 filled = {"version": 0, "flags": 0, "created_at": now, **row}
-                version = tuple(filled.get(name) for name in ROW_FIELDS)
+                version = tuple(filled.get(name) for name in FIELDS)
             by_block[(row["meter_id"], row["channel"], day_of(row["interval_end"]))].append(version)
         ids = self.channel_ids({channel for _, channel, _ in by_block}, create=True)
         existing = self._locked(by_block, ids)
@@ -435,10 +420,7 @@ class Gathered:
         picked = None if keep is None else np.flatnonzero(keep)
         meters = (self.meter if picked is None else self.meter[picked]).tolist()
         channels = (self.channel if picked is None else self.channel[picked]).tolist()
-        return [
-            row._replace(meter_id=meters[i], channel=self.channels[channels[i]])
-            for i, row in enumerate(self.cols.rows(0, "", keep))
-        ]
+        return self.cols.rows(meters, [self.channels[c] for c in channels], keep)
 
 
 def gather(
