@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond the virtualenv: Debian's chromium for the dashboard's browser
-# tests and PostgreSQL (at HEADEND_TEST_POSTGRES_URL) for the store tests. Installs chromium
-# when it is missing (as root only) and starts the installed PostgreSQL cluster when it is not
-# running; says in one line what is missing when it cannot be had, and stops with a non-zero
-# status. Quiet when everything is already there.
+# tests, PostgreSQL (at HEADEND_TEST_POSTGRES_URL) for the store tests and RabbitMQ (on
+# 127.0.0.1:5672, managed with rabbitmqctl) for the distributed executor's tests. Installs
+# chromium when it is missing (as root only) and starts the installed PostgreSQL cluster and
+# RabbitMQ server when they are not running; says in one line what is missing when it cannot
+# be had, and stops with a non-zero status. Quiet when everything is already there.
 set -euo pipefail
 
 CHROMIUM=${HEADEND_TEST_CHROMIUM:-/usr/bin/chromium}
@@ -36,6 +37,19 @@ fi
 
 command -v pg_isready >/dev/null 2>&1 \
   || missing "PostgreSQL is missing: pg_isready not found (install Debian's postgresql)"
+command -v rabbitmqctl >/dev/null 2>&1 \
+  || missing "RabbitMQ is missing: rabbitmqctl not found (install Debian's rabbitmq-server)"
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1 || missing "RabbitMQ is missing: it did not start"
+  for _ in $(seq 1 60); do
+    rabbitmqctl -q status >/dev/null 2>&1 && break
+    sleep 1
+  done
+  rabbitmqctl -q status >/dev/null 2>&1 \
+    || missing "RabbitMQ is missing: it did not answer 60 s after it started"
+fi
+
 if ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; then
   if [[ $PG_HOST != 127.0.0.1 && $PG_HOST != localhost ]]; then
     missing "PostgreSQL is missing: nothing answers at $PG_HOST:$PG_PORT"

@@ -117,8 +117,9 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 REPO = Path(__file__).resolve().parents[1]
 
-# ``served``: a filled store behind a live API, for the API, dashboard and export tests
-pytest_plugins = ["tests.served"]
+# ``served``: a filled store behind a live API, for the API, dashboard and export tests;
+# ``workers_support``: RabbitMQ and worker processes, for the distributed executor's tests
+pytest_plugins = ["tests.served", "tests.scheduling.workers_support"]
 
 
 def import_sample_fleet(store: sessionmaker[Session]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -108,6 +108,32 @@ class Settings(BaseSettings):
         description="Months of interval data kept (whole months before the current one); "
         "older months are dropped by the store's upkeep. 0 keeps everything.",
     )
+    executor: Literal["local", "celery"] = Field(
+        default="local",
+        description="Where meter sessions run: local, in the serving process (the embedded "
+        "default); celery, on `headend worker` processes fed through the broker (needs "
+        "PostgreSQL).",
+    )
+    broker_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672//",
+        description="The Celery broker (RabbitMQ) that carries batches of read jobs to the "
+        "workers (HEADEND_EXECUTOR=celery).",
+    )
+    job_lease_s: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="How long a worker's hold on a job lasts unless renewed; the worker renews "
+        "it while the session runs, and a job whose lease ran out is queued again.",
+    )
+    worker_sites: str = Field(
+        default="",
+        description="Sites whose gateways `headend worker` reads, comma-separated; empty: "
+        "the gateways that belong to no site.",
+    )
+    worker_sessions: int = Field(
+        default=200, ge=1, le=5000, description="Sessions one `headend worker` runs at once."
+    )
     client_system_title: str = Field(
         default="4845414445000001",
         description="The head-end's DLMS system title, 8 bytes as 16 hex digits.",
@@ -155,6 +181,12 @@ class Settings(BaseSettings):
         if len(raw) != 8:
             raise ValueError("client_system_title must be 8 bytes (16 hex digits)")
         return value.lower()
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """``worker_sites`` as names, in order, without blanks or repeats."""
+        names = (name.strip() for name in self.worker_sites.split(","))
+        return tuple(dict.fromkeys(name for name in names if name))
 
     @property
     def tz(self) -> ZoneInfo:

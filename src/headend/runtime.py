@@ -19,14 +19,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.config import Settings
+from headend.config import ConfigError, Settings
 from headend.domain.enums import ReadKind
 from headend.profiles.loader import profile_names
 from headend.protocol.transports import Timeouts
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.plans import PlanScheduler
+from headend.scheduling.remote import RemoteSessions
 from headend.services.access.audit import AuditService
 from headend.services.access.keys import KeyService
 from headend.services.billing.service import BillingService, page_workers
@@ -35,6 +37,7 @@ from headend.services.collection.plans import PlanService
 from headend.services.collection.quirks import LearnedQuirks
 from headend.services.collection.runner import CollectionService, CollectionSettings
 from headend.services.collection.spool import Spool
+from headend.services.collection.workers import Workers
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
 from headend.services.reporting.health import HealthService, LoopStatus
@@ -147,11 +150,53 @@ class Runtime:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(
+        """Sessions in this process, or on workers with ``HEADEND_EXECUTOR=celery``."""
+        limits = DispatcherLimits(max_sessions=self.settings.max_sessions)
+        if self.settings.executor == "celery":
+            return Dispatcher(self.jobs, None, limits, remote=self.remote)
+        return Dispatcher(self.jobs, self.collection.run, limits)
+
+    def _needs_shared_store(self) -> None:
+        if make_url(self.settings.database_url).get_backend_name() != "postgresql":
+            raise ConfigError(
+                "HEADEND_EXECUTOR=celery needs a store every machine reaches: set "
+                "HEADEND_DATABASE_URL to a PostgreSQL database"
+            )
+
+    @cached_property
+    def workers(self) -> Workers:
+        """The workers' heartbeats (``HEADEND_EXECUTOR=celery``)."""
+        return Workers(self.session_factory)
+
+    @cached_property
+    def remote(self) -> RemoteSessions:
+        """The coordinator's side of the Celery executor: jobs sent in batches per gateway."""
+        from headend.scheduling.celery_app import READ_BATCH, make_celery, queue_of
+
+        self._needs_shared_store()
+        app = make_celery(self.settings.broker_url)
+
+        def send(queue: str, batch: list[dict[str, Any]]) -> None:
+            app.send_task(READ_BATCH, args=[batch], queue=queue)
+
+        return RemoteSessions(self.jobs, self.workers, send, queue_of, self.settings.job_lease_s)
+
+    def worker(self, sites: tuple[str, ...], sessions: int) -> None:
+        """``headend worker``: run meter sessions for the coordinator until SIGTERM/SIGINT."""
+        from headend.scheduling.worker import SessionWorker, run_worker, worker_name
+
+        self._needs_shared_store()
+        settings = self.settings
+        session_worker = SessionWorker(
             self.jobs,
-            self.collection.run,
-            DispatcherLimits(max_sessions=self.settings.max_sessions),
+            self.collection,
+            self.workers,
+            name=worker_name(),
+            sites=sites,
+            capacity=sessions,
+            lease_s=settings.job_lease_s,
         )
+        run_worker(session_worker, settings.broker_url, settings.log_level)
 
     @cached_property
     def plans(self) -> PlanService:

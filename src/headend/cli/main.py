@@ -32,9 +32,10 @@ def _register() -> None:
     for module in (db, meters, collect, jobs, keys, reports, export, probe, simulate, vee):
         module.register(app)
     # -- further sub-command modules register below --
-    from headend.cli import profiles
+    from headend.cli import profiles, worker
 
     profiles.register(app)
+    worker.register(app)
 
 
 def main() -> None:

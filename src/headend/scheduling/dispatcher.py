@@ -4,6 +4,10 @@ Limits, all enforced here: a global number of sessions; each gateway's own sessi
 serial port or an RS485 bus carries one at a time); never two sessions to one meter; on-demand
 jobs first (they have a lower priority number); a gateway paused by its circuit breaker gets no
 new sessions until the pause ends.
+
+Sessions run here (the local executor: ``runner`` per job, in this event loop) or on workers
+(``remote``: the Celery executor, see ``remote.py``), where a job of a site starts only while
+that site's live workers have room.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from headend.domain.enums import FailureCategory
+from headend.domain.enums import FailureCategory, JobState
 from headend.scheduling.breaker import CircuitBreaker
+from headend.scheduling.remote import LEFT, RemoteSessions
 from headend.services.collection.jobs import AttemptOutcome, Finished, JobService
 from headend.services.collection.queue import DueJob, StoreBatch
 
@@ -53,11 +58,15 @@ class Dispatcher:
     def __init__(
         self,
         jobs: JobService,
-        runner: ReadRunner,
+        runner: ReadRunner | None,
         limits: DispatcherLimits | None = None,
+        remote: RemoteSessions | None = None,
     ) -> None:
+        if (runner is None) == (remote is None):
+            raise ValueError("a dispatcher runs sessions here (runner) or on workers (remote)")
         self.jobs = jobs
         self.runner = runner
+        self.remote = remote
         self.limits = limits or DispatcherLimits()
         self.breaker = CircuitBreaker(
             self.limits.breaker_threshold, timedelta(seconds=self.limits.breaker_pause_s)
@@ -89,8 +98,10 @@ class Dispatcher:
         self._wakeup.set()
 
     async def recover(self) -> list[int]:
-        """Requeue the jobs a stopped process left running; returns their ids."""
-        ids = await self._store(self.jobs.recover)
+        """Requeue the jobs a stopped process left running; returns their ids. With workers,
+        only those whose lease ran out: the others are still running on a worker."""
+        recover = self.jobs.recover if self.remote is None else self.jobs.requeue_expired
+        ids = await self._store(recover)
         if ids:
             log.warning("requeued jobs found running at start-up", count=len(ids))
         return ids
@@ -100,6 +111,9 @@ class Dispatcher:
         free = self.limits.max_sessions - self.in_flight
         if free <= 0:
             return 0
+        remote = self.remote
+        if remote is not None:
+            await remote.refresh()
         due = await self._store(self.jobs.due, free * 4 + 16, set(self._meters))
         now = self.jobs.clock()
         chosen: list[DueJob] = []
@@ -112,11 +126,14 @@ class Dispatcher:
                 continue
             if not self.breaker.allows(job.gateway_id, now):
                 continue
+            if remote is not None and not remote.room_for(job.site):
+                continue  # no live worker of its site has room: it waits, queued
             self._claim(job)
             chosen.append(job)
         if not chosen:
             return 0
-        started = await self._store(self.jobs.start_many, chosen)
+        lease = remote.lease_s if remote is not None else None
+        started = await self._store(self.jobs.start_many, chosen, lease)
         for job, ok in zip(chosen, started, strict=True):
             if not ok:
                 self._release(job)
@@ -124,11 +141,16 @@ class Dispatcher:
             task = asyncio.create_task(self._run(job), name=f"read-job-{job.id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if remote is not None:
+            await asyncio.sleep(0)  # each task hands its job over before the batches go
+            await remote.flush()
         return sum(started)
 
     def _claim(self, job: DueJob) -> None:
         self._meters.add(job.meter_pk)
         self._by_gateway[job.gateway_id] += 1
+        if self.remote is not None:
+            self.remote.take(job.site)
         stats = self.stats
         stats.started += 1
         stats.peak_sessions = max(stats.peak_sessions, self.in_flight)
@@ -139,8 +161,14 @@ class Dispatcher:
     def _release(self, job: DueJob) -> None:
         self._meters.discard(job.meter_pk)
         self._by_gateway[job.gateway_id] -= 1
+        if self.remote is not None:
+            self.remote.give_back(job.site)
 
     async def _run(self, job: DueJob) -> None:
+        if self.remote is not None:
+            await self._run_remote(self.remote, job)
+            return
+        assert self.runner is not None
         structlog.contextvars.bind_contextvars(job_id=job.id, meter_id=job.meter_id)
         try:
             task = asyncio.current_task()
@@ -184,16 +212,47 @@ class Dispatcher:
             self._wakeup.set()
             structlog.contextvars.unbind_contextvars("job_id", "meter_id")
 
+    async def _run_remote(self, remote: RemoteSessions, job: DueJob) -> None:
+        """The job on a worker: sent, then followed until the worker (or a lease running out)
+        ends it."""
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            self._in_session.add(task)
+            try:
+                end = await remote.run(job)
+            finally:
+                self._in_session.discard(task)
+            if end is LEFT:
+                return
+            now = self.jobs.clock()
+            if end.succeeded:
+                self.breaker.record_success(job.gateway_id)
+            elif end.counts_against_gateway and self.breaker.record_failure(job.gateway_id, now):
+                log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
+            self.stats.finished += 1
+            if end.state is JobState.QUEUED:
+                self.stats.outcomes["requeued"] += 1
+            else:
+                self.stats.outcomes["succeeded" if end.succeeded else str(end.category)] += 1
+        finally:
+            self._release(job)
+            self._wakeup.set()
+
     async def _finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
         """Record how a session ended; sessions ending together are recorded in one
         transaction."""
-        return await self._recording.submit((job, outcome))
+        finished = await self._recording.submit((job, outcome))
+        assert finished is not None  # recorded here, not by a worker
+        return finished
 
     async def run(self, stop: asyncio.Event, grace_s: float | None = None) -> None:
         """Dispatch until ``stop`` is set, then wait for the sessions under way: all of them,
         or for ``grace_s`` seconds, after which those still running are cancelled and their
         attempts recorded as ``response_timeout``."""
         await self._dispatch_until(stop)
+        if self.remote is not None:  # sessions on workers go on without this coordinator
+            self.remote.leave()
         await self.drain(grace_s)
 
     async def _dispatch_until(self, stop: asyncio.Event) -> None:

@@ -212,10 +212,14 @@ class JobService:
         """Mark a due job running; False when another dispatcher got there first."""
         return self.start_many([job])[0]
 
-    def start_many(self, jobs: Sequence[DueJob]) -> list[bool]:
+    def start_many(self, jobs: Sequence[DueJob], lease_s: float | None = None) -> list[bool]:
         """Mark due jobs running in one transaction; False for each one another dispatcher
-        started, finished or cancelled meanwhile."""
+        started, finished or cancelled meanwhile. With ``lease_s`` (jobs sent to workers) each
+        job is leased for that long to whichever worker claims it."""
         now = self.clock()
+        lease: dict[str, Any] = (
+            {"worker": None, "lease_until": now + timedelta(seconds=lease_s)} if lease_s else {}
+        )
         started: list[bool] = []
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
@@ -229,6 +233,7 @@ class JobService:
                             f"attempt {job.attempts + 1}",
                             expected=job.state,
                             attempts=job.attempts + 1,
+                            **lease,
                         )
                     )
                 except IllegalTransition:
@@ -236,16 +241,45 @@ class JobService:
         return started
 
     def finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
-        return self.finish_many([(job, outcome)])[0]
+        finished = self.finish_many([(job, outcome)])[0]
+        assert finished is not None  # only a worker's end can find the job gone
+        return finished
 
-    def finish_many(self, ended: Sequence[tuple[DueJob, AttemptOutcome]]) -> list[Finished]:
-        """Record how several sessions ended, in one transaction."""
+    def finish_many(
+        self,
+        ended: Sequence[tuple[DueJob, AttemptOutcome]],
+        worker: str | None = None,
+        *,
+        if_running: bool = False,
+    ) -> list[Finished | None]:
+        """Record how several sessions ended, in one transaction. With ``worker``, only the
+        jobs that worker still holds at the attempt it was sent are ended; with
+        ``if_running``, only those still running at that attempt. The others get None: their
+        lease ran out and the job went back to the queue, or it already ended (what a
+        session read has landed all the same)."""
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
-            return [self._finish(repo, job, outcome) for job, outcome in ended]
+            if worker is None and not if_running:
+                return [self._finish(repo, job, outcome) for job, outcome in ended]
+            held = repo.held({job.id: job.attempts + 1 for job, _ in ended}, worker)
+            return [
+                self._finish(repo, job, outcome, worker, held=True) if job.id in held else None
+                for job, outcome in ended
+            ]
 
-    def _finish(self, repo: JobRepository, job: DueJob, outcome: AttemptOutcome) -> Finished:
+    def _finish(
+        self,
+        repo: JobRepository,
+        job: DueJob,
+        outcome: AttemptOutcome,
+        worker: str | None = None,
+        held: bool = False,
+    ) -> Finished:
         attempt = job.attempts + 1
+        # a remote end applies to the attempt that was sent, while the worker holds the lease
+        owner: dict[str, Any] = {"at_attempt": attempt} if held else {}
+        if worker is not None:
+            owner["held_by"] = worker
         repo.add_attempt(
             {
                 "job_id": job.id,
@@ -275,6 +309,8 @@ class JobService:
                 expected=JobState.RUNNING,
                 failure_category=None,
                 failure_detail=None,
+                lease_until=None,
+                **owner,
             )
             return Finished(JobState.SUCCEEDED, None, False)
         category = outcome.category or FailureCategory.DECODE_ERROR
@@ -291,6 +327,8 @@ class JobService:
                 expected=JobState.RUNNING,
                 failure_category=category,
                 failure_detail=outcome.detail,
+                lease_until=None,
+                **owner,
             )
             return Finished(JobState.FAILED, None, rule.counts_against_gateway)
         repo.transition(
@@ -302,20 +340,61 @@ class JobService:
             failure_category=category,
             failure_detail=outcome.detail,
             due_at=when,
+            lease_until=None,
+            worker=None,
+            **owner,
         )
         return Finished(JobState.RETRY_WAIT, when, rule.counts_against_gateway)
 
     def recover(self) -> list[int]:
         """Put jobs left running by a stopped process back in the queue; returns their ids."""
+        return self._requeue(None, "found running at start-up")
+
+    def requeue_expired(self) -> list[int]:
+        """Put running jobs whose lease ran out (their worker stopped, or never got them)
+        back in the queue; returns their ids."""
+        return self._requeue(self.clock(), "its worker's lease ran out")
+
+    def _requeue(self, lease_ended_by: datetime | None, reason: str) -> list[int]:
         now = self.clock()
+        requeued: list[int] = []
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
-            ids = repo.running_job_ids()
-            for job_id in ids:
-                repo.transition(
-                    job_id, JobEvent.REQUEUE, now, "found running at start-up", due_at=now
-                )
-            return ids
+            for job_id in repo.running_job_ids(lease_ended_by):
+                # conditional: a worker ending the job meanwhile wins
+                if repo.transition(
+                    job_id,
+                    JobEvent.REQUEUE,
+                    now,
+                    reason,
+                    JobState.RUNNING,
+                    due_at=now,
+                    worker=None,
+                    lease_until=None,
+                ):
+                    requeued.append(job_id)
+        return requeued
+
+    def claim(self, jobs: Sequence[DueJob], worker: str, lease_s: float) -> list[DueJob]:
+        """The jobs of a batch the worker may run: those still running at the attempt they
+        were sent for and held by no other worker; leased to ``worker`` for ``lease_s``."""
+        until = self.clock() + timedelta(seconds=lease_s)
+        with self.session_factory() as session, session.begin():
+            repo = JobRepository(session)
+            return [job for job in jobs if repo.claim(job.id, job.attempts + 1, worker, until)]
+
+    def renew(self, worker: str, job_ids: Sequence[int], lease_s: float) -> int:
+        """Extend the worker's lease on the jobs it runs; how many it still holds."""
+        until = self.clock() + timedelta(seconds=lease_s)
+        with self.session_factory() as session, session.begin():
+            return JobRepository(session).renew(worker, job_ids, until)
+
+    def states(
+        self, job_ids: Sequence[int]
+    ) -> list[tuple[int, JobState, int, FailureCategory | None]]:
+        """Each job's id, state, attempts and failure category."""
+        with self.session_factory() as session:
+            return JobRepository(session).states(job_ids)
 
     def outcome(self, job_id: int) -> JobOutcome | None:
         """A job's state, its failure if any, and what it read (the raw reads it landed)."""

@@ -7,6 +7,7 @@ from headend.store.models.collection import (
     ReadJob,
     ReadJobTransition,
     ReadPlan,
+    Worker,
 )
 from headend.store.models.quirks import LearnedQuirk
 from headend.store.models.readings import (
@@ -41,4 +42,5 @@ __all__ = [
     "RegisterReading",
     "RollupBasis",
     "VeeFinding",
+    "Worker",
 ]

@@ -57,6 +57,10 @@ class ReadJob(Timestamped, Base):
     failure_category: Mapped[FailureCategory | None] = mapped_column(enum_type(FailureCategory))
     failure_detail: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[str | None] = mapped_column(String(64))
+    # HEADEND_EXECUTOR=celery: the worker running the job, and until when its lease holds (the
+    # worker extends it while the session runs; past it the coordinator requeues the job)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ReadJobTransition(Base):
@@ -111,3 +115,18 @@ class RawRead(Base):
     clock_status: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(PackedJson())
     content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Worker(Base):
+    """A ``headend worker`` process: what it serves and when it last said it was alive."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # []: gateways with no site
+    capacity: Mapped[int] = mapped_column(Integer)  # sessions it runs at once at most
+    sessions: Mapped[int] = mapped_column(Integer, default=0)  # running at its last heartbeat
+    finished: Mapped[int] = mapped_column(Integer, default=0)  # sessions it ended, all told
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

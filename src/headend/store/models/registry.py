@@ -37,6 +37,9 @@ class Gateway(Timestamped, Base):
     baud_rate: Mapped[int | None] = mapped_column(Integer)
     framing: Mapped[SerialFraming | None] = mapped_column(enum_type(SerialFraming))
     max_sessions: Mapped[int] = mapped_column(Integer, default=1)
+    # the collector site whose workers reach it (HEADEND_EXECUTOR=celery); None: any worker
+    # started without --site
+    site: Mapped[str | None] = mapped_column(String(64))
 
     meters: Mapped[list[Meter]] = relationship(back_populates="gateway")
 

@@ -39,6 +39,7 @@ class DueJob:
     attempts: int
     deadline: datetime | None
     state: JobState = JobState.QUEUED
+    site: str | None = None  # the gateway's site: which workers may run it
 
 
 class JobRepository:
@@ -130,6 +131,7 @@ class JobRepository:
                 ReadJob.attempts,
                 ReadJob.deadline,
                 ReadJob.state,
+                Gateway.site,
             )
             .join(Meter, ReadJob.meter_id == Meter.id)
             .join(Gateway, Meter.gateway_id == Gateway.id)
@@ -151,21 +153,31 @@ class JobRepository:
         now: datetime,
         reason: str | None = None,
         expected: JobState | None = None,
+        *,
+        at_attempt: int | None = None,
+        held_by: str | None = None,
         **values: Any,
     ) -> bool:
         """Move a job on ``event`` if it is still in a state that allows it.
 
         The UPDATE names the state the job must be in, so two dispatchers can never both start
         one job: the second finds nothing to update and gets False. ``expected`` saves reading
-        the state first when the caller knows it.
+        the state first when the caller knows it. ``at_attempt`` and ``held_by``, when given, must
+        also hold (the attempt a worker was sent, the worker that holds the job's lease), so
+        an attempt that was given up on cannot end the job's next one.
         """
         current = expected or self.session.scalar(select(ReadJob.state).where(ReadJob.id == job_id))
         if current is None:
             return False
         target = next_state(current, event)
+        conditions = [ReadJob.id == job_id, ReadJob.state == current]
+        if at_attempt is not None:
+            conditions.append(ReadJob.attempts == at_attempt)
+        if held_by is not None:
+            conditions.append(ReadJob.worker == held_by)
         result = self.session.execute(
             update(ReadJob)
-            .where(and_(ReadJob.id == job_id, ReadJob.state == current))
+            .where(and_(*conditions))
             .values(state=target, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
@@ -185,10 +197,74 @@ class JobRepository:
         )
         return True
 
-    def running_job_ids(self) -> list[int]:
-        return list(
-            self.session.scalars(select(ReadJob.id).where(ReadJob.state == JobState.RUNNING))
+    def running_job_ids(self, lease_ended_by: datetime | None = None) -> list[int]:
+        """Jobs running; with ``lease_ended_by``, only those whose lease ran out by then (or
+        that never had one)."""
+        stmt = select(ReadJob.id).where(ReadJob.state == JobState.RUNNING)
+        if lease_ended_by is not None:
+            stmt = stmt.where(
+                or_(ReadJob.lease_until.is_(None), ReadJob.lease_until < lease_ended_by)
+            )
+        return list(self.session.scalars(stmt.order_by(ReadJob.id)))
+
+    def claim(self, job_id: int, attempt: int, worker: str, lease_until: datetime) -> bool:
+        """The worker takes a running job it was sent, if that attempt is still the job's and
+        no worker holds it yet."""
+        result = self.session.execute(
+            update(ReadJob)
+            .where(
+                ReadJob.id == job_id,
+                ReadJob.state == JobState.RUNNING,
+                ReadJob.attempts == attempt,
+                ReadJob.worker.is_(None),
+            )
+            .values(worker=worker, lease_until=lease_until)
+            .execution_options(synchronize_session=False)
         )
+        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    def held(self, attempts: dict[int, int], worker: str | None) -> set[int]:
+        """Which of the jobs (id: attempt) are still running at that attempt, held by
+        ``worker`` if given; their rows are locked until the transaction ends, so no requeue
+        slips in between."""
+        if not attempts:
+            return set()
+        stmt = select(ReadJob.id, ReadJob.attempts).where(
+            ReadJob.id.in_(list(attempts)), ReadJob.state == JobState.RUNNING
+        )
+        if worker is not None:
+            stmt = stmt.where(ReadJob.worker == worker)
+        rows = self.session.execute(stmt.with_for_update())
+        return {job_id for job_id, attempt in rows if attempts[job_id] == attempt}
+
+    def renew(self, worker: str, job_ids: Sequence[int], lease_until: datetime) -> int:
+        """Extend the worker's lease on those of ``job_ids`` it still holds; how many."""
+        if not job_ids:
+            return 0
+        result = self.session.execute(
+            update(ReadJob)
+            .where(
+                ReadJob.id.in_(list(job_ids)),
+                ReadJob.state == JobState.RUNNING,
+                ReadJob.worker == worker,
+            )
+            .values(lease_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount  # type: ignore[attr-defined,no-any-return]
+
+    def states(
+        self, job_ids: Sequence[int]
+    ) -> list[tuple[int, JobState, int, FailureCategory | None]]:
+        """Each job's id, state, attempts and failure category."""
+        if not job_ids:
+            return []
+        rows = self.session.execute(
+            select(ReadJob.id, ReadJob.state, ReadJob.attempts, ReadJob.failure_category).where(
+                ReadJob.id.in_(list(job_ids))
+            )
+        )
+        return [(i, state, attempts, category) for i, state, attempts, category in rows]
 
     def add_attempt(self, values: dict[str, Any]) -> None:
         self.session.execute(insert(table_of(ReadAttempt)), [values])
