@@ -161,7 +161,7 @@ def test_gateways_list_is_the_registrys_gateways(
     assert ran.code == 0, ran.stderr
     assert _json(ran.stdout) == RegistryService(filled).gateways()
     shown = headend("gateways", "list").stdout.splitlines()
-    assert shown[0].split() == ["gateway", "kind", "host", "port", "device", "sessions"]
+    assert shown[0].split() == ["gateway", "kind", "host", "port", "device", "sessions", "site"]
     assert len(shown) == 1 + 18
 
 

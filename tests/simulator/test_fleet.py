@@ -25,9 +25,10 @@ from headend.simulator.spec import FaultKind
 
 HEADER = (
     "meter_id,service_point,customer_ref,gateway,gateway_kind,gateway_host,gateway_port,"
-    "gateway_device,gateway_baud_rate,gateway_framing,gateway_max_sessions,transport,client_sap,"
-    "server_logical,server_physical,auth,secret_ref,lls_password,hls_encryption_key,"
-    "hls_authentication_key,device_profile,ct_ratio,vt_ratio,install_date,removal_date,status,tags"
+    "gateway_device,gateway_baud_rate,gateway_framing,gateway_max_sessions,gateway_site,"
+    "transport,client_sap,server_logical,server_physical,auth,secret_ref,lls_password,"
+    "hls_encryption_key,hls_authentication_key,device_profile,ct_ratio,vt_ratio,install_date,"
+    "removal_date,status,tags"
 )
 TODAY = date(2026, 11, 27)
 
@@ -155,6 +156,7 @@ def test_the_registry_has_the_importers_header_and_one_row_per_meter() -> None:
     assert serial["gateway_kind"] == "serial" and serial["gateway_framing"] == "8N1"
     assert serial["gateway_device"].endswith("line-0000") and serial["gateway_baud_rate"] == "9600"
     assert serial["gateway_host"] == "" and serial["gateway_port"] == ""
+    assert {r["gateway_site"] for r in rows} == {""}  # a simulated gateway belongs to no site
 
 
 def test_registry_rows_carry_each_meters_secret_for_its_authentication() -> None:

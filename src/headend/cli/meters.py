@@ -31,6 +31,7 @@ GATEWAY_COLUMNS = (
     ("port", "port"),
     ("device", "device"),
     ("max_sessions", "sessions"),
+    ("site", "site"),
 )
 meters_app = typer.Typer(help="The meter registry.", no_args_is_help=True)
 gateways_app = typer.Typer(help="The gateways meters are reached through.", no_args_is_help=True)
@@ -120,7 +121,8 @@ def list_meters(
 def list_gateways(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")
 ) -> None:
-    """Every gateway by name: kind, address and how many sessions it carries at once."""
+    """Every gateway by name: kind, address, how many sessions it carries at once and the
+    collector site whose workers read it."""
     emit(get_runtime(ctx).registry.gateways(), GATEWAY_COLUMNS, as_json)
 
 

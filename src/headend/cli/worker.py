@@ -1,11 +1,11 @@
-"""``headend worker``: meter sessions on this machine for a coordinator (HEADEND_EXECUTOR=celery)."""
+"""``headend worker``: meter sessions on this machine for a coordinator (executor celery)."""
 
 from __future__ import annotations
 
 import typer
 
 from headend.cli.state import get_runtime, get_settings
-from headend.scheduling.celery_app import SITE_NAME
+from headend.domain.registry_format import SITE_NAME
 
 
 def worker(
@@ -25,7 +25,7 @@ def worker(
     reads land in the shared PostgreSQL store."""
     settings = get_settings(ctx)
     sites = tuple(dict.fromkeys(site)) or settings.sites
-    bad = [name for name in sites if not SITE_NAME.match(name)]
+    bad = [name for name in sites if not SITE_NAME.fullmatch(name)]
     if bad:
         typer.echo(
             f"headend: not a site name: {', '.join(map(repr, bad))} (letters, digits, '.', "

@@ -19,6 +19,7 @@ REGISTRY_COLUMNS: tuple[str, ...] = (
     "gateway_baud_rate",
     "gateway_framing",
     "gateway_max_sessions",
+    "gateway_site",
     "transport",
     "client_sap",
     "server_logical",
@@ -36,6 +37,9 @@ REGISTRY_COLUMNS: tuple[str, ...] = (
     "status",
     "tags",
 )
+# a collector site (``gateway_site``, ``headend worker --site NAME``): it names the worker's
+# queues, so it holds no spaces or other characters a queue name would not carry
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # -- extra_obis: objects read in addition to the device profile's registers -------------------
 

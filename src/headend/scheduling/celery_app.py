@@ -12,13 +12,13 @@ Nothing is configured at import: ``make_celery`` builds the application from the
 
 from __future__ import annotations
 
-import re
-
 from celery import Celery
+
+from headend.domain.registry_format import SITE_NAME
 
 READ_BATCH = "headend.read_batch"  # the task: run a gateway's batch of read jobs
 PREFIX = "headend"
-SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+__all__ = ["READ_BATCH", "SITE_NAME", "make_celery", "queue_of", "queues_of"]
 
 
 def queue_of(site: str | None, on_demand: bool) -> str:

@@ -280,6 +280,7 @@ def export_row(meter: Any, gateway: Any, secret_name: str | None) -> dict[str, s
         "gateway_baud_rate": text(gateway.baud_rate),
         "gateway_framing": text(gateway.framing),
         "gateway_max_sessions": text(gateway.max_sessions),
+        "gateway_site": text(gateway.site),
         "transport": str(meter.transport),
         "client_sap": text(meter.client_sap),
         "server_logical": text(meter.server_logical),

@@ -18,10 +18,13 @@ from functools import cache
 from typing import TypeVar
 
 from headend.domain.enums import AuthLevel, GatewayKind, MeterStatus, SerialFraming, Transport
-from headend.domain.registry_format import REGISTRY_COLUMNS, parse_extra_objects
+from headend.domain.registry_format import REGISTRY_COLUMNS, SITE_NAME, parse_extra_objects
 from headend.store.secrets import MeterSecrets
 
 OPTIONAL_COLUMNS: tuple[str, ...] = ("extra_obis",)
+# registry columns a file may leave out, read as empty: files written before they were added
+# still import
+LATER_COLUMNS: tuple[str, ...] = ("gateway_site",)
 GATEWAY_DETAIL_COLUMNS = (
     "gateway_kind",
     "gateway_host",
@@ -30,6 +33,7 @@ GATEWAY_DETAIL_COLUMNS = (
     "gateway_baud_rate",
     "gateway_framing",
     "gateway_max_sessions",
+    "gateway_site",
 )
 SECRET_COLUMNS = ("lls_password", "hls_encryption_key", "hls_authentication_key")
 BAUD_RATES = frozenset({300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200})
@@ -62,6 +66,7 @@ class GatewayRecord:
     baud_rate: int | None = None
     framing: SerialFraming | None = None
     max_sessions: int = 1
+    site: str | None = None  # the collector site whose workers read it; None: no site
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ def check_header(header: list[str] | None) -> list[RowError]:
         return [RowError(0, "header", "the file is empty; the first line must name the columns")]
     errors = []
     names = [h.strip() for h in header]
-    missing = [c for c in REGISTRY_COLUMNS if c not in names]
+    missing = [c for c in REGISTRY_COLUMNS if c not in names and c not in LATER_COLUMNS]
     unknown = [c for c in names if c not in REGISTRY_COLUMNS and c not in OPTIONAL_COLUMNS]
     duplicated = sorted({c for c in names if names.count(c) > 1})
     if missing:
@@ -202,6 +207,7 @@ def _gateway(row: _Row, name: str) -> GatewayRecord | None:
     if kind is None:
         return None
     sessions = row.integer("gateway_max_sessions", 1, 10_000, default=1)
+    site = _site(row)
     if kind is GatewayKind.SERIAL:
         device = row.required("gateway_device")
         baud = row.integer("gateway_baud_rate", 300, 115_200, default=9600)
@@ -215,7 +221,7 @@ def _gateway(row: _Row, name: str) -> GatewayRecord | None:
             row.error("gateway_max_sessions", "a serial port carries one session at a time: 1")
         if device is None or baud is None or framing is None or sessions is None:
             return None
-        return GatewayRecord(name, kind, device=device, baud_rate=baud, framing=framing)
+        return GatewayRecord(name, kind, device=device, baud_rate=baud, framing=framing, site=site)
     host = row.required("gateway_host")
     port = row.integer("gateway_port", 1, 65_535)
     if row.text("gateway_port") is None:
@@ -227,7 +233,22 @@ def _gateway(row: _Row, name: str) -> GatewayRecord | None:
         row.error("gateway_max_sessions", "an RS485 bus carries one session at a time: 1")
     if host is None or port is None or sessions is None:
         return None
-    return GatewayRecord(name, kind, host=host, port=port, max_sessions=sessions)
+    return GatewayRecord(name, kind, host=host, port=port, max_sessions=sessions, site=site)
+
+
+def _site(row: _Row) -> str | None:
+    """The ``gateway_site`` column: empty for a gateway of no site. A bad name is reported
+    and read as no site, so the gateway stays described and its meters' rows are not refused
+    as well for naming an unknown gateway."""
+    site = row.text("gateway_site")
+    if site is not None and not SITE_NAME.match(site):
+        row.error(
+            "gateway_site",
+            f"must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit "
+            f"(the NAME of headend worker --site NAME), got {site!r}",
+        )
+        return None
+    return site
 
 
 def _secrets(row: _Row, auth: AuthLevel | None) -> MeterSecrets | None:

@@ -141,6 +141,7 @@ class RegistryService:
                     "port": g.port,
                     "device": g.device,
                     "max_sessions": g.max_sessions,
+                    "site": g.site,
                 }
                 for g in rows
             ]

@@ -28,6 +28,7 @@ class GatewayInfo:
     kind: GatewayKind
     address: str  # host:port or the serial device
     max_sessions: int
+    site: str | None  # the collector site whose workers read it; None: no site
     meters: int
 
 
@@ -76,6 +77,7 @@ class DashboardService:
                 kind=row.kind,
                 address=f"{row.host}:{row.port}" if row.host else (row.device or ""),
                 max_sessions=row.max_sessions,
+                site=row.site,
                 meters=int(row.meters),
             )
             for row in rows

@@ -38,6 +38,7 @@ class DashboardRepository:
                 Gateway.port,
                 Gateway.device,
                 Gateway.max_sessions,
+                Gateway.site,
                 func.coalesce(meters.c.meters, 0).label("meters"),
             )
             .outerjoin(meters, meters.c.gateway_id == Gateway.id)

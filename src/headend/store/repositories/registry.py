@@ -40,6 +40,7 @@ GATEWAY_FIELDS: tuple[str, ...] = (
     "baud_rate",
     "framing",
     "max_sessions",
+    "site",
 )
 
 
