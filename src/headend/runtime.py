@@ -33,6 +33,7 @@ from headend.services.access.audit import AuditService
 from headend.services.access.keys import KeyService
 from headend.services.billing.service import BillingService, page_workers
 from headend.services.collection.jobs import JobService
+from headend.services.collection.leadership import Leadership
 from headend.services.collection.plans import PlanService
 from headend.services.collection.quirks import LearnedQuirks
 from headend.services.collection.runner import CollectionService, CollectionSettings
@@ -181,6 +182,14 @@ class Runtime:
 
         return RemoteSessions(self.jobs, self.workers, send, queue_of, self.settings.job_lease_s)
 
+    @cached_property
+    def leadership(self) -> Leadership | None:
+        """Which coordinator leads, when a standby may run beside it (the Celery executor)."""
+        if self.settings.executor != "celery":
+            return None
+        self._needs_shared_store()
+        return Leadership(self.settings.database_url)
+
     def worker(self, sites: tuple[str, ...], sessions: int) -> None:
         """``headend worker``: run meter sessions for the coordinator until SIGTERM/SIGINT."""
         from headend.scheduling.worker import SessionWorker, run_worker, worker_name
@@ -272,7 +281,10 @@ class Runtime:
 
     @cached_property
     def health(self) -> HealthService:
-        return HealthService(self.session_factory, lambda: list(self.loops.values()))
+        """The store's round trip, the loops of ``serve`` and, with ``HEADEND_EXECUTOR=celery``,
+        the workers' heartbeats, for ``/health`` and the dashboard's workers page."""
+        workers = self.workers if self.settings.executor == "celery" else None
+        return HealthService(self.session_factory, lambda: list(self.loops.values()), workers)
 
     def api_context(self, hooks: ProcessHooks | None = None) -> ApiContext:
         """What the API's routers use: the services, the limits and ``hooks`` into the
@@ -282,7 +294,11 @@ class Runtime:
 
         settings = self.settings
         return ApiContext(
-            settings=ApiSettings(tz=settings.tz, api_max_range_days=settings.api_max_range_days),
+            settings=ApiSettings(
+                tz=settings.tz,
+                api_max_range_days=settings.api_max_range_days,
+                executor=settings.executor,
+            ),
             keys=self.keys,
             audit=self.audit,
             jobs=self.jobs,
@@ -317,12 +333,52 @@ class Runtime:
         say: Callable[[str], None] = print,
     ) -> int:
         """Run the HTTP API, the read-plan scheduler and the dispatcher (each unless turned
-        off) until SIGINT or SIGTERM; ``say`` reports progress. The exit status: 0, or 1 if
-        the API could not start."""
+        off) until SIGINT or SIGTERM; ``say`` reports progress. With
+        ``HEADEND_EXECUTOR=celery`` the collection side waits until this coordinator leads
+        (``Leadership``). The exit status: 0, or 1 if the API could not start or leading was
+        lost."""
         settings = self.settings
         dispatcher, scheduler, validation = self.dispatcher, self.scheduler, self.validation
         upkeep = self.upkeep
         bind_host, bind_port = host or settings.api_host, port or settings.api_port
+
+        leadership = self.leadership
+
+        async def collecting(
+            stop: asyncio.Event, tasks: list[asyncio.Task[None]], on_lost: Callable[[], None]
+        ) -> None:
+            """The collection side: the scheduler, the dispatcher and the store's passes; with
+            a standby coordinator possible, once this process leads."""
+            if leadership is not None:
+                say("headend: standing by until this coordinator leads")
+                if not await leadership.acquire(stop):
+                    return
+                say("headend: leading: this coordinator dispatches")
+            await self.collection.land_spool_and_watch()  # and while reads wait there
+            await dispatcher.recover()
+            caught_up = await scheduler.start()
+            say(
+                f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
+                f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions"
+                + (" on workers" if settings.executor == "celery" else "")
+            )
+            if collect_now:
+                queued = await asyncio.to_thread(self._queue_everyone)
+                say(f"headend: reading {queued} meters now")
+            loops = [
+                ("dispatcher", lambda: dispatcher.run(stop, SHUTDOWN_GRACE_S)),
+                ("vee", lambda: _validate_periodically(validation, stop)),
+                ("upkeep", lambda: _upkeep_periodically(upkeep, stop)),
+            ]
+            for name, body in loops:
+                tasks.append(asyncio.create_task(supervised(self.loop_status(name), body, stop)))
+            if leadership is not None:
+                await leadership.hold(stop)
+                if not stop.is_set():  # the lock was lost: another coordinator may lead now
+                    say("headend: no longer leading; stopping")
+                    on_lost()
+
+        lost = asyncio.Event()
 
         async def run() -> int:
             stop = asyncio.Event()
@@ -343,7 +399,7 @@ class Runtime:
                 from headend.api.app import create_app
                 from headend.api.server import ApiServer
 
-                context = self.api_context(self._hooks(plans_changed))
+                context = self.api_context(self._hooks(plans_changed, collect))
                 server = ApiServer(create_app(context), bind_host, bind_port)
                 if context.billing.workers is not None:  # ready before the first bulk stream
                     await asyncio.to_thread(context.billing.workers.start)
@@ -353,47 +409,15 @@ class Runtime:
                 if server is not None:
                     server.should_exit = True
 
+            def on_lost() -> None:
+                lost.set()
+                on_signal()
+
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, on_signal)
             tasks: list[asyncio.Task[None]] = []
             if collect:
-                await self.collection.land_spool_and_watch()  # and while reads wait there
-                await dispatcher.recover()
-                caught_up = await scheduler.start()
-                say(
-                    f"headend: scheduler running ({len(scheduler.scheduler.get_jobs())} plans, "
-                    f"{caught_up} caught up); dispatcher up to {settings.max_sessions} sessions"
-                )
-                if collect_now:
-                    queued = await asyncio.to_thread(self._queue_everyone)
-                    say(f"headend: reading {queued} meters now")
-                tasks.append(
-                    asyncio.create_task(
-                        supervised(
-                            self.loop_status("dispatcher"),
-                            lambda: dispatcher.run(stop, SHUTDOWN_GRACE_S),
-                            stop,
-                        )
-                    )
-                )
-                tasks.append(
-                    asyncio.create_task(
-                        supervised(
-                            self.loop_status("vee"),
-                            lambda: _validate_periodically(validation, stop),
-                            stop,
-                        )
-                    )
-                )
-                tasks.append(
-                    asyncio.create_task(
-                        supervised(
-                            self.loop_status("upkeep"),
-                            lambda: _upkeep_periodically(upkeep, stop),
-                            stop,
-                        )
-                    )
-                )
+                tasks.append(asyncio.create_task(collecting(stop, tasks, on_lost)))
             try:
                 if server is not None:
                     serving = asyncio.create_task(server.serve())
@@ -409,11 +433,14 @@ class Runtime:
                     await stop.wait()
             finally:
                 stop.set()
+                while not all(task.done() for task in tasks):  # collecting may add loops
+                    await asyncio.gather(*tasks, return_exceptions=True)
                 scheduler.stop()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                if leadership is not None:
+                    leadership.release()
                 if context is not None:
                     await asyncio.to_thread(context.close)
-            return 0
+            return 1 if lost.is_set() else 0
 
         try:
             return asyncio.run(run())
@@ -425,11 +452,25 @@ class Runtime:
         status = self.loops[name] = LoopStatus(name)
         return status
 
-    def _hooks(self, plans_changed: Callable[[], None]) -> ProcessHooks:
-        """What the API learns of the scheduler and the dispatcher running beside it."""
+    def _hooks(self, plans_changed: Callable[[], None], collect: bool = True) -> ProcessHooks:
+        """What the API learns of the scheduler and the dispatcher running beside it, and of
+        this process's role: "leader" while it collects (with the local executor once its
+        scheduler runs, with the Celery executor while it holds the coordinators' lock),
+        "standby" while a Celery coordinator waits for that lock, None when ``collect`` is off
+        (``serve --no-collect``) or the local scheduler is not running."""
         from headend.api.context import ProcessHooks
+        from headend.services.reporting.health import CoordinatorRole
 
         scheduler, dispatcher, jobs = self.scheduler, self.dispatcher, self.jobs
+        leadership = self.leadership
+
+        def role() -> CoordinatorRole | None:
+            if not collect:
+                return None
+            if leadership is None:
+                return "leader" if scheduler.running else None
+            return "leader" if leadership.leading else "standby"
+
         return ProcessHooks(
             scheduler_running=lambda: scheduler.running,
             sessions_in_flight=lambda: dispatcher.in_flight,
@@ -438,6 +479,7 @@ class Runtime:
             plans_changed=plans_changed,
             gateway_sessions=lambda: dispatcher.sessions_by_gateway,
             paused_gateways=lambda: dispatcher.breaker.paused(jobs.clock()),
+            role=role,
         )
 
     def _queue_everyone(self) -> int:

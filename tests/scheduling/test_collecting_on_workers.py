@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -43,7 +46,7 @@ def _collect(fleet: StoreFleet, broker: str, timeout_s: float = 120, **queue: ob
 
 
 def _lands_what_it_measured(fleet: StoreFleet, meter_id: str) -> None:
-    rows = stored_intervals(fleet.store, meter_id, A_PLUS)
+    rows = stored_intervals(fleet.store, meter_id, A_PLUS, which="raw")
     period = timedelta(seconds=fleet.specs[meter_id].capture_period_s)
     assert rows, meter_id
     assert len(rows) == len({r.interval_end for r in rows})
@@ -253,3 +256,109 @@ def test_an_on_demand_read_overtakes_a_running_bulk_collection(
     assert state is JobState.SUCCEEDED
     # one bus, one session at a time: the technician's read went before the bulk had ended
     assert bulk_states.get(JobState.QUEUED, 0) >= 2, bulk_states
+
+
+def test_the_standby_coordinator_takes_over_when_the_leader_is_killed_and_nothing_runs_twice(
+    store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
+) -> None:
+    specs = [
+        spec.__class__(**{**spec.__dict__, "latency_s": 0.1})
+        for spec in make_fleet(tmp_path, 8, transport="hdlc", auth="none", bus_size=4)
+    ]
+    worker_pool.start()
+    with serving_into_store(specs, store) as fleet:
+        ids = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
+        leader = worker_pool.coordinator("first")
+        _wait_for(lambda: "leading" in worker_pool.said("first"), 60, worker_pool)
+        standby = worker_pool.coordinator("second")
+        _wait_for(lambda: "standing by" in worker_pool.said("second"), 60, worker_pool)
+        _wait_for(lambda: fleet.jobs.summary(ids)["succeeded"] > 0, 60, worker_pool)
+        assert "leading" not in worker_pool.said("second")
+        leader.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _wait_for(lambda: "leading" in worker_pool.said("second"), 15, worker_pool)
+        took_over = time.monotonic() - killed
+        assert _wait_all_ended(fleet, ids, 150), worker_pool.logs()
+        assert standby.poll() is None
+        assert fleet.jobs.summary(ids)["succeeded"] == 8
+        for meter_id in fleet.specs:
+            _lands_what_it_measured(fleet, meter_id)
+    assert took_over < 10
+    with store() as session:
+        attempts = session.execute(
+            select(
+                ReadAttempt.job_id,
+                ReadAttempt.started_at,
+                ReadAttempt.finished_at,
+                ReadAttempt.succeeded,
+            ).order_by(ReadAttempt.job_id, ReadAttempt.started_at)
+        ).all()
+    wins = [job_id for job_id, _, _, succeeded in attempts if succeeded]
+    assert sorted(wins) == sorted(ids)  # each job succeeded once
+    for _, rows in itertools.groupby(attempts, key=lambda row: row[0]):
+        spans = [(start, end) for _, start, end, _ in rows]
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # never two at once
+
+
+def _wait_for(condition: object, timeout_s: float, pool: WorkerPool) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"waited {timeout_s} s in vain\n{pool.logs()}")
+
+
+def _collect_command(
+    pool: WorkerPool, *args: str, timeout_s: float = 180
+) -> subprocess.CompletedProcess[str]:
+    env = {**pool.environment(), "HEADEND_SPOOL_DIR": str(pool.folder / "spool-collect")}
+    return subprocess.run(
+        [sys.executable, "-m", "headend", "collect", "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def test_headend_collect_with_the_celery_executor_has_the_workers_read_every_meter(
+    store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
+) -> None:
+    specs = make_fleet(tmp_path, 6, transport="wrapper", auth="none", bus_size=1)
+    worker = worker_pool.start()
+    with serving_into_store(specs, store) as fleet:
+        done = _collect_command(worker_pool)
+        assert done.returncode == 0, done.stderr + worker_pool.logs()
+        summary = json.loads(done.stdout)
+        assert (summary["attempted"], summary["succeeded"], summary["unfinished"]) == (6, 6, 0)
+        assert summary["vee"]["meters"] == 6
+        for meter_id in fleet.specs:
+            _lands_what_it_measured(fleet, meter_id)
+    assert _sessions_by_worker(store) == {worker_pool.name_of(worker): 6}
+
+
+def test_headend_collect_timing_out_with_the_celery_executor_leaves_no_job_running(
+    store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
+) -> None:
+    specs = [
+        spec.__class__(**{**spec.__dict__, "latency_s": 0.3})
+        for spec in make_fleet(tmp_path, 6, transport="hdlc", auth="none", bus_size=6)
+    ]
+    worker_pool.start()
+    with serving_into_store(specs, store):
+        done = _collect_command(worker_pool, "--timeout", "3")
+        assert done.returncode == 3, done.stderr + worker_pool.logs()
+        summary = json.loads(done.stdout)
+        assert summary["unfinished"] > 0
+        with store() as session:
+            states = set(session.scalars(select(ReadJob.state)))
+            timed_out = session.scalar(
+                select(func.count())
+                .select_from(ReadAttempt)
+                .where(ReadAttempt.failure_detail.like("%deadline passed while a worker%"))
+            )
+    assert JobState.RUNNING not in states
+    # one bus, one session at a time: the one under way at the deadline, unless it just ended
+    assert timed_out <= 1

@@ -62,9 +62,8 @@ class WorkerPool:
     store: sessionmaker[Session]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, *sites: str, sessions: int = 20, wait: bool = True) -> subprocess.Popen[bytes]:
-        number = len(self.processes)
-        env = {
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "HEADEND_DATABASE_URL": self.database_url,
             "HEADEND_SECRET_KEY": TEST_SECRET_KEY,
@@ -74,8 +73,12 @@ class WorkerPool:
             "HEADEND_CONNECT_TIMEOUT_S": "2",
             "HEADEND_RESPONSE_TIMEOUT_S": "2",
             "HEADEND_LOG_LEVEL": "WARNING",
-            "HEADEND_SPOOL_DIR": str(self.folder / f"spool-{number}"),
+            "HEADEND_EXECUTOR": "celery",
         }
+
+    def start(self, *sites: str, sessions: int = 20, wait: bool = True) -> subprocess.Popen[bytes]:
+        number = len(self.processes)
+        env = {**self.environment(), "HEADEND_SPOOL_DIR": str(self.folder / f"spool-{number}")}
         argv = [sys.executable, "-m", "headend", "worker", "--sessions", str(sessions)]
         for site in sites:
             argv += ["--site", site]
@@ -103,10 +106,22 @@ class WorkerPool:
             time.sleep(0.2)
         raise AssertionError(f"worker {process.pid} did not start:\n{self.logs()}")
 
+    def coordinator(self, name: str) -> subprocess.Popen[bytes]:
+        """``headend serve --no-api`` as a coordinator of the Celery executor; its output goes
+        to ``coordinator-NAME.log``."""
+        env = {**self.environment(), "HEADEND_SPOOL_DIR": str(self.folder / f"spool-{name}")}
+        log = (self.folder / f"coordinator-{name}.log").open("wb")
+        argv = [sys.executable, "-m", "headend", "serve", "--no-api"]
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def said(self, name: str) -> str:
+        return (self.folder / f"coordinator-{name}.log").read_text(errors="replace")
+
     def logs(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace") for p in sorted(self.folder.glob("worker-*.log"))
-        )
+        logs = sorted(self.folder.glob("worker-*.log")) + sorted(self.folder.glob("coord*.log"))
+        return "\n".join(f"== {p.name}\n" + p.read_text(errors="replace") for p in logs)
 
     def stop_all(self) -> None:
         for process in self.processes:

@@ -1,12 +1,13 @@
 """What the routers use, built once per app by the composition root (``headend.runtime``):
 the services, the limits and what the process around the API tells it (is a scheduler
-running, sessions in flight)."""
+running, sessions in flight, does this coordinator lead)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from headend.api.ratelimit import MeterRateLimit
@@ -19,7 +20,7 @@ from headend.services.collection.plans import PlanService
 from headend.services.collection.quirks import LearnedQuirks
 from headend.services.registry.service import RegistryService
 from headend.services.reporting.dashboard import DashboardService
-from headend.services.reporting.health import HealthService
+from headend.services.reporting.health import CoordinatorRole, HealthService
 from headend.services.reporting.readings import ReadingsService
 from headend.services.reporting.reports import ReportService
 from headend.services.validation.edits import EditService
@@ -38,6 +39,9 @@ class ProcessHooks:
     # (gateway id -> paused until); called from the event loop that runs the dispatcher
     gateway_sessions: Callable[[], dict[int, int]] = dict
     paused_gateways: Callable[[], dict[int, datetime]] = dict
+    # "leader" (runs the scheduler and the dispatcher), "standby" (waits to take over from
+    # the leading coordinator) or None: no collection side in this process
+    role: Callable[[], CoordinatorRole | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ApiSettings:
 
     tz: ZoneInfo
     api_max_range_days: int
+    executor: Literal["local", "celery"] = "local"  # where meter sessions run
 
 
 @dataclass

@@ -137,9 +137,36 @@ class LoopHealth(BaseModel):
     last_crash_at: datetime | None = None
 
 
+class WorkerHealth(BaseModel):
+    """A ``headend worker`` process as its last heartbeat left it."""
+
+    name: str = Field(description="host:pid")
+    sites: list[str] = Field(description="The sites it reads; []: the gateways of no site")
+    capacity: int = Field(description="Meter sessions it runs at once at most")
+    sessions: int = Field(description="Meter sessions running at its last heartbeat")
+    finished: int = Field(description="Meter sessions it ended since it started")
+    seen_at: datetime = Field(description="Its last heartbeat")
+    alive: bool = Field(
+        description="Heard from within 5 heartbeats: the dispatcher counts it and sends work"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     scheduler: Literal["running", "not running"]
     sessions_in_flight: int
     loops: dict[str, LoopHealth] = {}
+    executor: Literal["local", "celery"] = Field(
+        description="Where meter sessions run: local, in this process; celery, on workers"
+    )
+    role: Literal["leader", "standby"] | None = Field(
+        description="This process's part in collection: leader (runs the scheduler and the "
+        "dispatcher), standby (waits to take over from the leading coordinator), or null (no "
+        "collection here: `serve --no-collect`, or the scheduler is not running)"
+    )
+    workers: list[WorkerHealth] = Field(
+        default=[],
+        description="Workers not stopped and heard from in the last 24 hours, the alive ones "
+        "first, then by name; [] with the local executor",
+    )

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from headend.domain.enums import Role
-from tests.api.pages.conftest import Served, fleet_day
+from tests.api.conftest import LISTED
+from tests.api.pages.conftest import Served, as_coordinator, fleet_day
 
 CHROMIUM = Path(os.environ.get("HEADEND_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = Path(__file__).resolve().parents[2] / "output" / "screenshots"
@@ -138,12 +139,27 @@ def test_every_page_fits_the_screen_and_passes_the_accessibility_check(screen: S
         ("meter", f"/meters/{meter}"),
         ("findings", "/findings"),
         ("gateways", f"/gateways?date={day}"),
+        ("workers", "/workers"),
     ):
         screen.open(path)
         screen.check(shot)
     missing = screen.page.goto(served.base_url + "/meters/NO-SUCH-METER")
     assert missing is not None and missing.status == 404
     screen.check("error")
+
+
+def test_the_workers_page_lists_the_workers_alive_first_and_sorts_them(screen: Screen) -> None:
+    with as_coordinator(screen.served, "standby"):
+        screen.open("/workers")
+    table = screen.page.locator("#workers")
+    expect(table.locator("tbody tr")).to_have_count(len(LISTED))
+    expect(table.locator("tbody tr td:first-child")).to_have_text(LISTED)
+    expect(table.locator("tbody tr").last).to_contain_text("Lost")
+    expect(screen.page.locator("#collection")).to_contain_text("Standby")
+    screen.check("workers-celery")
+    table.get_by_role("button", name="Worker").click()
+    expect(table.locator("th").first).to_have_attribute("aria-sort", "ascending")
+    expect(table.locator("tbody tr td:first-child")).to_have_text(sorted(LISTED))
 
 
 def test_the_failed_reads_table_sorts_and_links_to_each_meter(screen: Screen) -> None:

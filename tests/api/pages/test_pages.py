@@ -12,10 +12,11 @@ import httpx
 from headend.domain.enums import Role
 from headend.domain.quality import Quality
 from headend.services.access.keys import KeyService
-from tests.api.pages.conftest import Served, csrf_of, fleet_day, log_in
+from tests.api.conftest import LISTED
+from tests.api.pages.conftest import Served, as_coordinator, csrf_of, fleet_day, log_in
 from tests.conftest import TEST_ACTOR
 
-PAGES = ("/", "/failed-reads", "/meters", "/findings", "/gateways")
+PAGES = ("/", "/failed-reads", "/meters", "/findings", "/gateways", "/workers")
 
 
 def test_a_page_without_a_session_sends_the_browser_to_the_login_form(served: Served) -> None:
@@ -88,12 +89,12 @@ def test_each_role_sees_the_pages_it_may_and_only_their_links(
     allowed = {
         Role.BILLING: {"/"},
         Role.TECHNICIAN: {"/", "/meters"},
-        Role.OPERATOR: {"/", "/meters", "/failed-reads", "/findings", "/gateways"},
+        Role.OPERATOR: set(PAGES),
     }
     for role, pages in allowed.items():
         client = sessions[role]
         nav = client.get("/").text.split('aria-label="Dashboard"', 1)[1].split("</nav>", 1)[0]
-        for path in ("/", "/meters", "/failed-reads", "/findings", "/gateways"):
+        for path in PAGES:
             status = client.get(path).status_code
             assert status == (200 if path in pages else 403), (role, path, status)
             assert (f'href="{path}"' in nav) == (path in pages), (role, path)
@@ -325,6 +326,41 @@ def test_the_gateways_page_shows_sessions_failures_and_the_circuit_breaker(
         assert gateway.name in page.text
     assert page.text.count(">Paused</span>") == 1 and "1 gateway paused" in page.text
     assert "1 of 1" in page.text
+
+
+def test_the_workers_page_lists_each_worker_alive_or_lost_with_its_sites_and_sessions(
+    served: Served, sessions: dict[Role, httpx.Client]
+) -> None:
+    with as_coordinator(served, "leader"):
+        page = sessions[Role.OPERATOR].get("/workers")
+    assert page.status_code == 200
+    html = page.text
+    assert "celery: meter sessions run on <code>headend worker</code> processes" in html
+    assert ">Leader</span>" in html
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", html.split("<tbody>", 1)[1])
+    assert rows == [
+        ("hanoi-1:101", "hanoi, haiphong"),
+        ("spare:102", "no site"),
+        ("a-lost:103", "hanoi"),
+    ]
+    assert [name for name, _ in rows] == LISTED  # not the stopped one, not the one gone a day
+    assert ">3 of 20</td>" in html and ">5 of 20</td>" in html and ">41</td>" in html
+    assert html.count(">Alive</span>") == 2 and html.count(">Lost</span>") == 1
+    assert "2 workers alive" in html
+    assert re.search(r"<dt>Sessions open now</dt>\s*<dd>3 on the workers alive", html)
+    with as_coordinator(served, "standby"):
+        standby = sessions[Role.OPERATOR].get("/workers").text
+    assert ">Standby</span>: another coordinator leads" in standby
+
+
+def test_the_workers_page_says_sessions_run_in_this_process_with_the_local_executor(
+    sessions: dict[Role, httpx.Client],
+) -> None:
+    page = sessions[Role.OPERATOR].get("/workers")
+    assert page.status_code == 200
+    assert "local: meter sessions run in this process; there are no workers" in page.text
+    assert "<table" not in page.text  # the heartbeats of any worker are not listed
+    assert "Collects nothing" in page.text  # the served app runs no scheduler
 
 
 def test_logging_out_ends_the_session_for_pages_and_the_api(served: Served) -> None:

@@ -15,7 +15,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from headend.api.context import ApiContext
-from headend.api.pages import failed_reads, findings, gateways, login, meters, overview
+from headend.api.pages import (
+    failed_reads,
+    findings,
+    gateways,
+    login,
+    meters,
+    overview,
+    workers,
+)
 from headend.api.pages.web import (
     STATIC,
     LoginNeeded,
@@ -25,7 +33,7 @@ from headend.api.pages.web import (
     render,
 )
 
-ROUTERS = (login, overview, failed_reads, meters, findings, gateways)
+ROUTERS = (login, overview, failed_reads, meters, findings, gateways, workers)
 
 
 def install(app: FastAPI, context: ApiContext) -> None:

@@ -73,6 +73,16 @@ class Workers:
                 for row in WorkerRepository(session).all()
             ]
 
+    def recent(self, within: timedelta) -> list[WorkerStatus]:
+        """Workers not stopped and heard from within ``within``: the alive ones first, then
+        those lost (heard from, but not lately), each group by name."""
+        now = self.clock()
+        alive_since = self._since()
+        with self.session_factory() as session:
+            rows = WorkerRepository(session).seen_since(now - within)
+            found = [self._status(row, row.seen_at >= alive_since) for row in rows]
+        return sorted(found, key=lambda worker: (not worker.alive, worker.name))
+
     def capacity_by_site(self) -> dict[str | None, int]:
         """Sessions the live workers can run at once, by site (None: gateways of no site).
         A worker serving several sites counts for each."""

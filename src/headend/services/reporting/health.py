@@ -1,15 +1,24 @@
-"""Whether the store answers, and how the background loops of ``serve`` fare, for
-``/health``."""
+"""Whether the store answers, how the background loops of ``serve`` fare, and which workers
+run meter sessions, for ``/health`` and the dashboard's workers page."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from headend.services.collection.workers import Workers, WorkerStatus
 from headend.store.queries.health import ping
+
+# this process's part in collection: "leader" runs the scheduler and the dispatcher, "standby"
+# waits to take over from the leading coordinator (the Celery executor)
+CoordinatorRole = Literal["leader", "standby"]
+# workers not heard from for this long are no longer listed: a lost worker stays in view for a
+# day, so the operators see it went, then leaves room for those that replaced it
+RECENT_WORKERS = timedelta(hours=24)
 
 
 @dataclass
@@ -25,13 +34,18 @@ class LoopStatus:
 
 
 class HealthService:
+    """``workers``: the heartbeats of the Celery executor's workers; None with the local
+    executor, whose sessions run in the serving process."""
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         loops: Callable[[], Sequence[LoopStatus]] = tuple,
+        workers: Workers | None = None,
     ) -> None:
         self.session_factory = session_factory
         self._loops = loops
+        self._workers = workers
 
     def database_answers(self) -> bool:
         """True when a round trip to the database succeeds; any failure is False."""
@@ -45,3 +59,12 @@ class HealthService:
     def loops(self) -> list[LoopStatus]:
         """The background loops this process supervises (none outside ``serve``)."""
         return list(self._loops())
+
+    def workers(self, recent: timedelta = RECENT_WORKERS) -> list[WorkerStatus]:
+        """The workers not stopped and heard from within ``recent``, the alive ones first
+        (as the dispatcher counts them), then by
+        name; none with the local executor. A worker lost without stopping stays listed, not
+        alive, until ``recent`` has passed, so its loss shows."""
+        if self._workers is None:
+            return []
+        return self._workers.recent(recent)
