@@ -44,8 +44,18 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("workers")
-    with op.batch_alter_table("read_jobs") as batch:
-        batch.drop_column("lease_until")
-        batch.drop_column("worker")
-    with op.batch_alter_table("gateways") as batch:
-        batch.drop_column("site")
+    for table, column in (
+        ("read_jobs", "lease_until"),
+        ("read_jobs", "worker"),
+        ("gateways", "site"),
+    ):
+        _drop_column(table, column)
+
+
+def _drop_column(table: str, column: str) -> None:
+    """SQLite drops a plain column in place (3.35 and newer): copying the table instead, as
+    batch mode does, cannot drop the old one while other tables' rows refer to it."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(sa.text(f'ALTER TABLE "{table}" DROP COLUMN "{column}"'))
+    else:
+        op.drop_column(table, column)

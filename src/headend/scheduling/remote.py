@@ -186,23 +186,22 @@ class RemoteSessions:
                 future.set_result(LEFT)
 
     async def _watch(self) -> None:
-        """While jobs are out, read their states every ``poll_s``: a job no longer running
-        at the attempt it was sent for has ended (or gone back to the queue)."""
+        """While jobs are out, read every ``poll_s`` which of them no longer run: those have
+        ended (or gone back to the queue). None of them can be started again meanwhile: the
+        dispatcher keeps its meter busy until the end is seen here."""
         while self._waiting:
             await asyncio.sleep(self.poll_s)
             try:
-                states = await asyncio.to_thread(self.jobs.states, list(self._waiting))
+                states = await asyncio.to_thread(self.jobs.states, list(self._waiting), True)
             except Exception:
                 log.exception("reading the states of jobs sent to workers failed")
                 continue
-            for job_id, state, attempts, category in states:
+            for job_id, state, _, category in states:
                 held = self._waiting.get(job_id)
                 if held is None:
                     continue
-                job, future = held
-                running = state is JobState.RUNNING and attempts == job.attempts + 1
-                if not running and not future.done():
-                    future.set_result(RemoteEnd(state, category))
+                if not held[1].done():
+                    held[1].set_result(RemoteEnd(state, category))
 
     def _give_up(self, job: DueJob) -> RemoteEnd:
         now = self.jobs.clock()

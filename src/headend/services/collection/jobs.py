@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,7 +13,14 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import FailureCategory, JobState, ReadKind
-from headend.domain.jobs import RETRY_RULES, TERMINAL, IllegalTransition, JobEvent, retry_at
+from headend.domain.jobs import (
+    RETRY_RULES,
+    TERMINAL,
+    IllegalTransition,
+    JobEvent,
+    next_state,
+    retry_at,
+)
 from headend.services.access.audit import Actor
 from headend.services.access.audit import write as write_audit
 from headend.services.clock import Clock, utcnow
@@ -220,25 +228,20 @@ class JobService:
         lease: dict[str, Any] = (
             {"worker": None, "lease_until": now + timedelta(seconds=lease_s)} if lease_s else {}
         )
-        started: list[bool] = []
+        # jobs in the same state at the same attempt count start in one statement
+        groups: dict[tuple[JobState, int], list[int]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.state, job.attempts)].append(job.id)
+        started: set[int] = set()
         with self.session_factory() as session, session.begin():
             repo = JobRepository(session)
-            for job in jobs:
+            for (state, attempts), ids in groups.items():
                 try:
-                    started.append(
-                        repo.transition(
-                            job.id,
-                            JobEvent.START,
-                            now,
-                            f"attempt {job.attempts + 1}",
-                            expected=job.state,
-                            attempts=job.attempts + 1,
-                            **lease,
-                        )
-                    )
+                    next_state(state, JobEvent.START)
                 except IllegalTransition:
-                    started.append(False)
-        return started
+                    continue
+                started |= repo.start(ids, state, attempts, now, **lease)
+        return [job.id in started for job in jobs]
 
     def finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
         finished = self.finish_many([(job, outcome)])[0]
@@ -390,11 +393,12 @@ class JobService:
             return JobRepository(session).renew(worker, job_ids, until)
 
     def states(
-        self, job_ids: Sequence[int]
+        self, job_ids: Sequence[int], ended_only: bool = False
     ) -> list[tuple[int, JobState, int, FailureCategory | None]]:
-        """Each job's id, state, attempts and failure category."""
+        """Each job's id, state, attempts and failure category (only of the jobs no longer
+        running, with ``ended_only``)."""
         with self.session_factory() as session:
-            return JobRepository(session).states(job_ids)
+            return JobRepository(session).states(job_ids, ended_only)
 
     def outcome(self, job_id: int) -> JobOutcome | None:
         """A job's state, its failure if any, and what it read (the raw reads it landed)."""

@@ -197,6 +197,44 @@ class JobRepository:
         )
         return True
 
+    def start(
+        self, job_ids: Sequence[int], state: JobState, attempts: int, now: datetime, **values: Any
+    ) -> set[int]:
+        """Start the jobs still in ``state`` at ``attempts`` attempts, in one statement, with
+        their transitions (in the order of ``job_ids``); the ids started (another dispatcher
+        may have got to the others)."""
+        target = next_state(state, JobEvent.START)
+        started = set(
+            self.session.scalars(
+                update(ReadJob)
+                .where(
+                    ReadJob.id.in_(list(job_ids)),
+                    ReadJob.state == state,
+                    ReadJob.attempts == attempts,
+                )
+                .values(state=target, attempts=attempts + 1, updated_at=now, **values)
+                .returning(ReadJob.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if started:
+            reason = f"attempt {attempts + 1}"
+            self.session.execute(
+                insert(table_of(ReadJobTransition)),
+                [
+                    {
+                        "job_id": i,
+                        "from_state": state,
+                        "to_state": target,
+                        "at": now,
+                        "reason": reason,
+                    }
+                    for i in job_ids
+                    if i in started
+                ],
+            )
+        return started
+
     def running_job_ids(self, lease_ended_by: datetime | None = None) -> list[int]:
         """Jobs running; with ``lease_ended_by``, only those whose lease ran out by then (or
         that never had one)."""
@@ -254,16 +292,18 @@ class JobRepository:
         return result.rowcount  # type: ignore[attr-defined,no-any-return]
 
     def states(
-        self, job_ids: Sequence[int]
+        self, job_ids: Sequence[int], ended_only: bool = False
     ) -> list[tuple[int, JobState, int, FailureCategory | None]]:
-        """Each job's id, state, attempts and failure category."""
+        """Each job's id, state, attempts and failure category; with ``ended_only``, only
+        the jobs no longer running."""
         if not job_ids:
             return []
-        rows = self.session.execute(
-            select(ReadJob.id, ReadJob.state, ReadJob.attempts, ReadJob.failure_category).where(
-                ReadJob.id.in_(list(job_ids))
-            )
+        stmt = select(ReadJob.id, ReadJob.state, ReadJob.attempts, ReadJob.failure_category).where(
+            ReadJob.id.in_(list(job_ids))
         )
+        if ended_only:
+            stmt = stmt.where(ReadJob.state != JobState.RUNNING)
+        rows = self.session.execute(stmt)
         return [(i, state, attempts, category) for i, state, attempts, category in rows]
 
     def add_attempt(self, values: dict[str, Any]) -> None:
