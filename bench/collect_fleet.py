@@ -62,6 +62,7 @@ from headend.simulator.registry import write_registry
 from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.models import Meter, ReadJob, ReadPlan
+from headend.store.notices import EndsListener
 from headend.store.repositories.intervals import IntervalRepository
 from headend.store.secrets import SecretBox
 
@@ -148,7 +149,10 @@ def run(
                 def send(queue: str, batch: list[dict[str, object]]) -> None:
                     app.send_task(READ_BATCH, args=[batch], queue=queue)
 
-                remote = RemoteSessions(jobs, Workers(factory), send, queue_of, 60.0)
+                listener = EndsListener(url)
+                remote = RemoteSessions(
+                    jobs, Workers(factory), send, queue_of, 60.0, listener=listener
+                )
                 dispatcher = Dispatcher(jobs, None, limits, remote=remote)
             else:
                 collection = CollectionService(

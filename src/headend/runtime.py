@@ -180,7 +180,16 @@ class Runtime:
         def send(queue: str, batch: list[dict[str, Any]]) -> None:
             app.send_task(READ_BATCH, args=[batch], queue=queue)
 
-        return RemoteSessions(self.jobs, self.workers, send, queue_of, self.settings.job_lease_s)
+        from headend.store.notices import EndsListener
+
+        return RemoteSessions(
+            self.jobs,
+            self.workers,
+            send,
+            queue_of,
+            self.settings.job_lease_s,
+            listener=EndsListener(self.settings.database_url),
+        )
 
     @cached_property
     def leadership(self) -> Leadership | None:

@@ -27,6 +27,7 @@ from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.remote import RemoteSessions
 from headend.services.collection.jobs import JobService
 from headend.services.collection.workers import Workers
+from headend.store.notices import EndsListener
 from tests.conftest import BACKEND, TEST_SECRET_KEY
 
 RABBIT = os.environ.get("HEADEND_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
@@ -155,6 +156,8 @@ def coordinator(
     def send(queue: str, batch: list[dict[str, object]]) -> None:
         app.send_task(READ_BATCH, args=[batch], queue=queue)
 
-    remote = RemoteSessions(jobs, Workers(store), send, queue_of, LEASE_S, poll_s=0.1)
+    url = store.kw["bind"].url.render_as_string(hide_password=False)
+    listener = EndsListener(url)
+    remote = RemoteSessions(jobs, Workers(store), send, queue_of, LEASE_S, 0.1, listener)
     limits = DispatcherLimits(max_sessions=max_sessions, poll_interval_s=0.05)
     return Dispatcher(jobs, None, limits, remote=remote)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -32,6 +32,15 @@ log = structlog.get_logger(__name__)
 Send = Callable[[str, list[dict[str, Any]]], None]
 QueueOf = Callable[[str | None, bool], str]
 CAPACITY_EVERY_S = 1.0
+READ_EVERY_S = 5.0  # the job states read although the workers announce each end
+
+
+class Listener(Protocol):
+    """Announcements of job ends (``store.notices.EndsListener``)."""
+
+    def connect(self) -> None: ...
+
+    def wait(self, timeout_s: float) -> list[tuple[int, str, str | None]]: ...
 
 
 @dataclass(frozen=True)
@@ -102,10 +111,13 @@ class RemoteSessions:
         queue_of: QueueOf,
         lease_s: float,
         poll_s: float = 0.5,
+        listener: Listener | None = None,
     ) -> None:
         self.jobs, self.workers, self._send, self._queue_of = jobs, workers, send, queue_of
         self.lease_s = lease_s
         self.poll_s = poll_s
+        self._listener = listener
+        self._listening = False
         self._capacity: dict[str | None, int] = {}
         self._by_site: dict[str | None, int] = defaultdict(int)
         self._unsent: list[DueJob] = []
@@ -120,6 +132,14 @@ class RemoteSessions:
         second at most), and the running jobs whose lease ran out queued again (every quarter
         lease), whoever started them."""
         now = asyncio.get_running_loop().time()
+        if self._listener is not None and not self._listening:
+            try:
+                await asyncio.to_thread(self._listener.connect)
+                self._listening = True
+            except Exception as exc:
+                log.warning(
+                    "cannot listen for job ends; reading job states instead", error=str(exc)
+                )
         if now - self._capacity_at >= CAPACITY_EVERY_S:
             self._capacity_at = now
             self._capacity = await asyncio.to_thread(self.workers.capacity_by_site)
@@ -186,22 +206,43 @@ class RemoteSessions:
                 future.set_result(LEFT)
 
     async def _watch(self) -> None:
-        """While jobs are out, read every ``poll_s`` which of them no longer run: those have
-        ended (or gone back to the queue). None of them can be started again meanwhile: the
-        dispatcher keeps its meter busy until the end is seen here."""
+        """While jobs are out, learn which of them no longer run: those have ended (or gone
+        back to the queue). The workers announce each end (``store.notices``); the states of
+        all jobs out are read as well every ``READ_EVERY_S``, or every ``poll_s`` while no
+        announcement can be heard. None of the jobs can be started again meanwhile: the
+        dispatcher keeps its meter busy until its end is seen here."""
+        loop = asyncio.get_running_loop()
+        read_at = loop.time()
         while self._waiting:
-            await asyncio.sleep(self.poll_s)
+            listener = self._listener if self._listening else None
+            if listener is None:
+                await asyncio.sleep(self.poll_s)
+            else:
+                try:
+                    heard = await asyncio.to_thread(listener.wait, self.poll_s)
+                except Exception as exc:
+                    log.warning("listening for job ends failed", error=str(exc))
+                    self._listening = False
+                    heard = []
+                for job_id, state, category in heard:
+                    self._ended(
+                        job_id, JobState(state), FailureCategory(category) if category else None
+                    )
+                if loop.time() - read_at < READ_EVERY_S:
+                    continue
+            read_at = loop.time()
             try:
                 states = await asyncio.to_thread(self.jobs.states, list(self._waiting), True)
             except Exception:
                 log.exception("reading the states of jobs sent to workers failed")
                 continue
             for job_id, state, _, category in states:
-                held = self._waiting.get(job_id)
-                if held is None:
-                    continue
-                if not held[1].done():
-                    held[1].set_result(RemoteEnd(state, category))
+                self._ended(job_id, state, category)
+
+    def _ended(self, job_id: int, state: JobState, category: FailureCategory | None) -> None:
+        held = self._waiting.get(job_id)
+        if held is not None and state is not JobState.RUNNING and not held[1].done():
+            held[1].set_result(RemoteEnd(state, category))
 
     def _give_up(self, job: DueJob) -> RemoteEnd:
         now = self.jobs.clock()

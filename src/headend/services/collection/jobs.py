@@ -25,6 +25,7 @@ from headend.services.access.audit import Actor
 from headend.services.access.audit import write as write_audit
 from headend.services.clock import Clock, utcnow
 from headend.services.errors import UnknownMeter
+from headend.store.notices import announce
 from headend.store.repositories.jobs import DueJob, JobRepository
 
 ON_DEMAND_PRIORITY = 10
@@ -265,10 +266,21 @@ class JobService:
             if worker is None and not if_running:
                 return [self._finish(repo, job, outcome) for job, outcome in ended]
             held = repo.held({job.id: job.attempts + 1 for job, _ in ended}, worker)
-            return [
+            results = [
                 self._finish(repo, job, outcome, worker, held=True) if job.id in held else None
                 for job, outcome in ended
             ]
+            # the coordinator that sent these jobs learns of their ends when this commits
+            announce(
+                session,
+                [
+                    (job.id, str(done.state), None if done.state is JobState.SUCCEEDED
+                     else str(outcome.category or FailureCategory.DECODE_ERROR))
+                    for (job, outcome), done in zip(ended, results, strict=True)
+                    if done is not None and done.state is not JobState.RUNNING
+                ],
+            )  # fmt: skip
+            return results
 
     def _finish(
         self,
@@ -376,6 +388,7 @@ class JobService:
                     lease_until=None,
                 ):
                     requeued.append(job_id)
+            announce(session, [(job_id, str(JobState.QUEUED), None) for job_id in requeued])
         return requeued
 
     def claim(self, jobs: Sequence[DueJob], worker: str, lease_s: float) -> list[DueJob]:
