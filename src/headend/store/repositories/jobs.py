@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from headend.domain.enums import FailureCategory, JobState, MeterStatus, ReadKind
 from headend.domain.jobs import ACTIVE_STATES, JobEvent, next_state
-from headend.store.base import table_of
+from headend.store.base import one_of, table_of
 from headend.store.models import (
     Gateway,
     Meter,
@@ -45,6 +45,10 @@ class DueJob:
 class JobRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     # -- plans ------------------------------------------------------------------------------
     def plan_by_name(self, name: str) -> ReadPlan | None:
@@ -299,11 +303,11 @@ class JobRepository:
         if not job_ids:
             return []
         stmt = select(ReadJob.id, ReadJob.state, ReadJob.attempts, ReadJob.failure_category).where(
-            ReadJob.id.in_(list(job_ids))
+            one_of(table_of(ReadJob).c.id, "ids", self._dialect)
         )
         if ended_only:
             stmt = stmt.where(ReadJob.state != JobState.RUNNING)
-        rows = self.session.execute(stmt)
+        rows = self.session.execute(stmt, {"ids": list(job_ids)})
         return [(i, state, attempts, category) for i, state, attempts, category in rows]
 
     def add_attempt(self, values: dict[str, Any]) -> None:
@@ -338,8 +342,9 @@ class JobRepository:
     def state_counts(self, job_ids: Sequence[int]) -> dict[JobState, int]:
         rows = self.session.execute(
             select(ReadJob.state, func.count())
-            .where(ReadJob.id.in_(list(job_ids)))
-            .group_by(ReadJob.state)
+            .where(one_of(table_of(ReadJob).c.id, "ids", self._dialect))
+            .group_by(ReadJob.state),
+            {"ids": list(job_ids)},
         )
         return {state: count for state, count in rows}
 
