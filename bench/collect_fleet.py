@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from headend.domain.enums import JobState, ReadKind
 from headend.logs import configure_logging
 from headend.protocol.transports import Timeouts
-from headend.scheduling.celery_app import READ_BATCH, make_celery, queue_of
+from headend.scheduling.celery_app import queue_of, sender
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.plans import PlanScheduler
 from headend.scheduling.remote import RemoteSessions
@@ -144,11 +144,7 @@ def run(
                 broker = _vhost(vhost)
                 pool = _start_workers(url, broker, workers, worker_sessions, Path(tmp))
                 _wait_for_workers(factory, workers, pool, Path(tmp))
-                app = make_celery(broker)
-
-                def send(queue: str, batch: list[dict[str, object]]) -> None:
-                    app.send_task(READ_BATCH, args=[batch], queue=queue)
-
+                send = sender(broker)
                 listener = EndsListener(url)
                 remote = RemoteSessions(
                     jobs, Workers(factory), send, queue_of, 60.0, listener=listener

@@ -172,20 +172,14 @@ class Runtime:
     @cached_property
     def remote(self) -> RemoteSessions:
         """The coordinator's side of the Celery executor: jobs sent in batches per gateway."""
-        from headend.scheduling.celery_app import READ_BATCH, make_celery, queue_of
-
-        self._needs_shared_store()
-        app = make_celery(self.settings.broker_url)
-
-        def send(queue: str, batch: list[dict[str, Any]]) -> None:
-            app.send_task(READ_BATCH, args=[batch], queue=queue)
-
+        from headend.scheduling.celery_app import queue_of, sender
         from headend.store.notices import EndsListener
 
+        self._needs_shared_store()
         return RemoteSessions(
             self.jobs,
             self.workers,
-            send,
+            sender(self.settings.broker_url),
             queue_of,
             self.settings.job_lease_s,
             listener=EndsListener(self.settings.database_url),

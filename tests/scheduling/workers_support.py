@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from headend.scheduling.celery_app import READ_BATCH, make_celery, queue_of
+from headend.scheduling.celery_app import queue_of, sender
 from headend.scheduling.dispatcher import Dispatcher, DispatcherLimits
 from headend.scheduling.remote import RemoteSessions
 from headend.services.collection.jobs import JobService
@@ -151,11 +151,7 @@ def coordinator(
     jobs: JobService, store: sessionmaker[Session], broker_url: str, max_sessions: int = 50
 ) -> Dispatcher:
     """The coordinator's dispatcher: sessions on the workers, sent through the broker."""
-    app = make_celery(broker_url)
-
-    def send(queue: str, batch: list[dict[str, object]]) -> None:
-        app.send_task(READ_BATCH, args=[batch], queue=queue)
-
+    send = sender(broker_url)
     url = store.kw["bind"].url.render_as_string(hide_password=False)
     listener = EndsListener(url)
     remote = RemoteSessions(jobs, Workers(store), send, queue_of, LEASE_S, 0.1, listener)

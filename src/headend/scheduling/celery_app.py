@@ -12,13 +12,18 @@ Nothing is configured at import: ``make_celery`` builds the application from the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from celery import Celery
 
 from headend.domain.registry_format import SITE_NAME
 
 READ_BATCH = "headend.read_batch"  # the task: run a gateway's batch of read jobs
 PREFIX = "headend"
-__all__ = ["READ_BATCH", "SITE_NAME", "make_celery", "queue_of", "queues_of"]
+__all__ = ["READ_BATCH", "SITE_NAME", "make_celery", "queue_of", "queues_of", "sender"]
+# (queue, jobs) pairs: one message each
+Messages = Sequence[tuple[str, list[dict[str, Any]]]]
 
 
 def queue_of(site: str | None, on_demand: bool) -> str:
@@ -52,3 +57,16 @@ def make_celery(broker_url: str) -> Celery:
         enable_utc=True,
     )
     return app
+
+
+def sender(broker_url: str) -> Callable[[Messages], None]:
+    """What the coordinator sends batches with: each pair one message to its queue, all of a
+    dispatch pass through one producer (one connection taken from the pool)."""
+    app = make_celery(broker_url)
+
+    def send_all(messages: Messages) -> None:
+        with app.producer_or_acquire() as producer:
+            for queue, batch in messages:
+                app.send_task(READ_BATCH, args=[batch], queue=queue, producer=producer)
+
+    return send_all

@@ -68,6 +68,10 @@ class Dispatcher:
         self.runner = runner
         self.remote = remote
         self.limits = limits or DispatcherLimits()
+        # sending to workers costs a message per gateway and pass: passes gather more ends
+        self._settle_s = self.limits.settle_s
+        if remote is not None:
+            self._settle_s = max(self._settle_s, remote.settle_s)
         self.breaker = CircuitBreaker(
             self.limits.breaker_threshold, timedelta(seconds=self.limits.breaker_pause_s)
         )
@@ -269,7 +273,7 @@ class Dispatcher:
             for waiter in waiters:
                 waiter.cancel()
             # let a burst of finishing sessions free their slots before the next pass
-            await asyncio.sleep(self.limits.settle_s)
+            await asyncio.sleep(self._settle_s)
 
     async def drain(self, grace_s: float | None = None) -> None:
         """Wait for the sessions under way; after ``grace_s`` seconds (None: no limit) cancel

@@ -28,10 +28,11 @@ from headend.services.collection.queue import DueJob
 from headend.services.collection.workers import Workers
 
 log = structlog.get_logger(__name__)
-# send(queue, jobs): one message carrying one gateway's batch
-Send = Callable[[str, list[dict[str, Any]]], None]
+# send([(queue, jobs), ...]): one message per pair, each carrying one gateway's batch
+Send = Callable[[Sequence[tuple[str, list[dict[str, Any]]]]], None]
 QueueOf = Callable[[str | None, bool], str]
 CAPACITY_EVERY_S = 1.0
+SETTLE_S = 0.1
 READ_EVERY_S = 5.0  # the job states read although the workers announce each end
 
 
@@ -118,6 +119,9 @@ class RemoteSessions:
         self.poll_s = poll_s
         self._listener = listener
         self._listening = False
+        # the dispatcher's pause after each pass: a slot waits this long at most, and each
+        # pass (a query, a statement, a message per gateway) serves the ends of that while
+        self.settle_s = SETTLE_S
         self._capacity: dict[str | None, int] = {}
         self._by_site: dict[str | None, int] = defaultdict(int)
         self._unsent: list[DueJob] = []
@@ -191,13 +195,9 @@ class RemoteSessions:
             (self._queue_of(jobs[0].site, on_demand), [job_message(job) for job in jobs])
             for (_, on_demand), jobs in batches.items()
         ]
-        await asyncio.to_thread(self._send_all, messages)
+        await asyncio.to_thread(self._send, messages)
         self.sent_batches += len(messages)
         return len(messages)
-
-    def _send_all(self, messages: Sequence[tuple[str, list[dict[str, Any]]]]) -> None:
-        for queue, batch in messages:
-            self._send(queue, batch)
 
     def leave(self) -> None:
         """The coordinator stops: jobs sent stay with their workers, which end them."""
