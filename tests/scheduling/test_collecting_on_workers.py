@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from headend.domain.enums import JobState, ReadKind
+from headend.simulator.spec import MeterSpec
 from headend.store.models import Gateway, Meter, ReadAttempt, ReadJob
 from tests.conftest import TEST_ACTOR
 from tests.intervals import stored_intervals
@@ -43,6 +45,14 @@ def _collect(fleet: StoreFleet, broker: str, timeout_s: float = 120, **queue: ob
     finally:
         dispatcher.close()
     return ids
+
+
+def _slow_buses(tmp_path: Path, meters: int, bus_size: int, latency_s: float) -> list[MeterSpec]:
+    """Meters on RS485 buses behind TCP converters, each answer ``latency_s`` late."""
+    return [
+        replace(spec, latency_s=latency_s)
+        for spec in make_fleet(tmp_path, meters, transport="hdlc", auth="none", bus_size=bus_size)
+    ]
 
 
 def _lands_what_it_measured(fleet: StoreFleet, meter_id: str) -> None:
@@ -87,10 +97,7 @@ def test_a_worker_killed_mid_batch_leaves_every_meter_read_exactly_once_and_no_j
     worker_pool: WorkerPool,
     broker_url: str,
 ) -> None:
-    specs = [
-        spec.__class__(**{**spec.__dict__, "latency_s": 0.15})
-        for spec in make_fleet(tmp_path, 8, transport="hdlc", auth="none", bus_size=4)
-    ]
+    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.15)
     doomed = worker_pool.start(sessions=4)
     with serving_into_store(specs, store) as fleet:
         ids = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
@@ -218,10 +225,7 @@ def test_an_on_demand_read_overtakes_a_running_bulk_collection(
     worker_pool: WorkerPool,
     broker_url: str,
 ) -> None:
-    specs = [
-        spec.__class__(**{**spec.__dict__, "latency_s": 0.1})
-        for spec in make_fleet(tmp_path, 6, transport="hdlc", auth="none", bus_size=6)
-    ]
+    specs = _slow_buses(tmp_path, 6, bus_size=6, latency_s=0.1)
     worker_pool.start()
     with serving_into_store(specs, store) as fleet:
         bulk = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
@@ -261,10 +265,7 @@ def test_an_on_demand_read_overtakes_a_running_bulk_collection(
 def test_the_standby_coordinator_takes_over_when_the_leader_is_killed_and_nothing_runs_twice(
     store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
 ) -> None:
-    specs = [
-        spec.__class__(**{**spec.__dict__, "latency_s": 0.1})
-        for spec in make_fleet(tmp_path, 8, transport="hdlc", auth="none", bus_size=4)
-    ]
+    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.1)
     worker_pool.start()
     with serving_into_store(specs, store) as fleet:
         ids = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
@@ -342,10 +343,7 @@ def test_headend_collect_with_the_celery_executor_has_the_workers_read_every_met
 def test_headend_collect_timing_out_with_the_celery_executor_leaves_no_job_running(
     store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
 ) -> None:
-    specs = [
-        spec.__class__(**{**spec.__dict__, "latency_s": 0.3})
-        for spec in make_fleet(tmp_path, 6, transport="hdlc", auth="none", bus_size=6)
-    ]
+    specs = _slow_buses(tmp_path, 6, bus_size=6, latency_s=0.3)
     worker_pool.start()
     with serving_into_store(specs, store):
         done = _collect_command(worker_pool, "--timeout", "3")
