@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_batch_leaves_every_meter_read_exactly_once_and_no_j
     worker_pool: WorkerPool,
     broker_url: str,
 ) -> None:
-    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.15)
+    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.05)
     doomed = worker_pool.start(sessions=4)
     with serving_into_store(specs, store) as fleet:
         ids = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
@@ -225,7 +225,7 @@ def test_an_on_demand_read_overtakes_a_running_bulk_collection(
     worker_pool: WorkerPool,
     broker_url: str,
 ) -> None:
-    specs = _slow_buses(tmp_path, 6, bus_size=6, latency_s=0.1)
+    specs = _slow_buses(tmp_path, 6, bus_size=6, latency_s=0.05)
     worker_pool.start()
     with serving_into_store(specs, store) as fleet:
         bulk = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
@@ -265,7 +265,7 @@ def test_an_on_demand_read_overtakes_a_running_bulk_collection(
 def test_the_standby_coordinator_takes_over_when_the_leader_is_killed_and_nothing_runs_twice(
     store: sessionmaker[Session], tmp_path: Path, worker_pool: WorkerPool
 ) -> None:
-    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.1)
+    specs = _slow_buses(tmp_path, 8, bus_size=4, latency_s=0.05)
     worker_pool.start()
     with serving_into_store(specs, store) as fleet:
         ids = fleet.jobs.queue_for_meters(list(fleet.specs), ReadKind.FULL, params=DAILY)
