@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,9 @@ class WorkerPool:
 
     def name_of(self, process: subprocess.Popen[bytes]) -> str:
         return next(
-            w.name for w in Workers(self.store).listed() if w.name.endswith(f":{process.pid}")
+            w.name
+            for w in Workers(self.store).recent(timedelta(hours=1))
+            if w.name.endswith(f":{process.pid}")
         )
 
     def wait_alive(self, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:

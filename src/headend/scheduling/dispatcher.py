@@ -202,15 +202,8 @@ class Dispatcher:
             finally:
                 self._in_session.discard(task)
             finished = await self._finish(job, outcome)
-            now = self.jobs.clock()
-            if outcome.succeeded:
-                self.breaker.record_success(job.gateway_id)
-            elif finished.counts_against_gateway and self.breaker.record_failure(
-                job.gateway_id, now
-            ):
-                log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
-            self.stats.finished += 1
-            self.stats.outcomes["succeeded" if outcome.succeeded else str(outcome.category)] += 1
+            outcome_name = "succeeded" if outcome.succeeded else str(outcome.category)
+            self._ended(job, outcome.succeeded, finished.counts_against_gateway, outcome_name)
         finally:
             self._release(job)
             self._wakeup.set()
@@ -229,19 +222,22 @@ class Dispatcher:
                 self._in_session.discard(task)
             if end is LEFT:
                 return
-            now = self.jobs.clock()
-            if end.succeeded:
-                self.breaker.record_success(job.gateway_id)
-            elif end.counts_against_gateway and self.breaker.record_failure(job.gateway_id, now):
-                log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
-            self.stats.finished += 1
+            outcome_name = "succeeded" if end.succeeded else str(end.category)
             if end.state is JobState.QUEUED:
-                self.stats.outcomes["requeued"] += 1
-            else:
-                self.stats.outcomes["succeeded" if end.succeeded else str(end.category)] += 1
+                outcome_name = "requeued"
+            self._ended(job, end.succeeded, end.counts_against_gateway, outcome_name)
         finally:
             self._release(job)
             self._wakeup.set()
+
+    def _ended(self, job: DueJob, succeeded: bool, counts: bool, outcome: str) -> None:
+        """A session ended: the gateway's breaker told, and the outcome counted."""
+        if succeeded:
+            self.breaker.record_success(job.gateway_id)
+        elif counts and self.breaker.record_failure(job.gateway_id, self.jobs.clock()):
+            log.warning("gateway paused after repeated failures", gateway_id=job.gateway_id)
+        self.stats.finished += 1
+        self.stats.outcomes[outcome] += 1
 
     async def _finish(self, job: DueJob, outcome: AttemptOutcome) -> Finished:
         """Record how a session ended; sessions ending together are recorded in one

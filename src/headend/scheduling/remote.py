@@ -128,7 +128,6 @@ class RemoteSessions:
         self._waiting: dict[int, tuple[DueJob, asyncio.Future[RemoteEnd]]] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._capacity_at = self._swept_at = float("-inf")
-        self.sent_batches = 0
 
     # -- what may start --------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -196,7 +195,6 @@ class RemoteSessions:
             for (_, on_demand), jobs in batches.items()
         ]
         await asyncio.to_thread(self._send, messages)
-        self.sent_batches += len(messages)
         return len(messages)
 
     def leave(self) -> None:

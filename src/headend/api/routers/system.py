@@ -46,18 +46,7 @@ def health(ctx: Ctx) -> Response:
         },
         executor=ctx.settings.executor,
         role=ctx.runtime.role(),
-        workers=[
-            WorkerHealth(
-                name=worker.name,
-                sites=list(worker.sites),
-                capacity=worker.capacity,
-                sessions=worker.sessions,
-                finished=worker.finished,
-                seen_at=worker.seen_at,
-                alive=worker.alive,
-            )
-            for worker in workers
-        ],
+        workers=[WorkerHealth.model_validate(w, from_attributes=True) for w in workers],
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if database == "ok" else 503)
 

@@ -64,15 +64,6 @@ class Workers:
             rows = WorkerRepository(session).seen_since(self._since())
             return [self._status(row, True) for row in rows]
 
-    def listed(self) -> list[WorkerStatus]:
-        """Every worker ever seen, alive or not, by name."""
-        since = self._since()
-        with self.session_factory() as session:
-            return [
-                self._status(row, row.stopped_at is None and row.seen_at >= since)
-                for row in WorkerRepository(session).all()
-            ]
-
     def recent(self, within: timedelta) -> list[WorkerStatus]:
         """Workers not stopped and heard from within ``within``: the alive ones first, then
         those lost (heard from, but not lately), each group by name."""

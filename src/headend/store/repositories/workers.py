@@ -57,6 +57,3 @@ class WorkerRepository:
                 .order_by(Worker.name)
             )
         )
-
-    def all(self) -> list[Worker]:
-        return list(self.session.scalars(select(Worker).order_by(Worker.name)))
