@@ -46,6 +46,7 @@ from tests.conftest import (
     _create_postgres_database,
     _drop_postgres_database,
 )
+from tests.ports import free_ports
 from tests.scheduling.simfleet_store import (
     PROFILES,
     Clock,
@@ -53,7 +54,6 @@ from tests.scheduling.simfleet_store import (
     make_fleet,
     serving_into_store,
 )
-from tests.simulator.transport_support import free_ports
 
 DAILY = {"kinds": ["registers", "load_profile"]}
 FAULTS = "no_answer=1,outage=1"

@@ -25,8 +25,8 @@ from headend.simulator.spec import FaultKind
 from headend.store.models import Meter, ReadJob
 from tests.cli.conftest import on_a_terminal
 from tests.intervals import every_stored_interval, intervals_of, meter_ids, meter_pk
+from tests.ports import free_ports
 from tests.protocol.test_failures import EXPECTED
-from tests.simulator.transport_support import free_ports
 
 pytestmark = pytest.mark.timeout(240)
 HEADEND = [sys.executable, "-m", "headend"]

@@ -29,8 +29,8 @@ from headend.store.models import LearnedQuirk, Meter, RawRead, ReadJob
 from tests.cli.test_collect_command import _fast, _headend
 from tests.conftest import REPO
 from tests.intervals import stored_intervals
+from tests.ports import free_port
 from tests.protocol.simfleet import Fleet, meter, serving
-from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(240)
 PROFILE = "single_phase_residential"

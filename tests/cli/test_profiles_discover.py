@@ -23,8 +23,8 @@ from headend.domain.enums import AuthLevel, Transport
 from headend.profiles import DeviceProfile, load_profile
 from headend.profiles.loader import parse_profile, profiles_dir
 from headend.simulator.spec import PDU_OVERRUN, MeterSpec, Quirk
+from tests.ports import free_port
 from tests.protocol.simfleet import AK, EK, PASSWORD, meter, serving
-from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

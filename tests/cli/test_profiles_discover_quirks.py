@@ -28,8 +28,8 @@ from tests.cli.test_profiles_discover import (
     discover,
     run,
 )
+from tests.ports import free_port
 from tests.protocol.simfleet import serving
-from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

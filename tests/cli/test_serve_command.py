@@ -16,7 +16,7 @@ from headend.domain.enums import JobState
 from headend.simulator.fleet import load_fleet
 from headend.store.models import ReadJob
 from tests.cli.test_collect_command import HEADEND, _fast, _headend, _simulator
-from tests.simulator.transport_support import free_ports
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,7 +58,7 @@ def test_serve_answers_on_the_port_it_is_given_reads_a_meter_and_stops_on_ctrl_c
     ) as fleet:
         meter = load_fleet(fleet)[0].meter_id
         key = _headend(["keys", "create", "--name", "tech", "--role", "technician"], env)
-        port = free_ports(1, first=24500)
+        port = free_ports(1)
         log = (tmp_path / "serve.log").open("w")
         server = subprocess.Popen(
             [*HEADEND, "serve", "--host", "127.0.0.1", "--port", str(port), "--collect-now"],

@@ -14,8 +14,8 @@ from headend.simulator.meter import Device
 from headend.simulator.objects import AccessDenied, Result
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter
-from tests.protocol.support import free_port
 
 # an answer: the A-XDR bytes to send, or a callable of the access selection (None without
 # selective access) giving them; ``REFUSED`` answers with a data-access error instead

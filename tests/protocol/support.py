@@ -1,20 +1,13 @@
-"""Helpers for the protocol tests: free ports, running coroutines with a bound, fd counts."""
+"""Helpers for the protocol tests: running coroutines with a bound, fd counts."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(coro: Coroutine[Any, Any, T], limit: float = 20.0) -> T:

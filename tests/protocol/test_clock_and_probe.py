@@ -19,8 +19,9 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.simulator.spec import Fault, FaultKind
+from tests.ports import free_port
 from tests.protocol.simfleet import AK, EK, NOW, PASSWORD, expected_register, meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,8 +18,9 @@ from headend.protocol.registers import DefinitionCache
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.simulator.spec import Fault, FaultKind
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 A_PLUS = Obis.parse("1.0.1.8.0.255")

@@ -19,8 +19,9 @@ from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget, build_transport
 from headend.protocol.transports import Transport as TransportProtocol
 from tests.conftest import REPO
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,9 +21,10 @@ from headend.protocol.session import MeterSession
 from headend.protocol.target import MeterTarget
 from headend.protocol.transports import Timeouts
 from headend.simulator.spec import Fault, FaultKind
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter, serving
 from tests.protocol.support import client_descriptors as open_fds
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,8 +19,9 @@ from headend.protocol.errors import DecodeError
 from headend.protocol.registers import DefinitionCache, firmware_identifier
 from headend.protocol.session import MeterSession
 from headend.simulator.spec import Quirk
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 FIRMWARE = Obis.parse("1.0.0.2.0.255")

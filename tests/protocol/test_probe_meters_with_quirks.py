@@ -23,8 +23,8 @@ from headend.protocol.session import ENTRY_ACCESS_REFUSED, RANGE_ACCESS_REFUSED
 from headend.simulator.devices import meter_data
 from headend.simulator.spec import Quirk
 from tests.conftest import REPO
+from tests.ports import free_port
 from tests.protocol.simfleet import Fleet, meter, serving
-from tests.protocol.support import free_port
 
 pytestmark = pytest.mark.timeout(60)
 PROFILE = "single_phase_residential"

@@ -19,8 +19,8 @@ from headend.domain.enums import Transport
 from headend.domain.obis import Obis
 from headend.profiles import load_profile
 from headend.simulator.spec import Quirk
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter, serving
-from tests.protocol.support import free_port
 from tests.protocol.test_clock_and_probe import _app
 
 pytestmark = pytest.mark.timeout(60)

@@ -22,8 +22,9 @@ from headend.protocol.plan import ReadSpec
 from headend.protocol.registers import DefinitionCache
 from headend.protocol.session import MeterSession
 from headend.protocol.target import build_transport
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,9 +16,10 @@ from headend.protocol.collect import Collection, collect
 from headend.protocol.registers import DefinitionCache
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, expected_register, meter, quantity_of, serving
 from tests.protocol.support import client_descriptors as open_fds
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

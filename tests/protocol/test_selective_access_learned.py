@@ -25,8 +25,9 @@ from headend.simulator.meter import Device
 from headend.simulator.objects import AccessDenied, Result
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, meter
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 from tests.protocol.test_tolerant_reads import Recording
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,8 +13,9 @@ from headend.protocol.errors import AccessDeniedError, ObjectUnavailableError
 from headend.protocol.security import MemoryCounterStore
 from headend.protocol.session import MeterSession
 from headend.protocol.xdlms import AttributeRef, MethodRef
+from tests.ports import free_port
 from tests.protocol.simfleet import meter, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 DISCONNECT = Obis(0, 0, 96, 3, 10)

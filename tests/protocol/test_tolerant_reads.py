@@ -24,8 +24,9 @@ from headend.protocol.streams import Traffic
 from headend.protocol.target import build_transport
 from headend.services.collection import spool
 from headend.simulator.spec import MeterSpec, Quirk
+from tests.ports import free_port
 from tests.protocol.simfleet import NOW, Fleet, expected_register, meter, quantity_of, serving
-from tests.protocol.support import free_port, run
+from tests.protocol.support import run
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,8 @@ from headend.protocol.target import MeterTarget, build_transport
 from headend.protocol.transports import HdlcTransport
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
-from tests.protocol.support import free_port, open_fds, run
+from tests.ports import free_port
+from tests.protocol.support import open_fds, run
 from tests.simulator.transport_support import FakeDevices
 
 pytestmark = pytest.mark.timeout(30)

@@ -36,8 +36,8 @@ from headend.store import migrations
 from headend.store.engine import make_engine, make_session_factory
 from headend.store.secrets import SecretBox
 from tests.conftest import TEST_SECRET_KEY
+from tests.ports import free_port
 from tests.protocol.simfleet import meter, target_for
-from tests.protocol.support import free_port
 from tests.scheduling.simfleet_store import NOW, PROFILES, Clock
 from tests.scheduling.test_collecting_with_discovered_profiles import (
     TIMEOUTS,

@@ -18,6 +18,7 @@ from headend.simulator.faults import LinkPolicy
 from headend.simulator.hdlc import Frame, FrameError, FrameReader, Kind
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import Fault, FaultKind, MeterSpec
+from tests.ports import free_port
 from tests.simulator.transport_support import FakeDevices, read_wrapped, wrap
 
 pytestmark = pytest.mark.timeout(30)
@@ -32,12 +33,6 @@ def info(payload: bytes, ns: int) -> bytes:
         send_sequence_number=ns, receive_sequence_number=ns,
     ).to_bytes()  # fmt: skip
     return frame
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def spec(transport: Transport, port: int, *faults: Fault, **kw: object) -> MeterSpec:

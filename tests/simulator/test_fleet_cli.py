@@ -19,7 +19,8 @@ from dlms_cosem.security import NoSecurityAuthentication
 from headend.simulator.devices import meter_data
 from headend.simulator.fleet import load_fleet
 from headend.simulator.registry import COLUMNS
-from tests.simulator.transport_support import free_ports, read_wrapped, wrap
+from tests.ports import free_ports
+from tests.simulator.transport_support import read_wrapped, wrap
 
 HEADEND = [sys.executable, "-m", "headend"]
 pytestmark = pytest.mark.timeout(90)

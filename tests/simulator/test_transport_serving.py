@@ -15,9 +15,9 @@ from headend.simulator.hdlc import Control, Frame, FrameReader, Kind, ServerAddr
 from headend.simulator.serve import BackgroundSimulator, Simulator, describe
 from headend.simulator.spec import MeterSpec
 from headend.simulator.wrapper import WrapperPdu, WrapperReader
+from tests.ports import free_port, free_ports
 from tests.simulator.transport_support import (
     FakeDevices,
-    free_ports,
     read_frames,
     read_wrapped,
     wrap,
@@ -25,12 +25,6 @@ from tests.simulator.transport_support import (
 
 pytestmark = pytest.mark.timeout(30)
 CLIENT = address.HdlcAddress(16, None, "client")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def meter(n: int, transport: Transport, port: int, **kw: Any) -> MeterSpec:

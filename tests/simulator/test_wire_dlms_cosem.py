@@ -38,7 +38,7 @@ from headend.simulator.fleet import FleetOptions, generate_fleet
 from headend.simulator.hdlc import FrameReader
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
-from tests.simulator.transport_support import free_ports
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.timeout(60)
 

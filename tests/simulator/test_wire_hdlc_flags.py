@@ -10,8 +10,9 @@ from headend.domain.enums import Transport
 from headend.simulator.hdlc import LLC_RESPONSE, Control, Frame, Kind, ServerAddress
 from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
+from tests.ports import free_ports
 from tests.simulator.test_wire_dlms_cosem import FramedTcpIO
-from tests.simulator.transport_support import FakeDevices, free_ports
+from tests.simulator.transport_support import FakeDevices
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,7 +7,6 @@ bytes, and ``bye`` by releasing.
 
 from __future__ import annotations
 
-import random
 import socket
 import struct
 import time
@@ -88,38 +87,3 @@ def read_frames(sock: socket.socket, count: int, timeout: float = 5.0) -> list[F
             raise ConnectionError("closed")
         frames += reader.feed(chunk)
     return [Frame.decode(raw, from_client=False) for raw in frames]
-
-
-_PORT_CHOICE = random.SystemRandom()  # not the global generator, which tests seed
-
-
-def free_ports(size: int, first: int = 20000, last: int = 60999) -> int:
-    """The first of ``size`` consecutive ports free on 127.0.0.1 (they may be taken after).
-
-    The search starts at a random port of the range and wraps around, so that test runs side
-    by side seldom reach for the same ports at once. A port is probed as the simulator and the
-    API bind theirs, with SO_REUSEADDR: a port whose last connections linger in TIME_WAIT is
-    free for them, and the probe must not count it as taken.
-    """
-    span = last - first - size + 2
-    if span < 1:
-        raise RuntimeError(f"no {size} consecutive ports in {first}..{last}")
-    base = first + _PORT_CHOICE.randrange(span)
-    scanned = 0
-    while scanned < span:
-        held: list[socket.socket] = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                held.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            skip = port + 1 - base
-            scanned += skip
-            base = first + (base + skip - first) % span
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError(f"no {size} consecutive free ports in {first}..{last}")

@@ -48,9 +48,9 @@ from headend.store.engine import make_session_factory
 from headend.store.secrets import SecretBox
 from tests.cli.conftest import HEADEND
 from tests.conftest import REPO, TEST_ACTOR, TEST_SECRET_KEY, headend_env
+from tests.ports import free_ports
 from tests.scheduling.simfleet_store import Clock, StoreFleet, make_fleet
 from tests.services.billing.fleet import ICT, empty
-from tests.simulator.transport_support import free_ports
 
 pytestmark = pytest.mark.timeout(180)
 
