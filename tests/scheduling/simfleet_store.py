@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +27,7 @@ from headend.simulator.serve import BackgroundSimulator, Simulator
 from headend.simulator.spec import MeterSpec
 from headend.store.secrets import SecretBox
 from tests.conftest import TEST_SECRET_KEY
-from tests.simulator.transport_support import free_ports
+from tests.ports import free_ports
 
 PROFILES = frozenset({"single_phase_residential", "three_phase_tou"})
 # 7.5 minutes past a quarter hour: no read straddles an interval end
@@ -94,6 +95,9 @@ def make_fleet(
         pty_dir=str(tmp_path / "pty"),
         history_days=10,
         bus_size=bus_size,
+        # the fleet's day is its clock's (NOW is two hours behind: another day from 00:00 to
+        # 02:00 local); its history and the days of its data faults count from that day
+        today=NOW.astimezone(ZoneInfo(FleetOptions.timezone)).date(),
     )
     return generate_fleet(options)
 
