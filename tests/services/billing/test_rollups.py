@@ -25,8 +25,10 @@ from headend.services.billing.service import BillingPeriod, BillingService, pars
 from headend.services.validation.edits import EditService
 from headend.services.validation.rollups import BEGINNING, RollupService
 from headend.services.validation.vee import ValidationService
+from headend.store.base import table_of
 from headend.store.engine import make_session_factory
-from headend.store.models import IntervalDay, Meter
+from headend.store.models import IntervalDay, IntervalDayEnd, Meter, RegisterReading
+from headend.store.queries.intervals import captures_at
 from headend.store.repositories.rollups import RollupRepository
 from tests.intervals import stored_intervals
 from tests.scheduling.simfleet_store import Clock, StoreFleet, make_fleet, serving_into_store
@@ -143,6 +145,58 @@ def test_records_from_fresh_rollups_equal_the_records_from_intervals_for_every_m
     # load profile's captures are read from the intervals
     assert len([s for s in statements if "interval_blocks" in s]) == 0
     assert len([s for s in statements if "interval_days" in s]) == 1
+
+
+def test_the_pass_keeps_the_capture_as_read_at_the_end_of_every_local_day(rolled: Rolled) -> None:
+    with rolled.store() as session:
+        kept = {
+            (e.meter_id, e.channel, e.day): (e.capture, e.quality)
+            for e in session.scalars(select(IntervalDayEnd))
+        }
+        pks = sorted(session.scalars(select(Meter.id)))
+        channels = sorted({channel for _, channel, _ in kept})
+        midnights = [rolled.today - timedelta(days=n) for n in range(12)]
+        read = captures_at(session, pks, channels, midnights)
+    assert len(channels) == 2 and len(read) >= 10 * 2 * 3
+    expected = {
+        (c.meter_id, c.channel, datetime.fromtimestamp(c.at, ICT).date() - timedelta(days=1)): (
+            c.cumulative,
+            c.quality,
+        )
+        for c in read
+    }
+    assert kept == expected
+
+
+def test_without_register_reads_at_midnight_the_capture_comes_from_the_day_ends_not_the_blocks(
+    rolled: Rolled, engine: Engine
+) -> None:
+    registers = table_of(RegisterReading)
+    at_start = registers.c.read_at == rolled.day.start
+    with rolled.store() as session, session.begin():
+        taken = [dict(row._mapping) for row in session.execute(select(registers).where(at_start))]
+        session.execute(registers.delete().where(at_start))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    try:
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            records = list(BillingService(rolled.store, ICT).records(rolled.day))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        alone = list(BillingService(rolled.store, ICT, rollups=False).records(rolled.day))
+    finally:
+        with rolled.store() as session, session.begin():
+            session.execute(registers.insert(), taken)
+    assert len(taken) >= 10 * 2  # both channels' registers of every meter were read then
+    assert [r.model_dump_json() for r in records] == [r.model_dump_json() for r in alone]
+    openings = [e.opening for r in records for e in (r.import_energy, r.export_energy) if e]
+    assert len(openings) == 20 and {o.source for o in openings if o} == {"load_profile"}
+    assert len([s for s in statements if "interval_day_ends" in s]) == 1
+    assert len([s for s in statements if "interval_blocks" in s]) == 0
 
 
 def test_records_with_rollups_stale_after_an_edit_and_its_revert_equal_the_records_from_intervals(

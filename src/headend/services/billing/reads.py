@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from headend.domain.local_days import LocalDays, offset_spans, seconds, utc
+from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, offset_spans, seconds, utc
 from headend.domain.quality import Quality
 from headend.domain.tou import PERIODS, TouCalendar, TouPeriod
 from headend.services.billing.meters import (
@@ -37,7 +37,15 @@ from headend.store.queries.billing import (
     interval_sums,
     segment_sums,
 )
-from headend.store.queries.day_rollups import Split, Sums, bounds, read_rollups, split_period
+from headend.store.queries.day_rollups import (
+    Split,
+    Sums,
+    bounds,
+    read_day_ends,
+    read_rollups,
+    split_period,
+)
+from headend.store.queries.intervals import Capture
 from headend.store.queries.rollups import rollup_basis
 
 __all__ = [
@@ -129,23 +137,14 @@ class PageReader:
         channels = sorted({c for mo in models.values() for c in mo.channels()})
         # a boundary read falls back on the load profile's capture only where the register
         # read is not there: on most pages the export channel alone
-        lacking = {
-            (m.pk, channel)
+        lacking = [
+            (m, channel, at)
             for m in meters
             for channel in models[m.device_profile].channels()
             for at in bounds[m.pk]
             if (m.pk, channel, seconds(at)) not in registers
-        }
-        captures = (
-            self._captures(
-                session,
-                sorted({pk for pk, _ in lacking}),
-                sorted({channel for _, channel in lacking}),
-                instants,
-            )
-            if lacking
-            else {}
-        )
+        ]
+        captures = self._captures(session, lacking) if lacking else {}
         split = split_period(self.days, span.start, span.end, meters, self.basis)
         imports = {mo.import_obis for mo in models.values()}
         rolled = read_rollups(session, split.runs, sorted({*channels, *imports}))
@@ -177,10 +176,46 @@ class PageReader:
         return found
 
     def _captures(
-        self, session: Session, pks: list[int], channels: list[str], instants: list[datetime]
+        self, session: Session, lacking: list[tuple[MeterRow, str, datetime]]
     ) -> dict[Key, Any]:
-        rows = boundary_captures(session, pks, channels, instants)
-        return {(r.meter_id, r.channel, r.at): r for r in rows}
+        """The load profile's captures as read at these instants: at a local midnight whose
+        day the meter's rollups hold, from the day ends the rollup pass kept; elsewhere (part
+        days, days not rolled up yet) from the interval blocks."""
+        ends: dict[tuple[int, str, int], int] = {}  # (meter, channel, day) -> instant
+        elsewhere: set[tuple[int, str, datetime]] = set()
+        for m, channel, at in lacking:
+            second = seconds(at)
+            day = self.days.day_of_end(at)
+            if (second + self.days.offset(second)) % SECONDS_PER_DAY == 0 and self._rolled(m, day):
+                ends[(m.pk, channel, day)] = second
+            else:
+                elsewhere.add((m.pk, channel, at))
+        found: dict[Key, Any] = {}
+        if ends:
+            pks = sorted({pk for pk, _, _ in ends})
+            channels = sorted({channel for _, channel, _ in ends})
+            days = sorted({day for _, _, day in ends})
+            for key, (capture, quality) in read_day_ends(session, pks, channels, days).items():
+                end = ends.get(key)
+                if end is not None:
+                    found[(key[0], key[1], end)] = Capture(key[0], key[1], end, capture, quality)
+        if elsewhere:
+            rows = boundary_captures(
+                session,
+                sorted({pk for pk, _, _ in elsewhere}),
+                sorted({channel for _, channel, _ in elsewhere}),
+                sorted({at for _, _, at in elsewhere}),
+            )
+            for r in rows:
+                if (r.meter_id, r.channel, utc(r.at)) in elsewhere:
+                    found[(r.meter_id, r.channel, r.at)] = r
+        return found
+
+    def _rolled(self, meter: MeterRow, day: int) -> bool:
+        """Whether the meter's stored rollups hold local day ``day`` exactly."""
+        if meter.rollup_basis != self.basis:
+            return False
+        return meter.rollup_from is None or day < self.days.day_of_end(meter.rollup_from)
 
     def _summary(
         self, session: Session, pks: list[int], channels: list[str], split: Split, rolled: Sums

@@ -137,9 +137,10 @@ class RollupService:
         ahead: dict[int, datetime] = {}
         for period_s, since_days in by_period.items():
             batch = RollupBatch(period_s, since_days, horizon)
-            session.execute(day_rows_delete(batch, self.days))
+            for delete in day_rows_delete(batch, self.days):
+                session.execute(delete)
             rows = rollup_rows(session, batch, channels, self.days, self.calendar, self.tz)
-            RollupRepository(session).add_days(rows)
+            RollupRepository(session).add_days(rows.days, rows.ends)
             ahead.update(beyond_horizon(session, batch, channels, self.days))
         done = {pk for since_days in by_period.values() for pk in since_days}
         return done, ahead

@@ -165,6 +165,22 @@ class IntervalDay(Base):
     off_peak_sum: Mapped[Decimal] = mapped_column(ScaledDecimal())
 
 
+class IntervalDayEnd(Base):
+    """The register capture of one meter channel as read at the end of one local day: the
+    capture (version 0) of the interval ending at the next local midnight, when the meter sent
+    one. Written by the rollup pass with the day's ``IntervalDay`` rows, exact for the same
+    days, so that billing finds the capture at a period's boundary without reading the day's
+    interval block. No row: the meter sent no capture for that instant."""
+
+    __tablename__ = "interval_day_ends"
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(24), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    capture: Mapped[Decimal] = mapped_column(ScaledDecimal())
+    quality: Mapped[Quality] = mapped_column(enum_type(Quality))
+
+
 class RollupBasis(Base):
     """What the stored day rollups were computed with (one row): the time zone, the
     time-of-use calendar and the channels rolled up. Billing uses rollups only when its own

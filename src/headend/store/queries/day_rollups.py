@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from headend.domain.local_days import LocalDays, Run, utc
 from headend.domain.quality import Quality
 from headend.store.base import one_of, table_of
-from headend.store.models import IntervalDay
+from headend.store.models import IntervalDay, IntervalDayEnd
 
 Ranges = tuple[tuple[datetime, datetime], ...]  # (after, until] spans of interval ends
 # per meter and channel, per quality: intervals, with a value, value, versions, then the
@@ -197,3 +197,33 @@ def read_rollups(
     for pk, channel, quality, *sums in session.execute(statement, params).all():
         found[(pk, channel)][Quality(quality)] = [int(v) for v in sums]
     return found
+
+
+@cache
+def _day_ends_statement(dialect: str) -> Select[Any]:
+    e = table_of(IntervalDayEnd)
+    return select(e.c.meter_id, e.c.channel, e.c.day, e.c.capture, e.c.quality).where(
+        one_of(e.c.meter_id, "pks", dialect),
+        one_of(e.c.channel, "channels", dialect),
+        one_of(e.c.day, "days", dialect),
+    )
+
+
+def read_day_ends(
+    session: Session, pks: Sequence[int], channels: Sequence[str], days: Sequence[int]
+) -> dict[tuple[int, str, int], tuple[Any, Quality]]:
+    """The captures as read at the end of these local days (``LocalDays`` numbers): (meter,
+    channel, day) -> (capture in kWh, its quality), where the meter sent one."""
+    if not (pks and channels and days):
+        return {}
+    params = {
+        "pks": list(pks),
+        "channels": list(channels),
+        "days": [LocalDays.date_of(day) for day in days],
+    }
+    statement = _day_ends_statement(session.get_bind().dialect.name)
+    number = LocalDays.number
+    return {
+        (pk, channel, number(day)): (capture, Quality(quality))
+        for pk, channel, day, capture, quality in session.execute(statement, params).all()
+    }

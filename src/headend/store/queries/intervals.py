@@ -62,9 +62,22 @@ class Current:
     value: npt.NDArray[np.int64]
     value_null: npt.NDArray[np.bool_]
     quality: npt.NDArray[np.int64]
+    captured: AsRead | None = None  # with ``current(..., as_read=True)``
 
     def __len__(self) -> int:
         return len(self.end)
+
+
+@dataclass
+class AsRead:
+    """The register captures as read (version 0, where the meter sent one) of the same
+    intervals as a ``Current``, one entry per interval; ``capture`` in integer micro-kWh."""
+
+    meter: npt.NDArray[np.int64]
+    channel: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    capture: npt.NDArray[np.int64]
+    quality: npt.NDArray[np.int64]
 
 
 def _seconds(at: datetime) -> int:
@@ -79,10 +92,12 @@ def current(
     until: datetime | None,
     spans: dict[int, Spans] | None = None,
     cuts: dict[int, datetime] | None = None,
+    as_read: bool = False,
 ) -> Current:
     """The current version of each interval of the meters ending in ``(after, until]``;
     with ``spans``, only those in one of the meter's spans (and only the blocks of those
-    spans are read); with ``cuts``, only those ending after the meter's cut."""
+    spans are read); with ``cuts``, only those ending after the meter's cut; with
+    ``as_read``, also their register captures as read (``Current.captured``)."""
     names = sorted(set(channels))
     repo = IntervalRepository(session)
     reads: list[tuple[list[int], datetime, datetime | None]] = []
@@ -100,22 +115,35 @@ def current(
     joined: list[Current] = []
     for members, since, till in reads:
         found = repo.gathered(members, names, since, till)
-        keep = found.current()
+        cols = found.cols
+        after_cut = np.ones(len(cols.end), dtype=bool)
         if cuts is not None:
             cut_pks = np.array(sorted(cuts), dtype=np.int64)
             cut_at = np.array([_seconds(cuts[pk]) for pk in sorted(cuts)], dtype=np.int64)
-            keep &= found.cols.end > cut_at[np.searchsorted(cut_pks, found.meter)]
+            after_cut = cols.end > cut_at[np.searchsorted(cut_pks, found.meter)]
+        keep = found.current() & after_cut
         position = np.array([names.index(c) for c in found.channels] or [0], dtype=np.int64)
+        captured = None
+        if as_read:
+            read = after_cut & (cols.version == 0) & ~cols.capture_null
+            captured = AsRead(
+                meter=found.meter[read],
+                channel=position[found.channel[read]],
+                end=cols.end[read],
+                capture=cols.capture[read],
+                quality=cols.quality[read].astype(np.int64),
+            )
         joined.append(
             Current(
                 channels=names,
                 meter=found.meter[keep],
                 channel=position[found.channel[keep]],
-                end=found.cols.end[keep],
-                version=found.cols.version[keep],
-                value=found.cols.value[keep],
-                value_null=found.cols.value_null[keep],
-                quality=found.cols.quality[keep].astype(np.int64),
+                end=cols.end[keep],
+                version=cols.version[keep],
+                value=cols.value[keep],
+                value_null=cols.value_null[keep],
+                quality=cols.quality[keep].astype(np.int64),
+                captured=captured,
             )
         )
     return _joined(names, joined)
@@ -124,11 +152,22 @@ def current(
 def _joined(names: list[str], parts: list[Current]) -> Current:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
-        return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty)
+        nothing = AsRead(empty, empty, empty, empty, empty)
+        return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty, nothing)
     if len(parts) == 1:
         return parts[0]
     fields = ("meter", "channel", "end", "version", "value", "value_null", "quality")
-    return Current(names, *(np.concatenate([getattr(p, field) for p in parts]) for field in fields))
+    captured = None
+    reads = [p.captured for p in parts if p.captured is not None]
+    if reads:
+        captured = AsRead(
+            *(
+                np.concatenate([getattr(r, field) for r in reads])
+                for field in ("meter", "channel", "end", "capture", "quality")
+            )
+        )
+    joined = {field: np.concatenate([getattr(p, field) for p in parts]) for field in fields}
+    return Current(names, **joined, captured=captured)
 
 
 def grouped(keys: Sequence[npt.NDArray[np.int64]]) -> tuple[npt.NDArray[np.int64], Any]:

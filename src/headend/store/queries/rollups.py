@@ -27,11 +27,11 @@ from headend.domain.local_days import SECONDS_PER_DAY, LocalDays, utc
 from headend.domain.tou import PERIODS, TouCalendar, utc_offsets
 from headend.store.base import table_of
 from headend.store.blocks import QUALITIES, SCALE
-from headend.store.models import IntervalDay
-from headend.store.queries.intervals import current, grouped, summed
+from headend.store.models import IntervalDay, IntervalDayEnd
+from headend.store.queries.intervals import Current, current, grouped, summed
 from headend.store.repositories.intervals import IntervalRepository
 
-RULES = "rollup-1"  # part of the basis: bump it when what a row holds changes
+RULES = "rollup-2"  # part of the basis: bump it when what a row holds changes
 
 
 def rollup_basis(tz: ZoneInfo, calendar: TouCalendar, channels: Sequence[str]) -> str:
@@ -61,6 +61,12 @@ def _kwh(micro: int) -> Decimal:
     return Decimal(micro).scaleb(-SCALE)
 
 
+@dataclass(frozen=True)
+class RollupRows:
+    days: list[dict[str, Any]]  # interval_days
+    ends: list[dict[str, Any]]  # interval_day_ends
+
+
 def rollup_rows(
     session: Session,
     batch: RollupBatch,
@@ -68,12 +74,39 @@ def rollup_rows(
     days: LocalDays,
     calendar: TouCalendar,
     tz: ZoneInfo,
-) -> list[dict[str, Any]]:
-    """The batch's day rows from its intervals, those ending after each meter's first
-    midnight and at or before the horizon's."""
+) -> RollupRows:
+    """The batch's day rows and day ends from its intervals, those ending after each meter's
+    first midnight and at or before the horizon's."""
     cuts = {pk: utc(days.midnight(day)) for pk, day in batch.since.items()}
     limit = utc(days.midnight(batch.horizon))
-    cur = current(session, list(cuts), channels, min(cuts.values()), limit, cuts=cuts)
+    first = min(cuts.values())
+    cur = current(session, list(cuts), channels, first, limit, cuts=cuts, as_read=True)
+    return RollupRows(_day_rows(cur, batch, calendar, tz), _day_ends(cur, tz))
+
+
+def _day_ends(cur: Current, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The captures as read at local midnights, each the end of the day before."""
+    read = cur.captured
+    if read is None or not len(read.end):
+        return []
+    local_end = read.end + utc_offsets(tz, read.end)
+    at_midnight = np.flatnonzero(local_end % SECONDS_PER_DAY == 0)
+    epoch = date(1970, 1, 1)
+    return [
+        {
+            "meter_id": int(read.meter[i]),
+            "channel": cur.channels[int(read.channel[i])],
+            "day": epoch + timedelta(days=int(local_end[i]) // SECONDS_PER_DAY - 1),
+            "capture": _kwh(int(read.capture[i])),
+            "quality": QUALITIES[int(read.quality[i])],
+        }
+        for i in at_midnight.tolist()
+    ]
+
+
+def _day_rows(
+    cur: Current, batch: RollupBatch, calendar: TouCalendar, tz: ZoneInfo
+) -> list[dict[str, Any]]:
     if not len(cur):
         return []
     end = cur.end
@@ -126,15 +159,18 @@ def beyond_horizon(
     return {pk: utc(second) for pk, second in found.items()}
 
 
-def day_rows_delete(batch: RollupBatch, days: LocalDays) -> Delete:
-    """``DELETE`` the batch's day rows from each meter's first day to recompute on."""
-    d = table_of(IntervalDay)
+def day_rows_delete(batch: RollupBatch, days: LocalDays) -> list[Delete]:
+    """``DELETE`` the batch's day rows and day ends from each meter's first day to recompute
+    on."""
     groups = _by_day(batch.since)
-    return d.delete().where(
-        or_(
-            *(
-                and_(d.c.meter_id.in_(pks), d.c.day >= days.date_of(day))
-                for day, pks in groups.items()
+    return [
+        d.delete().where(
+            or_(
+                *(
+                    and_(d.c.meter_id.in_(pks), d.c.day >= days.date_of(day))
+                    for day, pks in groups.items()
+                )
             )
         )
-    )
+        for d in (table_of(IntervalDay), table_of(IntervalDayEnd))
+    ]

@@ -17,7 +17,7 @@ from sqlalchemy import Update, bindparam, case, insert, or_, select, text, updat
 from sqlalchemy.orm import Session
 
 from headend.store.base import table_of, utcnow
-from headend.store.models import IntervalDay, Meter, RollupBasis
+from headend.store.models import IntervalDay, IntervalDayEnd, Meter, RollupBasis
 
 BASIS_ROW = 1
 
@@ -65,10 +65,12 @@ class RollupRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SET LOCAL jit = off"))
 
-    def add_days(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store day rows (``interval_days``) computed by the rollup pass."""
-        if rows:
-            self.session.execute(insert(table_of(IntervalDay)), list(rows))
+    def add_days(self, rows: Sequence[dict[str, Any]], ends: Sequence[dict[str, Any]] = ()) -> None:
+        """Store day rows (``interval_days``) and day ends (``interval_day_ends``) computed by
+        the rollup pass."""
+        for table, found in ((IntervalDay, rows), (IntervalDayEnd, ends)):
+            if found:
+                self.session.execute(insert(table_of(table)), list(found))
 
     def mark_stale(self, since: Mapping[int, datetime]) -> None:
         """The rollups of each meter from its instant's local day on are stale."""
