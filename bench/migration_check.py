@@ -34,7 +34,9 @@ REV is a git revision of the same repository whose code and schema come before t
    checkout>/src), timed; the rate is the rows of ``interval_readings`` (interval versions)
    before the migration per second of it. The database's size is taken before and after
    it: ``VACUUM ANALYZE`` (what autovacuum would do; not ``VACUUM FULL``) then
-   ``pg_database_size``.
+   ``pg_database_size``. Then the rollup pass that ``headend serve`` and ``headend collect``
+   run (timed on its own) rebuilds the day rollups and day ends the migration cleared, so
+   that the answers after are read as a running store reads them.
 4. ``headend serve --no-collect`` of this checkout serves the migrated store (working
    directory a temporary folder), and the same answers are saved in ``after/``.
 5. Each answer is compared byte for byte with its counterpart, except that in the NEM12
@@ -110,16 +112,25 @@ engine.dispose()
 print(json.dumps({"built_s": built, "rolled": rolled, "rollup_s": rolling, "key": key,
                   "headend": headend.__file__}))
 """
-# Run with this checkout's code: the migration to head, timed.
+# Run with this checkout's code: the migration to head, timed; then the rollup pass that
+# `headend serve` and `headend collect` run, rebuilding the rollups the migration cleared.
 MIGRATE = """
 import json, sys, time
+from zoneinfo import ZoneInfo
 import headend
+from headend.services.validation.rollups import RollupService
 from headend.store import migrations
+from headend.store.engine import make_engine, make_session_factory
 began = time.perf_counter()
 migrations.upgrade(sys.argv[1])
 took = time.perf_counter() - began
+began = time.perf_counter()
+engine = make_engine(sys.argv[1])
+rolled = RollupService(make_session_factory(engine), ZoneInfo(sys.argv[2])).run_pending()
+rolling = time.perf_counter() - began
+engine.dispose()
 print(json.dumps({"seconds": took, "revision": migrations.current_revision(sys.argv[1]),
-                  "headend": headend.__file__}))
+                  "headend": headend.__file__, "rolled": rolled.meters, "rollup_s": rolling}))
 """
 
 
@@ -448,8 +459,12 @@ def check(args: argparse.Namespace, folder: Path) -> bool:
     engine.dispose()
     size_before = size_of(url)
     _say(f"migrating to head with the code of {TOP / 'src'}")
-    migrated = _run_python(MIGRATE, [url], TOP / "src", folder, "the migration to head")
+    migrated = _run_python(MIGRATE, [url, TZ.key], TOP / "src", folder, "the migration to head")
     seconds = float(migrated["seconds"])
+    _say(
+        f"  migrated in {seconds:.1f} s; rollup pass after it: {migrated['rolled']:,} meters in"
+        f" {float(migrated['rollup_s']):.1f} s"
+    )
     size_after = size_of(url)
     with serving(TOP / "src", folder, folder / "serve-after.log") as base:
         took = fetch(base, str(built["key"]), wanted, after)

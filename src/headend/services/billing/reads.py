@@ -63,6 +63,7 @@ __all__ = [
 # -- the page reader ----------------------------------------------------------------------
 
 Key = tuple[int, str, int]  # meter pk, OBIS code, instant (epoch seconds: cheap to hash)
+_KEPT_INSTANTS = 1024  # boundary instants whose local day the reader keeps
 Summary = dict[tuple[int, str], list[tuple[str, int, int, int, int]]]
 
 
@@ -104,6 +105,7 @@ class PageReader:
         self.calendar = calendar
         self.rollups = rollups
         self.days = LocalDays(tz)
+        self._midnights: dict[datetime, int | None] = {}  # see _day_ended
         minutes = {
             t.hour * 60 + t.minute
             for version in calendar.versions
@@ -184,18 +186,17 @@ class PageReader:
         ends: dict[tuple[int, str, int], int] = {}  # (meter, channel, day) -> instant
         elsewhere: set[tuple[int, str, datetime]] = set()
         for m, channel, at in lacking:
-            second = seconds(at)
-            day = self.days.day_of_end(at)
-            if (second + self.days.offset(second)) % SECONDS_PER_DAY == 0 and self._rolled(m, day):
-                ends[(m.pk, channel, day)] = second
+            day = self._day_ended(at)
+            if day is not None and self._rolled(m, day):
+                ends[(m.pk, channel, day)] = seconds(at)
             else:
                 elsewhere.add((m.pk, channel, at))
         found: dict[Key, Any] = {}
         if ends:
             pks = sorted({pk for pk, _, _ in ends})
             channels = sorted({channel for _, channel, _ in ends})
-            days = sorted({day for _, _, day in ends})
-            for key, (capture, quality) in read_day_ends(session, pks, channels, days).items():
+            numbers = sorted({day for _, _, day in ends})
+            for key, (capture, quality) in read_day_ends(session, pks, channels, numbers).items():
                 end = ends.get(key)
                 if end is not None:
                     found[(key[0], key[1], end)] = Capture(key[0], key[1], end, capture, quality)
@@ -209,6 +210,18 @@ class PageReader:
             for r in rows:
                 if (r.meter_id, r.channel, utc(r.at)) in elsewhere:
                     found[(r.meter_id, r.channel, r.at)] = r
+        return found
+
+    def _day_ended(self, at: datetime) -> int | None:
+        """The local day ending at ``at`` when ``at`` is a local midnight, else None (kept:
+        the same few boundary instants come back page after page)."""
+        if at in self._midnights:
+            return self._midnights[at]
+        second = seconds(at)
+        midnight = (second + self.days.offset(second)) % SECONDS_PER_DAY == 0
+        if len(self._midnights) >= _KEPT_INSTANTS:
+            self._midnights.clear()
+        found = self._midnights[at] = self.days.day_of_end(at) if midnight else None
         return found
 
     def _rolled(self, meter: MeterRow, day: int) -> bool:
