@@ -32,11 +32,11 @@ REV is a git revision of the same repository whose code and schema come before t
 3. The code this file is run with migrates the database to head
    (``headend.store.migrations.upgrade``, in a subprocess with PYTHONPATH=<this
    checkout>/src), timed; the rate is the rows of ``interval_readings`` (interval versions)
-   before the migration per second of it. The database's size is taken before and after
-   it: ``VACUUM ANALYZE`` (what autovacuum would do; not ``VACUUM FULL``) then
-   ``pg_database_size``. Then the rollup pass that ``headend serve`` and ``headend collect``
-   run (timed on its own) rebuilds the day rollups and day ends the migration cleared, so
-   that the answers after are read as a running store reads them.
+   before the migration per second of it. Then the rollup pass that ``headend serve`` and
+   ``headend collect`` run (timed on its own) rebuilds the day rollups and day ends the
+   migration cleared, so that the answers after are read as a running store reads them. The
+   database's size is taken before the migration and after the rollup pass: ``VACUUM
+   ANALYZE`` (what autovacuum would do; not ``VACUUM FULL``) then ``pg_database_size``.
 4. ``headend serve --no-collect`` of this checkout serves the migrated store (working
    directory a temporary folder), and the same answers are saved in ``after/``.
 5. Each answer is compared byte for byte with its counterpart, except that in the NEM12
