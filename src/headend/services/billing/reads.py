@@ -184,13 +184,15 @@ class PageReader:
         day the meter's rollups hold, from the day ends the rollup pass kept; elsewhere (part
         days, days not rolled up yet) from the interval blocks."""
         ends: dict[tuple[int, str, int], int] = {}  # (meter, channel, day) -> instant
-        elsewhere: set[tuple[int, str, datetime]] = set()
+        elsewhere: set[Key] = set()
+        instants: set[datetime] = set()  # those of elsewhere
         for m, channel, at in lacking:
             day = self._day_ended(at)
             if day is not None and self._rolled(m, day):
                 ends[(m.pk, channel, day)] = seconds(at)
             else:
-                elsewhere.add((m.pk, channel, at))
+                elsewhere.add((m.pk, channel, seconds(at)))
+                instants.add(at)
         found: dict[Key, Any] = {}
         if ends:
             pks = sorted({pk for pk, _, _ in ends})
@@ -205,10 +207,10 @@ class PageReader:
                 session,
                 sorted({pk for pk, _, _ in elsewhere}),
                 sorted({channel for _, channel, _ in elsewhere}),
-                sorted({at for _, _, at in elsewhere}),
+                sorted(instants),
             )
             for r in rows:
-                if (r.meter_id, r.channel, utc(r.at)) in elsewhere:
+                if (r.meter_id, r.channel, r.at) in elsewhere:
                     found[(r.meter_id, r.channel, r.at)] = r
         return found
 

@@ -116,16 +116,18 @@ def current(
     for members, since, till in reads:
         found = repo.gathered(members, names, since, till)
         cols = found.cols
-        after_cut = np.ones(len(cols.end), dtype=bool)
+        keep = found.current()
+        read = (cols.version == 0) & ~cols.capture_null if as_read else None
         if cuts is not None:
             cut_pks = np.array(sorted(cuts), dtype=np.int64)
             cut_at = np.array([_seconds(cuts[pk]) for pk in sorted(cuts)], dtype=np.int64)
             after_cut = cols.end > cut_at[np.searchsorted(cut_pks, found.meter)]
-        keep = found.current() & after_cut
+            keep &= after_cut
+            if read is not None:
+                read &= after_cut
         position = np.array([names.index(c) for c in found.channels] or [0], dtype=np.int64)
         captured = None
-        if as_read:
-            read = after_cut & (cols.version == 0) & ~cols.capture_null
+        if read is not None:
             captured = AsRead(
                 meter=found.meter[read],
                 channel=position[found.channel[read]],
@@ -152,8 +154,7 @@ def current(
 def _joined(names: list[str], parts: list[Current]) -> Current:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
-        nothing = AsRead(empty, empty, empty, empty, empty)
-        return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty, nothing)
+        return Current(names, empty, empty, empty, empty, empty, empty.astype(bool), empty)
     if len(parts) == 1:
         return parts[0]
     fields = ("meter", "channel", "end", "version", "value", "value_null", "quality")
