@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -95,6 +96,22 @@ def test_rows_that_do_not_fit_the_columns_are_kept_as_json(change: Any) -> None:
     payload["load_profile"]["rows"] = change(payload["load_profile"]["rows"])
     packed = encode(payload)
     assert packed[0] == PLAIN
+    assert decode(packed) == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+def test_register_values_in_any_decimal_notation_pack_by_column_and_come_back_as_they_were(
+    values: list[Decimal],
+) -> None:
+    payload = _profile(1)
+    rows = payload["load_profile"]["rows"][: len(values)]
+    payload["load_profile"]["rows"] = [
+        [t, s, {A_PLUS: str(value), A_MINUS: v[A_MINUS]}]
+        for (t, s, v), value in zip(rows, values, strict=True)
+    ]
+    packed = encode(payload)
+    assert packed[0] == COLUMNS
     assert decode(packed) == payload
 
 

@@ -129,11 +129,10 @@ def micro(value: Decimal | int | None) -> int | None:
     """A quantity as the integer count of 10**-SCALE the store keeps; more decimals refused."""
     if value is None:
         return None
-    scaled = Decimal(value).scaleb(SCALE)
-    integral = scaled.to_integral_value()
-    if scaled != integral:
+    scaled = (value if type(value) is Decimal else Decimal(value)).scaleb(SCALE)
+    result = int(scaled)
+    if scaled != result:
         raise ValueError(f"{value} has more than {SCALE} decimal places")
-    result = int(integral)
     if not -_INT64 <= result < _INT64:
         raise ValueError(f"{value} is beyond what the store keeps")
     return result
@@ -358,6 +357,8 @@ ARRAY_FIELDS = tuple(
 def merged(first: Columns, second: Columns) -> Columns:
     """The versions of both, ordered by interval end then version; the same version of an
     interval in both raises ``ValueError``."""
+    if first.end.size == 0 and _ordered(second.end, second.version):
+        return second  # nothing to merge with, and already in order
     texts = _Table(1, first.texts)
     raws = _Table(1, first.raw_reads)
     times = _Table(0, first.times)
@@ -384,6 +385,12 @@ def merged(first: Columns, second: Columns) -> Columns:
         at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(end[i]))
         raise ValueError(f"interval {at.isoformat()} version {int(version[i])} given twice")
     return Columns(**parts, texts=texts.values, raw_reads=raws.values, times=times.values)
+
+
+def _ordered(end: npt.NDArray[np.int64], version: npt.NDArray[np.int64]) -> bool:
+    """Whether the (end, version) pairs strictly increase, so none is there twice."""
+    later, same = end[1:] > end[:-1], end[1:] == end[:-1]
+    return bool(np.all(later | (same & (version[1:] > version[:-1]))))
 
 
 def pack(day: date, versions: Sequence[Sequence[Any]]) -> bytes:

@@ -70,6 +70,38 @@ def _columns_of(payload: Any) -> Any:
         return None
 
 
+def _split(text: str) -> tuple[int, int]:
+    """A decimal's text as its whole number of digits and exponent: ``"-12.50"`` is
+    (-1250, -2). Plain notation is split as text; anything else goes through ``Decimal``."""
+    if not isinstance(text, str):
+        raise TypeError("a value that is not a decimal's text")
+    head, dot, tail = text.partition(".")
+    if head.removeprefix("-").isdecimal() and (not dot or tail.isdecimal()):
+        return int(head + tail), -len(tail)
+    number = Decimal(text)
+    if str(number) != text or not number.is_finite():
+        raise ValueError("a value that is not a plain decimal")
+    sign, coefficient, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    whole = int("".join(map(str, coefficient)) or "0")
+    return (-whole if sign else whole), exponent
+
+
+def _text(whole: int, exponent: int, negative: bool) -> str:
+    """The text ``str(Decimal)`` gives a decimal of these digits, exponent and sign."""
+    digits = str(abs(whole))
+    if exponent == 0:
+        text = digits
+    elif exponent < 0 and len(digits) - 1 + exponent >= -6:  # Decimal's plain notation
+        places = -exponent
+        if len(digits) <= places:
+            digits = "0" * (places - len(digits) + 1) + digits
+        text = f"{digits[:-places]}.{digits[-places:]}"
+    else:
+        return str(Decimal((int(negative), tuple(map(int, digits)), exponent)))
+    return f"-{text}" if negative else text
+
+
 def _laid_out(rows: list[Any]) -> dict[str, Any]:
     first = rows[0]
     names = list(first[2])
@@ -83,23 +115,15 @@ def _laid_out(rows: list[Any]) -> dict[str, Any]:
             raise ValueError("a row that does not fit the layout")
         at = datetime.fromisoformat(end)
         offset = at.utcoffset()
-        if offset is None or at.isoformat() != end:
-            raise ValueError("a timestamp that is not an ISO instant")
-        second = int((at - datetime(1970, 1, 1, tzinfo=at.tzinfo)).total_seconds()) - int(
-            offset.total_seconds()
-        )
+        if offset is None or at.microsecond:
+            raise ValueError("a timestamp that is not an ISO instant of whole seconds")
+        second = int(at.timestamp())  # what does not come back as it was, encode refuses
         steps.append(second - previous_second)
         previous_second = second
         offsets.append(int(offset.total_seconds()))
         statuses.append(status)
         for name in names:
-            text = values[name]
-            number = Decimal(text)
-            if not isinstance(text, str) or str(number) != text or not number.is_finite():
-                raise ValueError("a value that is not a plain decimal")
-            sign, coefficient, exponent = number.as_tuple()
-            assert isinstance(exponent, int)
-            whole = int("".join(map(str, coefficient)) or "0") * (-1 if sign else 1)
+            whole, exponent = _split(values[name])
             digits[name].append(whole - previous_digits[name])
             previous_digits[name] = whole
             exponents[name].append(exponent)
@@ -139,20 +163,20 @@ def _rows_of(value: dict[str, Any]) -> Any:
     names = laid["names"]
     exponents = [_expanded(runs) for runs in laid["exponent"]]
     negative_zero = [set(rows) for rows in laid["negative_zero"]]
+    zones: dict[int, timezone] = {}
     rows: list[Any] = []
     second = 0
     wholes = [0] * len(names)
-    epoch = datetime(1970, 1, 1)
     for i, step in enumerate(laid["step"]):
         second += step
         offset = offsets[i]
-        zone = timezone(timedelta(seconds=offset))
-        at = (epoch + timedelta(seconds=second + offset)).replace(tzinfo=zone)
+        zone = zones.get(offset)
+        if zone is None:
+            zone = zones[offset] = timezone(timedelta(seconds=offset))
+        at = datetime.fromtimestamp(second, zone)
         values: dict[str, str] = {}
         for k, name in enumerate(names):
             wholes[k] += laid["digits"][k][i]
-            sign = 1 if wholes[k] < 0 or i in negative_zero[k] else 0
-            coefficient = tuple(int(d) for d in str(abs(wholes[k])))
-            values[name] = str(Decimal((sign, coefficient, exponents[k][i])))
+            values[name] = _text(wholes[k], exponents[k][i], wholes[k] < 0 or i in negative_zero[k])
         rows.append([at.isoformat(), statuses[i], values])
     return {**value, "load_profile": {**profile, "rows": rows}}

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from headend.store.base import table_of, utcnow
 from headend.store.blocks import (
     ARRAY_FIELDS,
-    FIELDS,
     Columns,
     StoredInterval,
     columns_of,
@@ -289,14 +288,21 @@ class IntervalRepository:
             return 0
         by_block: dict[tuple[int, str, date], list[tuple[Any, ...]]] = defaultdict(list)
         now = utcnow()
+        days: dict[datetime, date] = {}
         for row in rows:
-            version = tuple(row.get(name) for name in FIELDS)
+            get = row.get
+            end = row["interval_end"]
+            version = (  # FIELDS, with the version, flags and time a row leaves out filled in
+                end, get("version", 0), get("value"), get("cumulative"), get("quality"),
+                get("flags", 0), get("status"), get("method"), get("rules"), get("inputs"),
+                get("raw_read_id"), get("created_by"), get("created_at", now),
+            )  # fmt: skip
             if version[11] is None:
                 raise ValueError("an interval version needs created_by")
-            if version[1] is None or version[12] is None or version[5] is None:
-                filled = {"version": 0, "flags": 0, "created_at": now, **row}
-                version = tuple(filled.get(name) for name in FIELDS)
-            by_block[(row["meter_id"], row["channel"], day_of(row["interval_end"]))].append(version)
+            day = days.get(end)
+            if day is None:
+                day = days[end] = day_of(end)
+            by_block[(row["meter_id"], row["channel"], day)].append(version)
         ids = self.channel_ids({channel for _, channel, _ in by_block}, create=True)
         existing = self._locked(by_block, ids)
         inserts: list[dict[str, Any]] = []
