@@ -67,6 +67,7 @@ _MAX_TABLE = 65535
 _INT64 = 2**63
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_UNSET = object()  # a value no version holds
 
 # one entry (one version of one interval), before the byte planes are split
 _ENTRY = np.dtype(
@@ -288,6 +289,9 @@ def columns_of(versions: Sequence[Sequence[Any]]) -> Columns:
     method, rules, inputs, by, raw, at = ([0] * n for _ in range(6))
     last_when: datetime | None = None
     last_at = 0
+    last_who: Any = _UNSET
+    last_rr: Any = _UNSET
+    last_by = last_raw = 0
     for i, (e, ver, v, c, q, f, st, m, r, inp, rr, who, when) in enumerate(versions):
         second = epoch_micro(e)
         if second % 1_000_000:
@@ -310,13 +314,22 @@ def columns_of(versions: Sequence[Sequence[Any]]) -> Columns:
             status_null[i] = True
         else:
             status[i] = st
-        quality[i] = quality_code(q)
+        code = _QUALITY_CODE.get(q)
+        quality[i] = quality_code(q) if code is None else code
         flags[i] = int(f)
-        method[i] = 0 if m is None else texts.index(m)
-        rules[i] = 0 if r is None else texts.index(r)
-        inputs[i] = 0 if inp is None else texts.index(inp)
-        by[i] = texts.index(who)
-        raw[i] = 0 if rr is None else raws.index(int(rr))
+        if m is not None:
+            method[i] = texts.index(m)
+        if r is not None:
+            rules[i] = texts.index(r)
+        if inp is not None:
+            inputs[i] = texts.index(inp)
+        if who is not last_who:
+            last_who, last_by = who, texts.index(who)
+        by[i] = last_by
+        if rr is not None:
+            if rr is not last_rr:
+                last_rr, last_raw = rr, raws.index(int(rr))
+            raw[i] = last_raw
         if when is not last_when:
             last_when, last_at = when, times.index(epoch_micro(when))
         at[i] = last_at

@@ -156,19 +156,21 @@ def interval_rows(
     result: list[dict[str, Any]] = []
     if not rows:
         return result
+    long = int(Flag.LONG)
     for column in energy_columns(profile):
-        channel = str(column.obis)
+        obis, channel = column.obis, str(column.obis)
+        shift = _NORMALISE[column.unit][1] if column.unit in _NORMALISE else 0
         previous = before.get(channel)
         for row in rows:
-            raw_value = row.values.get(column.obis)
+            raw_value = row.values.get(obis)
             if raw_value is None:
                 continue
-            cumulative, _ = normalise(raw_value, column.unit)
+            cumulative = raw_value.scaleb(-shift) if shift else raw_value  # as ``normalise``
             end = row.interval_end
             if previous is not None:
-                flags = row.flags
+                flags = int(row.flags)
                 if end - previous[0] > period:
-                    flags |= Flag.LONG
+                    flags |= long
                 result.append(
                     {
                         "meter_id": meter_pk,
@@ -178,7 +180,7 @@ def interval_rows(
                         "value": cumulative - previous[1],
                         "cumulative": cumulative,
                         "quality": Quality.RAW,
-                        "flags": int(flags),
+                        "flags": flags,
                         "status": row.status,
                         "raw_read_id": raw_read_id,
                         "created_by": "meter",
