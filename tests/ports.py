@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 from pathlib import Path
 
 LOWEST = 10000
 HIGHEST = 65535
+# Requests of LARGE ports or more (a fleet of thousands of simulated meters) look above
+# SMALL_TOP, the others below it: the servers of tests running beside a large one, held at
+# random places, would otherwise leave no long enough run free.
+LARGE = 1000
+SMALL_TOP = 19999
 SERVICES = (range(15672, 15673), range(25672, 25673), range(35672, 35683))  # RabbitMQ's
 _CHOICE = random.SystemRandom()  # not the global generator, which tests seed
 
@@ -30,13 +36,17 @@ def ephemeral_range() -> range:
 def _spans(size: int) -> list[range]:
     """Ranges of first ports whose ``size`` consecutive ports avoid the ephemeral range and
     the services."""
-    taken = sorted([ephemeral_range(), *SERVICES], key=lambda r: r.start)
+    lowest, highest = (SMALL_TOP + 1, HIGHEST) if size >= LARGE else (LOWEST, SMALL_TOP)
+    taken = [ephemeral_range(), *SERVICES, range(highest + 1, highest + 2)]
     spans: list[range] = []
-    start = LOWEST
-    for busy in [*taken, range(HIGHEST + 1, HIGHEST + 2)]:
-        if busy.start - start >= size:
-            spans.append(range(start, busy.start - size + 1))
+    start = lowest
+    for busy in sorted(taken, key=lambda r: r.start):
+        end = min(busy.start, highest + 1)
+        if end - start >= size:
+            spans.append(range(start, end - size + 1))
         start = max(start, busy.stop)
+        if start > highest:
+            break
     return spans
 
 
@@ -70,20 +80,24 @@ def free_ports(size: int) -> int:
     if not spans:
         raise RuntimeError(f"no {size} consecutive ports outside the ephemeral range")
     candidates = sum(len(span) for span in spans)
-    offset = _CHOICE.randrange(candidates)
-    scanned = 0
-    while scanned < candidates:
-        index = (offset + scanned) % candidates
-        for span in spans:
-            if index < len(span):
-                base = span.start + index
-                break
-            index -= len(span)
-        bound = _bindable(base, size)
-        if bound == size:
-            return base
-        scanned += bound + 1
-    raise RuntimeError(f"no {size} consecutive free ports outside the ephemeral range")
+    deadline = time.monotonic() + 60  # servers of tests beside this one come and go
+    while True:
+        offset = _CHOICE.randrange(candidates)
+        scanned = 0
+        while scanned < candidates:
+            index = (offset + scanned) % candidates
+            for span in spans:
+                if index < len(span):
+                    base = span.start + index
+                    break
+                index -= len(span)
+            bound = _bindable(base, size)
+            if bound == size:
+                return base
+            scanned += bound + 1
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {size} consecutive free ports outside the ephemeral range")
+        time.sleep(0.5)
 
 
 def free_port() -> int:
