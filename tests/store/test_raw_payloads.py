@@ -99,6 +99,13 @@ def test_rows_that_do_not_fit_the_columns_are_kept_as_json(change: Any) -> None:
     assert decode(packed) == payload
 
 
+@pytest.mark.parametrize("end", ["0001-01-01T00:15:00+07:00", "9999-12-31T23:45:00-03:30"])
+def test_rows_at_the_ends_of_the_calendar_come_back_as_they_were(end: str) -> None:
+    payload = _profile(1)
+    payload["load_profile"]["rows"] = [[end, 0, {A_PLUS: "1.5", A_MINUS: "0.000"}]]
+    assert decode(encode(payload)) == payload
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.decimals(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
 def test_register_values_in_any_decimal_notation_pack_by_column_and_come_back_as_they_were(

@@ -22,6 +22,7 @@ from typing import Any
 
 PLAIN, COLUMNS = 1, 2  # the first byte: the JSON deflated as it is, or with rows as columns
 _LEVEL = 9
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 def _dumps(value: Any) -> bytes:
@@ -33,7 +34,11 @@ def encode(payload: Any) -> bytes:
     laid_out = _columns_of(payload)
     if laid_out is not None:
         packed = bytes([COLUMNS]) + zlib.compress(_dumps(laid_out), _LEVEL)
-        if decode(packed) == payload:
+        try:
+            same = decode(packed) == payload
+        except (ValueError, TypeError, KeyError, InvalidOperation, OverflowError, OSError):
+            same = False
+        if same:
             return packed
     return bytes([PLAIN]) + zlib.compress(_dumps(payload), _LEVEL)
 
@@ -66,7 +71,7 @@ def _columns_of(payload: Any) -> Any:
         return None
     try:
         return {**payload, "load_profile": {**profile, "rows": _laid_out(rows)}}
-    except (ValueError, TypeError, KeyError, InvalidOperation):
+    except (ValueError, TypeError, KeyError, InvalidOperation, OverflowError, OSError):
         return None
 
 
@@ -173,7 +178,10 @@ def _rows_of(value: dict[str, Any]) -> Any:
         zone = zones.get(offset)
         if zone is None:
             zone = zones[offset] = timezone(timedelta(seconds=offset))
-        at = datetime.fromtimestamp(second, zone)
+        try:
+            at = datetime.fromtimestamp(second, zone)
+        except (ValueError, OverflowError, OSError):  # far from now: the slower arithmetic
+            at = (_NAIVE_EPOCH + timedelta(seconds=second + offset)).replace(tzinfo=zone)
         values: dict[str, str] = {}
         for k, name in enumerate(names):
             wholes[k] += laid["digits"][k][i]
