@@ -52,7 +52,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from cpu import postgres_cpu, process_cpu
+from cpu import children, postgres_cpu, process_cpu
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -246,23 +246,10 @@ def roll_up(url: str) -> tuple[int, float]:
     return summary.meters, took
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def server_cpu(pid: int) -> tuple[float, float, float]:
     """CPU seconds so far of the serving process, of its billing workers and of PostgreSQL."""
     workers = 0.0
-    for child in _children(pid):
+    for child in children(pid):
         try:
             workers += process_cpu(child)
         except (OSError, ValueError):

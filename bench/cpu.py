@@ -40,6 +40,19 @@ def _parent(pid: int) -> int:
     return int(_fields(pid)[1])
 
 
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if _parent(int(entry.name)) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
 def postgres_cpu() -> float:
     """The PostgreSQL server's CPU seconds so far: the postmaster, its live backends and
     background processes, and the ended ones it reaped."""
